@@ -1,0 +1,1 @@
+"""Deterministic applications ordered by consensus (the FL state machine and a test KV store)."""

@@ -1,0 +1,74 @@
+"""The narrow, ABCI-like boundary between consensus and the state machine it orders.
+
+Consensus knows nothing about federated learning: it orders opaque transactions and asks
+the application four things. Every method must be deterministic given the committed
+state and its arguments: no clocks, no local files, no randomness, no ML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flobc.chain.types import BlockHeader, SignedTx
+
+
+@dataclass(frozen=True)
+class TxCheck:
+    """Result of checking a transaction. ``code`` 0 means accepted; otherwise an HTTP-like 4xx."""
+
+    code: int = 0
+    message: str = ""
+    #: SHA-256 hashes of blobs the transaction references (data availability).
+    blobs: tuple[bytes, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+@dataclass(frozen=True)
+class TxResult:
+    code: int = 0
+    message: str = ""
+    events: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What executing a block produced: the new app hash and one result per transaction."""
+
+    app_hash: bytes
+    tx_results: list[TxResult] = field(default_factory=list)
+
+
+class Application(Protocol):
+    """What consensus needs from an application."""
+
+    def info(self) -> tuple[int, bytes]:
+        """(last executed height, app hash after it)."""
+        ...
+
+    def check_tx(self, tx: SignedTx) -> TxCheck:
+        """Admission check against the latest committed state (mempool entry)."""
+        ...
+
+    def process_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> bool:
+        """Whether a proposed block's transactions are acceptable (validity of a proposal)."""
+        ...
+
+    def finalize_block(self, header: BlockHeader, txs: list[SignedTx]) -> BlockResult:
+        """Execute a committed block deterministically; the new state is pending until commit."""
+        ...
+
+    def commit(self) -> bytes:
+        """Make the pending state the committed state; return its snapshot for storage."""
+        ...
+
+    def restore(self, height: int, snapshot: bytes) -> None:
+        """Load a snapshot returned by :meth:`commit` at ``height`` (restart from disk)."""
+        ...
+
+    def query(self, path: str, params: dict[str, Any]) -> Any:
+        """Read-only queries for the wire API; raise KeyError for unknown things."""
+        ...

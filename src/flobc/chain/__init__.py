@@ -1,0 +1,1 @@
+"""The ledger: transactions, blocks, commit certificates, validator set and storage."""

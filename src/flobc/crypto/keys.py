@@ -1,0 +1,118 @@
+"""Ed25519 key pairs, key files and identifiers derived from public keys."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from flobc.encoding import sha256
+
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+ADDRESS_BYTES = 20
+
+
+def address_of(public_key: bytes) -> bytes:
+    """The 20-byte address of a public key: the first bytes of its SHA-256."""
+    return sha256(public_key)[:ADDRESS_BYTES]
+
+
+def node_id_of(public_key: bytes) -> str:
+    """The printable id of a node or trainer (hex address)."""
+    return address_of(public_key).hex()
+
+
+_pubkey_cache: dict[bytes, Ed25519PublicKey] = {}
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``."""
+    if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    key = _pubkey_cache.get(public_key)
+    if key is None:
+        try:
+            key = Ed25519PublicKey.from_public_bytes(public_key)
+        except ValueError:
+            return False
+        if len(_pubkey_cache) < 4096:
+            _pubkey_cache[public_key] = key
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An Ed25519 signing key and its public key."""
+
+    private: Ed25519PrivateKey
+    public_key: bytes
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        return cls.from_seed(os.urandom(32))
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> KeyPair:
+        """Deterministic key pair from a 32-byte seed (tests and simulations)."""
+        if len(seed) != 32:
+            raise ValueError("an Ed25519 seed is 32 bytes")
+        private = Ed25519PrivateKey.from_private_bytes(seed)
+        public = private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return cls(private, public)
+
+    @property
+    def address(self) -> bytes:
+        return address_of(self.public_key)
+
+    @property
+    def node_id(self) -> str:
+        return node_id_of(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private.sign(message)
+
+    def seed(self) -> bytes:
+        return self.private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the key file with mode 0600 (created that way, never widened)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"type": "ed25519", "seed": self.seed().hex(), "public_key": self.public_key.hex()}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(path, 0o600)
+
+    @classmethod
+    def load(cls, path: Path) -> KeyPair:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise PermissionError(f"key file {path} has mode {mode:o}; it must be 0600")
+        doc = json.loads(path.read_text())
+        if doc.get("type") != "ed25519":
+            raise ValueError(f"{path}: not an ed25519 key file")
+        pair = cls.from_seed(bytes.fromhex(doc["seed"]))
+        if pair.public_key.hex() != doc.get("public_key"):
+            raise ValueError(f"{path}: public key does not match the seed")
+        return pair
