@@ -53,6 +53,14 @@ class Application(Protocol):
         """Admission check against the latest committed state (mempool entry)."""
         ...
 
+    def required_blobs(self, tx: SignedTx) -> tuple[bytes, ...]:
+        """Hashes of the blobs ``tx`` references; it is only voted for once they are held."""
+        ...
+
+    def prepare_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> list[int]:
+        """The proposer's pick: indices of ``txs`` (mempool order) for its block, in order."""
+        ...
+
     def process_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> bool:
         """Whether a proposed block's transactions are acceptable (validity of a proposal)."""
         ...

@@ -75,8 +75,14 @@ class Vote(msgspec.Struct, tag="vote", **_STRUCT):
 
     def message(self, chain_id: str) -> bytes:
         return sign_bytes(
-            "flobc/vote", chain_id, self.kind, self.height, self.round, self.block_hash,
-            self.time_ms, self.validator,
+            "flobc/vote",
+            chain_id,
+            self.kind,
+            self.height,
+            self.round,
+            self.block_hash,
+            self.time_ms,
+            self.validator,
         )
 
 
@@ -99,8 +105,15 @@ class Commit(msgspec.Struct, **_STRUCT):
     def votes(self) -> list[Vote]:
         """The precommits this certificate stands for."""
         return [
-            Vote(VoteType.PRECOMMIT, self.height, self.round, self.block_hash, s.time_ms,
-                 s.validator, s.signature)
+            Vote(
+                VoteType.PRECOMMIT,
+                self.height,
+                self.round,
+                self.block_hash,
+                s.time_ms,
+                s.validator,
+                s.signature,
+            )
             for s in self.signatures
         ]
 
@@ -160,8 +173,13 @@ class Proposal(msgspec.Struct, tag="proposal", **_STRUCT):
 
     def message(self, chain_id: str) -> bytes:
         return sign_bytes(
-            "flobc/proposal", chain_id, self.height, self.round, self.pol_round,
-            self.block.hash, self.validator,
+            "flobc/proposal",
+            chain_id,
+            self.height,
+            self.round,
+            self.pol_round,
+            self.block.hash,
+            self.validator,
         )
 
 

@@ -73,8 +73,9 @@ class ValidatorSet:
     def verify_vote(self, chain_id: str, vote: Vote) -> bool:
         if not self.valid_index(vote.validator):
             return False
-        return verify(self.validators[vote.validator].public_key, vote.message(chain_id),
-                      vote.signature)
+        return verify(
+            self.validators[vote.validator].public_key, vote.message(chain_id), vote.signature
+        )
 
     def verify_commit(self, chain_id: str, commit: Commit, height: int, block_hash: bytes) -> None:
         """Raise :class:`CommitError` unless ``commit`` proves ``block_hash`` at ``height``."""

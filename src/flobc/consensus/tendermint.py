@@ -1,0 +1,343 @@
+"""Tendermint consensus as a sans-I/O state machine.
+
+This follows Algorithm 1 of "The latest gossip on BFT consensus" (Buchman, Kwon,
+Milosevic, 2018); comments ``L22`` etc. name the lines of that pseudo-code. The machine
+takes :mod:`~flobc.consensus.messages` events and returns actions. It never touches a
+socket, a clock or a disk: time arrives inside events (``now_ms``), signing and
+persistence happen in the node when it executes ``SignVote``/``SignProposal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flobc.chain.genesis import ConsensusParams
+from flobc.chain.types import NIL, Block, Proposal, Vote, VoteType
+from flobc.chain.validators import ValidatorSet
+from flobc.consensus.messages import (
+    Action,
+    DataAvailable,
+    Decide,
+    Event,
+    Misbehaviour,
+    ProposalReady,
+    ProposalReceived,
+    RequestProposal,
+    ScheduleTimeout,
+    SignProposal,
+    SignVote,
+    Step,
+    TimeoutFired,
+    Validity,
+    VoteReceived,
+)
+from flobc.consensus.votes import HeightVotes
+
+#: Votes for rounds further ahead than this are ignored (bounds memory under attack).
+MAX_ROUND_AHEAD = 64
+#: Events for the next height kept until it starts.
+MAX_FUTURE_EVENTS = 4096
+
+
+@dataclass
+class RoundState:
+    """The public view of where the machine is."""
+
+    height: int
+    round: int
+    step: Step
+    locked_round: int
+    valid_round: int
+
+
+class Tendermint:
+    """One validator's (or an observer's, with ``me=None``) consensus state machine.
+
+    ``validate(block)`` is the paper's ``valid(v)``: it must be deterministic given the
+    node's committed state, and may answer ``PENDING`` while referenced data is missing.
+    """
+
+    def __init__(
+        self,
+        chain_id: str,
+        vset: ValidatorSet,
+        me: int | None,
+        params: ConsensusParams,
+        validate: Callable[[Block], Validity],
+    ):
+        self.chain_id = chain_id
+        self.vset = vset
+        self.me = me
+        self.params = params
+        self._validate = validate
+        self.height = 0
+        self.round = 0
+        self.step = Step.COMMIT
+        self._future: list[Event] = []
+        self._reset_height(0, 0)
+
+    # ------------------------------------------------------------ public interface
+
+    def state(self) -> RoundState:
+        return RoundState(self.height, self.round, self.step, self.locked_round, self.valid_round)
+
+    def start_height(self, height: int, prev_block_time_ms: int, now_ms: int) -> list[Action]:
+        """Enter ``height`` at round 0 (after the previous height was committed)."""
+        self._reset_height(height, prev_block_time_ms)
+        out: list[Action] = []
+        self._start_round(0, out)
+        future, self._future = self._future, []
+        for ev in future:
+            out += self.handle(ev, now_ms)
+        return out
+
+    def handle(self, event: Event, now_ms: int) -> list[Action]:
+        """Process one event and return the resulting actions."""
+        self._now = now_ms
+        out: list[Action] = []
+        if isinstance(event, VoteReceived):
+            self._on_vote(event, out)
+        elif isinstance(event, ProposalReceived):
+            self._on_proposal(event, out)
+        elif isinstance(event, TimeoutFired):
+            self._on_timeout(event, out)
+        elif isinstance(event, ProposalReady):
+            self._on_proposal_ready(event, out)
+        elif isinstance(event, DataAvailable):
+            self._validity = {h: v for h, v in self._validity.items() if v != Validity.PENDING}
+        self._apply_rules(out)
+        return out
+
+    def proposal(self, round_: int) -> Proposal | None:
+        return self._proposals.get(round_)
+
+    def own_messages(self) -> list[Proposal | Vote]:
+        """This validator's signed messages at the current height, for re-broadcast."""
+        if self.me is None:
+            return []
+        msgs: list[Proposal | Vote] = [
+            p for _, p in sorted(self._proposals.items()) if p.validator == self.me
+        ]
+        return msgs + self.votes.own_votes(self.me)
+
+    def known_messages(self) -> list[Proposal | Vote]:
+        """Every message held at this height (the current round's proposal and all votes)."""
+        msgs: list[Proposal | Vote] = []
+        if (p := self._proposals.get(self.round)) is not None:
+            msgs.append(p)
+        return msgs + self.votes.all_votes()
+
+    # ------------------------------------------------------------ arrivals
+
+    def _reset_height(self, height: int, prev_block_time_ms: int) -> None:
+        self.height = height
+        self.round = 0
+        self.step = Step.PROPOSE
+        self.locked_value: Block | None = None
+        self.locked_round = -1
+        self.valid_value: Block | None = None
+        self.valid_round = -1
+        self.decision: Block | None = None
+        self.prev_block_time_ms = prev_block_time_ms
+        self.votes = HeightVotes(self.vset)
+        self._proposals: dict[int, Proposal] = {}
+        self._validity: dict[bytes, Validity] = {}
+        self._once: set[tuple[str, int]] = set()
+        self._now = 0
+
+    def _accept_slot(self, height: int, round_: int, event: Event) -> bool:
+        """Whether a message for (height, round) is for us now; buffer next-height ones."""
+        if height == self.height + 1 or (height == self.height and self.step == Step.COMMIT):
+            if height != self.height and len(self._future) < MAX_FUTURE_EVENTS:
+                self._future.append(event)
+            return False
+        if height != self.height:
+            return False
+        return 0 <= round_ <= self.round + MAX_ROUND_AHEAD
+
+    def _on_vote(self, ev: VoteReceived, out: list[Action]) -> None:
+        v = ev.vote
+        if not self._accept_slot(v.height, v.round, ev):
+            return
+        if v.kind not in (VoteType.PREVOTE, VoteType.PRECOMMIT):
+            return
+        if not ev.trusted and not self.vset.verify_vote(self.chain_id, v):
+            return
+        prior = self.votes.add(v)
+        if prior is not None:
+            out.append(
+                Misbehaviour(v.validator, v.height, v.round, f"two {VoteType(v.kind).name}s")
+            )
+
+    def _on_proposal(self, ev: ProposalReceived, out: list[Action]) -> None:
+        p = ev.proposal
+        if not self._accept_slot(p.height, p.round, ev):
+            return
+        if p.validator != self.vset.proposer(p.height, p.round) or p.pol_round >= p.round:
+            return
+        if p.pol_round < -1 or p.block.height != p.height:
+            return
+        if not ev.trusted:
+            from flobc.crypto.keys import verify  # local: keeps the hot path import-light
+
+            if not verify(self.vset[p.validator].public_key, p.message(self.chain_id), p.signature):
+                return
+        prior = self._proposals.get(p.round)
+        if prior is not None:
+            if prior.block.hash != p.block.hash:
+                out.append(Misbehaviour(p.validator, p.height, p.round, "two proposals"))
+            return
+        self._proposals[p.round] = p
+        self.votes.saw_sender(p.round, p.validator)
+
+    def _on_proposal_ready(self, ev: ProposalReady, out: list[Action]) -> None:
+        if (ev.height, ev.round) != (self.height, self.round) or self.step != Step.PROPOSE:
+            return
+        if self.me is None or self.round in self._proposals:
+            return
+        out.append(SignProposal(Proposal(self.height, self.round, -1, ev.block, self.me)))
+
+    def _on_timeout(self, ev: TimeoutFired, out: list[Action]) -> None:
+        if ev.height != self.height or ev.round != self.round:
+            return
+        if ev.step == Step.PROPOSE and self.step == Step.PROPOSE:  # L57
+            self._vote(VoteType.PREVOTE, NIL, out)
+            self.step = Step.PREVOTE
+        elif ev.step == Step.PREVOTE and self.step == Step.PREVOTE:  # L61
+            self._vote(VoteType.PRECOMMIT, NIL, out)
+            self.step = Step.PRECOMMIT
+        elif ev.step == Step.PRECOMMIT and self.step != Step.COMMIT:  # L65
+            self._start_round(self.round + 1, out)
+
+    # ------------------------------------------------------------ the upon-rules
+
+    def _valid(self, block: Block) -> Validity:
+        h = block.hash
+        v = self._validity.get(h)
+        if v is None:
+            v = self._validity[h] = self._validate(block)
+        return v
+
+    def _first(self, rule: str, round_: int) -> bool:
+        key = (rule, round_)
+        if key in self._once:
+            return False
+        self._once.add(key)
+        return True
+
+    def _apply_rules(self, out: list[Action]) -> None:
+        """Fire every enabled rule until none is; each rule changes state when it fires."""
+        while self.step != Step.COMMIT and self._apply_one(out):
+            pass
+
+    def _apply_one(self, out: list[Action]) -> bool:
+        r = self.round
+        # L49: a decision, in any round.
+        for rr in self.votes.rounds():
+            value = self.votes.get(rr, VoteType.PRECOMMIT).quorum_value()
+            p = self._proposals.get(rr)
+            if (
+                value
+                and p is not None
+                and p.block.hash == value
+                and self._valid(p.block) == Validity.VALID
+            ):
+                self._decide(p, out)
+                return True
+        # L55: f+1 messages from a higher round.
+        for rr in sorted(
+            {rr for rr in self.votes.rounds() if rr > r} | {x for x in self._proposals if x > r}
+        ):
+            if self.votes.sender_power(rr) >= self.vset.one_third_plus:
+                self._start_round(rr, out)
+                return True
+        prop = self._proposals.get(r)
+        prevotes = self.votes.get(r, VoteType.PREVOTE)
+        precommits = self.votes.get(r, VoteType.PRECOMMIT)
+        if prop is not None and self.step == Step.PROPOSE:
+            v, vr = prop.block, prop.pol_round
+            validity = self._valid(v)
+            if vr == -1 and validity != Validity.PENDING:  # L22
+                ok = validity == Validity.VALID and (self.locked_round == -1 or self._is_locked(v))
+                self._vote(VoteType.PREVOTE, v.hash if ok else NIL, out)
+                self.step = Step.PREVOTE
+                return True
+            if (
+                0 <= vr < r
+                and validity != Validity.PENDING
+                and self.votes.get(vr, VoteType.PREVOTE).has_quorum_for(v.hash)
+            ):  # L28
+                ok = validity == Validity.VALID and (self.locked_round <= vr or self._is_locked(v))
+                self._vote(VoteType.PREVOTE, v.hash if ok else NIL, out)
+                self.step = Step.PREVOTE
+                return True
+        if self.step == Step.PREVOTE and prevotes.has_quorum_any() and self._first("L34", r):
+            out.append(self._timeout(Step.PREVOTE))
+            return True
+        if (
+            prop is not None
+            and self.step >= Step.PREVOTE
+            and prevotes.has_quorum_for(prop.block.hash)
+            and self._valid(prop.block) == Validity.VALID
+            and self._first("L36", r)
+        ):
+            if self.step == Step.PREVOTE:
+                self.locked_value, self.locked_round = prop.block, r
+                self._vote(VoteType.PRECOMMIT, prop.block.hash, out)
+                self.step = Step.PRECOMMIT
+            self.valid_value, self.valid_round = prop.block, r
+            return True
+        if self.step == Step.PREVOTE and prevotes.has_quorum_for(NIL):  # L44
+            self._vote(VoteType.PRECOMMIT, NIL, out)
+            self.step = Step.PRECOMMIT
+            return True
+        if precommits.has_quorum_any() and self._first("L47", r):
+            out.append(self._timeout(Step.PRECOMMIT))
+            return True
+        return False
+
+    def _is_locked(self, block: Block) -> bool:
+        return self.locked_value is not None and self.locked_value.hash == block.hash
+
+    # ------------------------------------------------------------ transitions
+
+    def _start_round(self, round_: int, out: list[Action]) -> None:  # L11
+        self.round = round_
+        self.step = Step.PROPOSE
+        if self.me is not None and self.vset.proposer(self.height, round_) == self.me:
+            if self.valid_value is not None:
+                out.append(
+                    SignProposal(
+                        Proposal(self.height, round_, self.valid_round, self.valid_value, self.me)
+                    )
+                )
+            else:
+                out.append(RequestProposal(self.height, round_))
+        out.append(self._timeout(Step.PROPOSE))
+
+    def _decide(self, p: Proposal, out: list[Action]) -> None:
+        self.decision = p.block
+        self.step = Step.COMMIT
+        commit = self.votes.get(p.round, VoteType.PRECOMMIT).commit(
+            self.height, p.round, p.block.hash
+        )
+        out.append(Decide(p.block, commit))
+
+    def _vote(self, kind: VoteType, block_hash: bytes, out: list[Action]) -> None:
+        if self.me is None:
+            return
+        t = max(self._now, self.prev_block_time_ms + 1)
+        out.append(SignVote(Vote(int(kind), self.height, self.round, block_hash, t, self.me)))
+
+    def _timeout(self, step: Step) -> ScheduleTimeout:
+        p, r = self.params, self.round
+        base, delta = {
+            Step.PROPOSE: (p.timeout_propose_ms, p.timeout_propose_delta_ms),
+            Step.PREVOTE: (p.timeout_prevote_ms, p.timeout_prevote_delta_ms),
+            Step.PRECOMMIT: (p.timeout_precommit_ms, p.timeout_precommit_delta_ms),
+        }[step]
+        delay = base + delta * r
+        if step == Step.PROPOSE and r == 0:
+            delay += p.empty_block_interval_ms  # the proposer may wait that long for txs
+        return ScheduleTimeout(self.height, r, step, delay)

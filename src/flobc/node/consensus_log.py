@@ -1,0 +1,135 @@
+"""Crash safety for consensus: the write-ahead log of inputs and the double-sign guard.
+
+Every input event of the current height is appended to the log before it is handled;
+the node's own signed messages are appended with fsync before they leave. After a crash
+the node replays the log into a fresh state machine and arrives at the same locks and
+votes; the sign guard returns the stored signature for an identical vote and refuses a
+conflicting one, so a validator never signs two different votes for one (height, round, step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+
+from flobc.chain.types import Block, Proposal, Vote, VoteType
+from flobc.consensus import messages as cm
+from flobc.consensus.sign_guard import DoubleSignError, SignGuard
+from flobc.consensus.sign_guard import Step as SignStep
+from flobc.crypto.keys import KeyPair
+from flobc.encoding import decode, encode
+
+
+class _Record(msgspec.Struct, array_like=True, frozen=True):
+    height: int
+    now_ms: int
+    event: Proposal | Vote | _Timeout | _Ready | _Data
+    trusted: bool = False
+
+
+class _Timeout(msgspec.Struct, tag="t", array_like=True, frozen=True):
+    height: int
+    round: int
+    step: int
+
+
+class _Ready(msgspec.Struct, tag="r", array_like=True, frozen=True):
+    height: int
+    round: int
+    block: Block
+
+
+class _Data(msgspec.Struct, tag="d", array_like=True, frozen=True):
+    pass
+
+
+class MemoryWAL:
+    """A write-ahead log that lives in memory (the simulator keeps it across crashes)."""
+
+    def __init__(self) -> None:
+        self._records: list[bytes] = []
+
+    def append(self, payload: bytes, *, sync: bool) -> None:
+        self._records.append(payload)
+
+    def records(self) -> Iterator[bytes]:
+        return iter(list(self._records))
+
+    def reset(self, payloads: list[bytes]) -> None:
+        self._records = list(payloads)
+
+
+def _event_height(event: cm.Event) -> int:
+    if isinstance(event, cm.ProposalReceived):
+        return event.proposal.height
+    if isinstance(event, cm.VoteReceived):
+        return event.vote.height
+    if isinstance(event, (cm.TimeoutFired, cm.ProposalReady)):
+        return event.height
+    return -1
+
+
+class ConsensusLog:
+    """The write-ahead log plus the sign guard of one validator."""
+
+    def __init__(self, wal: MemoryWAL | object, guard: SignGuard):
+        self.wal = wal
+        self.guard = guard
+        self.height = 0
+
+    def record(self, event: cm.Event, now_ms: int, *, sync: bool = False) -> None:
+        if isinstance(event, cm.ProposalReceived):
+            rec = _Record(event.proposal.height, now_ms, event.proposal, event.trusted)
+        elif isinstance(event, cm.VoteReceived):
+            rec = _Record(event.vote.height, now_ms, event.vote, event.trusted)
+        elif isinstance(event, cm.TimeoutFired):
+            rec = _Record(
+                event.height, now_ms, _Timeout(event.height, event.round, int(event.step))
+            )
+        elif isinstance(event, cm.ProposalReady):
+            rec = _Record(event.height, now_ms, _Ready(event.height, event.round, event.block))
+        else:
+            rec = _Record(-1, now_ms, _Data())
+        self.wal.append(encode(rec), sync=sync)  # type: ignore[attr-defined]
+
+    def replay(self, height: int) -> Iterator[tuple[int, cm.Event]]:
+        """The logged events of ``height`` (and height-less ones), in order."""
+        for raw in self.wal.records():  # type: ignore[attr-defined]
+            rec = decode(raw, _Record)
+            if rec.height not in (height, -1):
+                continue
+            e = rec.event
+            if isinstance(e, Proposal):
+                yield rec.now_ms, cm.ProposalReceived(e, trusted=rec.trusted)
+            elif isinstance(e, Vote):
+                yield rec.now_ms, cm.VoteReceived(e, trusted=rec.trusted)
+            elif isinstance(e, _Timeout):
+                yield rec.now_ms, cm.TimeoutFired(e.height, e.round, cm.Step(e.step))
+            elif isinstance(e, _Ready):
+                yield rec.now_ms, cm.ProposalReady(e.height, e.round, e.block)
+            else:
+                yield rec.now_ms, cm.DataAvailable()
+
+    def reset(self) -> None:
+        """Forget the finished height (called once its block is durably committed)."""
+        self.wal.reset([])  # type: ignore[attr-defined]
+
+    def sign(
+        self, action: cm.SignVote | cm.SignProposal, key: KeyPair | None, chain_id: str
+    ) -> Vote | Proposal | None:
+        """Sign through the guard; None when signing would be a double sign."""
+        if key is None:
+            return None
+        if isinstance(action, cm.SignVote):
+            msg: Vote | Proposal = action.vote
+            step = SignStep.PREVOTE if action.vote.kind == VoteType.PREVOTE else SignStep.PRECOMMIT
+        else:
+            msg = action.proposal
+            step = SignStep.PROPOSAL
+        payload = msg.message(chain_id)
+        try:
+            sig = self.guard.check_and_record(msg.height, msg.round, int(step), payload, key.sign)
+        except DoubleSignError:
+            return None
+        return msgspec.structs.replace(msg, signature=sig)
