@@ -1,0 +1,356 @@
+"""Drive a sans-I/O :class:`~flobc.node.process.Process` over real HTTP with a wall clock.
+
+Every call into the process happens on the event-loop thread, one at a time: incoming peer
+messages, timers, and :meth:`HttpRuntime.call` (for API handlers). ``now_ms`` is the wall
+clock (``time.time()``) in milliseconds, kept non-decreasing, and never below a timer's
+``at_ms`` when that timer fires. Outbound messages go through one :class:`PeerLink` per peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from flobc.encoding import MAX_MESSAGE_BYTES, DecodeError, decode, encode
+from flobc.node.http_errors import (
+    ApiError,
+    FatalNodeError,
+    body_limit_middleware,
+    error_middleware,
+    json_error,
+    read_body,
+)
+from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, LinkStats, PeerLink, decode_batch
+from flobc.node.process import Action, Broadcast, CancelTimer, Process, Send, SetTimer
+
+logger = logging.getLogger("flobc.http")
+
+P = TypeVar("P", bound=Process)
+R = TypeVar("R")
+T = TypeVar("T")
+
+#: Exit status after a :class:`FatalNodeError`.
+FATAL_EXIT_CODE = 3
+
+
+class HttpRuntime(Generic[P]):
+    """Serve one process on ``host:port`` and connect it to ``peers`` (node id -> base URL)."""
+
+    def __init__(
+        self,
+        process: P,
+        peers: Mapping[str, str],
+        host: str,
+        port: int,
+        *,
+        extra_routes: Iterable[web.AbstractRouteDef] | None = None,
+        max_body: int = MAX_MESSAGE_BYTES,
+        max_queue: int = 10_000,
+        backoff_initial_s: float = 0.05,
+        backoff_max_s: float = 2.0,
+        request_timeout_s: float = 10.0,
+        workers: int = 2,
+        shutdown_timeout_s: float = 2.0,
+    ) -> None:
+        self.process = process
+        self.peers = {pid: url for pid, url in peers.items() if pid != process.node_id}
+        self.host = host
+        self.port = port
+        self.max_body = max_body
+        self._extra_routes = list(extra_routes or [])
+        self._link_opts: dict[str, Any] = dict(
+            max_queue=max_queue,
+            max_batch_bytes=max_body,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            request_timeout_s=request_timeout_s,
+        )
+        self._workers = workers
+        self._shutdown_timeout_s = shutdown_timeout_s
+        self.links: dict[str, PeerLink] = {}
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._last_now_ms = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._running = False
+        self._stop_requested: asyncio.Event | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+        self.exit_code = 0
+        self.fatal_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL the server listens on (the bound port once started)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True between a successful :meth:`start` and the beginning of shutdown."""
+        return self._running
+
+    async def start(self) -> None:
+        """Bind the server, open peer links, then call ``process.start`` (errors propagate)."""
+        if self._loop is not None:
+            raise RuntimeError("HttpRuntime can only be started once")
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        app = web.Application(
+            client_max_size=self.max_body,
+            middlewares=[
+                error_middleware,
+                body_limit_middleware(self.max_body),
+                self._fatal_middleware,
+            ],
+        )
+        app.router.add_post(P2P_PATH, self._handle_p2p)
+        app.router.add_routes(self._extra_routes)
+        app[RUNTIME_KEY] = self
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=self._shutdown_timeout_s
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._bound_port(self._runner, self.port)
+        for pid, url in self.peers.items():
+            link = PeerLink(self.process.node_id, pid, url, **self._link_opts)
+            link.start()
+            self.links[pid] = link
+        self._running = True
+        logger.info(
+            "node %s listening on %s with %d peers", self.process.node_id, self.url, len(self.peers)
+        )
+        try:
+            actions = self.process.start(self._now_ms())
+        except BaseException:
+            await self.stop()
+            raise
+        self._apply(actions)
+
+    @staticmethod
+    def _bound_port(runner: web.AppRunner, default: int) -> int:
+        for addr in runner.addresses:
+            if isinstance(addr, tuple) and len(addr) >= 2:
+                return int(addr[1])
+        return default
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run_forever` to stop (safe from a signal handler on the loop)."""
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    async def stop(self) -> None:
+        """Stop serving, cancel timers, close links and the worker pool. Idempotent."""
+        if self._stop_task is None:
+            self._stop_task = asyncio.get_running_loop().create_task(self._shutdown())
+        await asyncio.shield(self._stop_task)
+
+    async def _shutdown(self) -> None:
+        self._running = False
+        self.request_stop()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await asyncio.gather(*(link.close() for link in self.links.values()))
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        logger.info("node %s stopped (exit code %d)", self.process.node_id, self.exit_code)
+
+    async def run_forever(self) -> int:
+        """Start if needed, serve until stopped or a fatal error; return the exit status."""
+        if self._loop is None:
+            await self.start()
+        assert self._stop_requested is not None
+        await self._stop_requested.wait()
+        await self.stop()
+        return self.exit_code
+
+    def _fatal(self, exc: BaseException) -> None:
+        if self.fatal_error is not None:
+            return
+        self.fatal_error = exc
+        self.exit_code = FATAL_EXIT_CODE
+        self._running = False
+        logger.critical("FATAL: node %s stopping: %s", self.process.node_id, exc, exc_info=exc)
+        if self._stop_task is None and self._loop is not None:
+            self._stop_task = self._loop.create_task(self._shutdown())
+
+    # ------------------------------------------------------------------ process driving
+
+    def _now_ms(self) -> int:
+        now = max(int(time.time() * 1000), self._last_now_ms)
+        self._last_now_ms = now
+        return now
+
+    def _dispatch(self, what: str, fn: Callable[[int], list[Action]], now_ms: int) -> None:
+        """Run one process event; log its errors, stop on :class:`FatalNodeError`."""
+        if not self._running:
+            return
+        try:
+            actions = fn(now_ms)
+        except FatalNodeError as exc:
+            self._fatal(exc)
+            return
+        except Exception:
+            logger.exception("node %s: process raised in %s", self.process.node_id, what)
+            return
+        self._apply(actions)
+
+    def _apply(self, actions: Iterable[Action] | None) -> None:
+        for action in actions or ():
+            try:
+                if isinstance(action, Broadcast):
+                    raw = encode(action.msg)
+                    for link in self.links.values():
+                        link.enqueue(raw)
+                elif isinstance(action, Send):
+                    link = self.links.get(action.to)
+                    if link is None:
+                        logger.warning("send to unknown peer %r dropped", action.to)
+                    else:
+                        link.enqueue(encode(action.msg))
+                elif isinstance(action, SetTimer):
+                    self._set_timer(action.name, action.at_ms)
+                elif isinstance(action, CancelTimer):
+                    handle = self._timers.pop(action.name, None)
+                    if handle is not None:
+                        handle.cancel()
+                else:
+                    logger.error("unknown action %r ignored", action)
+            except Exception:
+                logger.exception("failed to apply action %r", action)
+
+    def _set_timer(self, name: Hashable, at_ms: int) -> None:
+        assert self._loop is not None
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        if not self._running:
+            return
+        delay_s = max(0.0, (at_ms - time.time() * 1000) / 1000)
+        self._timers[name] = self._loop.call_at(
+            self._loop.time() + delay_s, self._fire_timer, name, at_ms
+        )
+
+    def _fire_timer(self, name: Hashable, at_ms: int) -> None:
+        self._timers.pop(name, None)
+        now = max(self._now_ms(), at_ms)
+        self._last_now_ms = now
+        self._dispatch(f"timer {name!r}", lambda t: self.process.on_timer(name, t), now)
+
+    async def call(self, fn: Callable[[P, int], tuple[R, Iterable[Action]]]) -> R:
+        """Run ``fn(process, now_ms)`` on the loop, apply its actions, return its result.
+
+        Exceptions from ``fn`` propagate to the caller; a :class:`FatalNodeError` also stops
+        the runtime.
+        """
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("HttpRuntime.call must be awaited on the runtime's event loop")
+        if not self._running:
+            raise ApiError(503, "node is not running")
+        try:
+            result, actions = fn(self.process, self._now_ms())
+        except FatalNodeError as exc:
+            self._fatal(exc)
+            raise
+        self._apply(actions)
+        return result
+
+    async def run_in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking ``fn(*args)`` in the worker pool; it must not touch the process."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="flobc-worker")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def link_stats(self) -> dict[str, LinkStats]:
+        """Per-peer delivery counters."""
+        return {pid: link.stats for pid, link in self.links.items()}
+
+    # ------------------------------------------------------------------ HTTP
+
+    @web.middleware
+    async def _fatal_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except FatalNodeError as exc:
+            self._fatal(exc)
+            return json_error(503, "node stopped on a fatal error")
+
+    async def _handle_p2p(self, request: web.Request) -> web.Response:
+        sender = request.headers.get(SENDER_HEADER, "")
+        if sender not in self.links:
+            return json_error(403, "unknown sender")
+        if not self._running:
+            return json_error(503, "node is stopping")
+        body = await read_body(request, self.max_body)
+        try:
+            msgs = [
+                decode(raw, self.process.message_type, max_bytes=self.max_body)
+                for raw in decode_batch(body, self.max_body)
+            ]
+        except DecodeError as exc:
+            return json_error(400, f"malformed message batch: {exc}")
+        now = self._now_ms()
+        for msg in msgs:
+            self._dispatch(
+                f"message {type(msg).__name__} from {sender}",
+                functools.partial(self.process.on_message, sender, msg),
+                now,
+            )
+        return web.Response(status=204)
+
+
+#: ``request.app[RUNTIME_KEY]`` gives API handlers (``extra_routes``) their runtime.
+RUNTIME_KEY: web.AppKey[HttpRuntime[Any]] = web.AppKey("flobc.runtime", HttpRuntime)
+
+
+def run(runtime: HttpRuntime[Any]) -> int:
+    """Run ``runtime`` until SIGTERM/SIGINT or a fatal error; return the exit status.
+
+    For CLI entry points: ``sys.exit(run(runtime))``. Must be called from the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("run() installs signal handlers and must run on the main thread")
+    sigs = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in sigs}
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in sigs:
+            loop.add_signal_handler(sig, _on_signal, runtime, sig)
+        try:
+            return await runtime.run_forever()
+        finally:
+            for sig in sigs:
+                loop.remove_signal_handler(sig)
+            await runtime.stop()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        for sig, handler in previous.items():
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(sig, handler)
+
+
+def _on_signal(runtime: HttpRuntime[Any], sig: signal.Signals) -> None:
+    logger.info("received %s; stopping node %s", sig.name, runtime.process.node_id)
+    runtime.request_stop()
