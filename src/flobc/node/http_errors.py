@@ -22,13 +22,6 @@ logger = logging.getLogger("flobc.http")
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
 
 
-class FatalNodeError(Exception):
-    """The node must not continue (e.g. its app hash diverged from the committed one).
-
-    When a process raises this, the runtime logs it loudly and stops with a non-zero exit.
-    """
-
-
 class ApiError(ValueError):
     """A client-facing error: rendered as ``{"error": message, **extra}`` with ``status``."""
 

@@ -23,9 +23,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from flobc.encoding import MAX_MESSAGE_BYTES, DecodeError, decode, encode
+from flobc.node.errors import FatalNodeError
 from flobc.node.http_errors import (
     ApiError,
-    FatalNodeError,
     body_limit_middleware,
     error_middleware,
     json_error,
