@@ -1,0 +1,157 @@
+"""The consensus write-ahead log: an append-only file of length- and CRC-framed records.
+
+Each record is ``length (4 bytes, big-endian) | CRC32 of payload (4 bytes) | payload``.
+A crash can leave a torn or corrupt record at the end; reading stops cleanly there, and
+opening the log truncates it so later appends stay readable. Payloads must be non-empty,
+so a run of zero bytes (as some filesystems leave after a crash) is never a record.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+_HEADER = struct.Struct(">II")
+#: Largest record accepted; a longer length field is treated as corruption.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+class WALError(Exception):
+    """A write the log refuses, or use after close."""
+
+
+def _frame(payload: bytes) -> bytes:
+    if not payload:
+        raise WALError("a WAL record cannot be empty")
+    if len(payload) > MAX_RECORD_BYTES:
+        raise WALError(f"a WAL record of {len(payload)} bytes exceeds {MAX_RECORD_BYTES}")
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _scan(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(end_offset, payload)`` for each valid record, stopping at the first bad one."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        offset = 0
+        while True:
+            header = fh.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                return
+            length, crc = _HEADER.unpack(header)
+            if length == 0 or length > MAX_RECORD_BYTES:
+                return
+            payload = fh.read(length)
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                return
+            offset += _HEADER.size + length
+            yield offset, payload
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class WriteAheadLog:
+    """An append-only record log at ``path`` (created if missing, torn tail dropped on open)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.truncate_torn_tail()
+        self._open()
+
+    def _open(self) -> None:
+        existed = self.path.exists()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if not existed:
+            _fsync_dir(self.path.parent)
+
+    def _writer(self) -> int:
+        if self._fd is None:
+            raise WALError("the write-ahead log is closed")
+        return self._fd
+
+    def append(self, payload: bytes, *, sync: bool) -> None:
+        """Append one record; with ``sync`` it is on stable storage when this returns."""
+        frame = _frame(payload)
+        with self._lock:
+            fd = self._writer()
+            _write_all(fd, frame)
+            if sync:
+                os.fsync(fd)
+
+    def sync(self) -> None:
+        """Flush every record appended so far to stable storage."""
+        with self._lock:
+            os.fsync(self._writer())
+
+    def records(self) -> Iterator[bytes]:
+        """The payloads in order, up to (excluding) the first torn or corrupt record."""
+        for _, payload in _scan(self.path):
+            yield payload
+
+    def truncate_torn_tail(self) -> int:
+        """Cut the file after its last valid record; return how many bytes were dropped."""
+        with self._lock:
+            try:
+                size = self.path.stat().st_size
+            except FileNotFoundError:
+                return 0
+            end = max((offset for offset, _ in _scan(self.path)), default=0)
+            if end == size:
+                return 0
+            with self.path.open("r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return size - end
+
+    def reset(self, payloads: list[bytes]) -> None:
+        """Atomically replace the whole log with exactly ``payloads`` (durable on return)."""
+        data = b"".join(_frame(p) for p in payloads)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with self._lock:
+            old = self._writer()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            self._fd = None
+            os.close(old)
+            self._open()
+
+    def close(self) -> None:
+        """Close the log (idempotent); appends afterwards raise :class:`WALError`."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> WriteAheadLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
