@@ -1,0 +1,90 @@
+"""The paper's algorithms as pure, deterministic functions.
+
+These run inside block execution on every validator: no clocks, no randomness, no I/O, no
+torch; fixed iteration order; only ints, floats and numpy; identical bytes everywhere.
+
+* :mod:`.aggregation` — trust-weighted FedAvg (§III.B, §III.D)
+* :mod:`.decision` — accepting an update from validators' votes (median improvement)
+* :mod:`.reputation` — reward-penalty trust scores (§III.D, Experiment 2)
+* :mod:`.sync` — BSP / SSP / BAP / ASP barriers (§III.C, Experiment 3)
+* :mod:`.significance` — ASP significance filter (beyond the paper)
+* :mod:`.adaptive_period` — adaptive sync period (the paper's future work)
+"""
+
+from flobc.algorithms.adaptive_period import nearest_rank_percentile, next_period
+from flobc.algorithms.aggregation import (
+    WeightedUpdate,
+    aggregate,
+    aggregate_plain_fedavg,
+    aggregation_weights,
+)
+from flobc.algorithms.decision import Decision, decide, has_quorum, median_improvement
+from flobc.algorithms.reputation import (
+    POLICIES,
+    ReputationPolicy,
+    RewardPenalty,
+    Uniform,
+    normalise_scores,
+    policy_from_name,
+    register_trainer,
+)
+from flobc.algorithms.significance import (
+    is_significant,
+    l2_norm,
+    partition_significant,
+    relative_magnitude,
+)
+from flobc.algorithms.sync import (
+    Continue,
+    Extend,
+    Release,
+    RoundView,
+    SyncConfig,
+    SyncDecision,
+    accepts_update,
+    all_decided,
+    evaluate_round,
+    extension_ms,
+    labour_ratio,
+    ratio_reached,
+    required_decided,
+    slack_ratio,
+)
+
+__all__ = [
+    "POLICIES",
+    "Continue",
+    "Decision",
+    "Extend",
+    "Release",
+    "ReputationPolicy",
+    "RewardPenalty",
+    "RoundView",
+    "SyncConfig",
+    "SyncDecision",
+    "Uniform",
+    "WeightedUpdate",
+    "accepts_update",
+    "aggregate",
+    "aggregate_plain_fedavg",
+    "aggregation_weights",
+    "all_decided",
+    "decide",
+    "evaluate_round",
+    "extension_ms",
+    "has_quorum",
+    "is_significant",
+    "l2_norm",
+    "labour_ratio",
+    "median_improvement",
+    "nearest_rank_percentile",
+    "next_period",
+    "normalise_scores",
+    "partition_significant",
+    "policy_from_name",
+    "ratio_reached",
+    "register_trainer",
+    "relative_magnitude",
+    "required_decided",
+    "slack_ratio",
+]
