@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import msgspec
 
+from flobc.chain.types import Commit, Vote
 from flobc.crypto.keys import address_of, verify
 from flobc.encoding import hash_obj
-from flobc.chain.types import Commit, Vote
 
 
 class Validator(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
