@@ -1,0 +1,1 @@
+"""The ``flobc`` command line."""

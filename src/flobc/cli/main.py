@@ -1,0 +1,109 @@
+"""``flobc``: run demos, networks, validators, trainers, experiments and benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from flobc import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flobc")
+def cli() -> None:
+    """FLoBC: decentralized federated learning over a BFT blockchain."""
+
+
+@cli.command()
+@click.argument("netdir", type=click.Path(path_type=Path))
+@click.option("--validators", "-v", type=click.IntRange(1, 100), required=True)
+@click.option("--trainers", "-t", type=click.IntRange(0, 1000), default=0, show_default=True)
+@click.option(
+    "--hosts",
+    default="127.0.0.1",
+    show_default=True,
+    help="Comma-separated hosts, assigned to nodes round-robin (multi-machine).",
+)
+@click.option(
+    "--base-port",
+    type=click.IntRange(1, 65000),
+    default=None,
+    help="Port of the first node, then +1 each; default: free loopback ports.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="TOML experiment config (model, data, sync, reputation...).",
+)
+@click.option(
+    "--app",
+    type=click.Choice(["kv", "fl"]),
+    default=None,
+    help="Application: 'fl' (federated learning) when trainers or a config are given, else 'kv'.",
+)
+@click.option("--force", is_flag=True, help="Overwrite a non-empty NETDIR.")
+def init(
+    netdir: Path,
+    validators: int,
+    trainers: int,
+    hosts: str,
+    base_port: int | None,
+    config_file: Path | None,
+    app: str | None,
+    force: bool,
+) -> None:
+    """Write keys, a genesis file and one home folder per node into NETDIR."""
+    from flobc.cli.netdir import create_network
+
+    app = app or ("fl" if trainers or config_file else "kv")
+    kwargs: dict = {}
+    if app == "fl":
+        from flobc.cli.fl_setup import fl_network_args
+
+        kwargs = fl_network_args(config_file, validators=validators, trainers=trainers)
+    else:
+        kwargs["app_state"] = {"app": "kv"}
+    try:
+        genesis = create_network(
+            netdir,
+            validators=validators,
+            trainers=trainers,
+            hosts=[h.strip() for h in hosts.split(",") if h.strip()],
+            base_port=base_port,
+            force=force,
+            **kwargs,
+        )
+    except (FileExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"created {netdir}: chain {genesis.chain_id}, {validators} validators, {trainers} trainers"
+    )
+    click.echo(f"start it with: flobc net up {netdir}")
+
+
+@cli.command()
+@click.option(
+    "--home", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+def validator(home: Path) -> None:
+    """Run one validator process from its home folder."""
+    from flobc.node.home import HomeError
+    from flobc.node.launch import run_validator
+
+    try:
+        code = run_validator(home)
+    except HomeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The validator's JSON-over-HTTP API for clients: status, blocks, transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from flobc.chain.types import tx_hash
+from flobc.encoding import decode
+from flobc.node.http_errors import ApiError, read_body
+from flobc.node.http_runtime import RUNTIME_KEY
+from flobc.node.validator import ValidatorNode
+
+#: Largest accepted client request (a transaction and the blobs it references).
+MAX_SUBMISSION_BYTES = 32 * 1024 * 1024
+
+
+class TxSubmission(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+    """Body of ``POST /v1/txs``: an encoded SignedTx and the blobs it references."""
+
+    tx: bytes
+    blobs: list[bytes] = []
+
+
+routes = web.RouteTableDef()
+
+
+def _int(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError as exc:
+        raise ApiError(400, f"{name} must be an integer") from exc
+
+
+@routes.get("/v1/status")
+async def status(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME_KEY]
+    return web.json_response(await rt.call(lambda node, now: (node.status(), [])))
+
+
+@routes.get("/v1/blocks/{height}")
+async def block(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME_KEY]
+    h = _int(request, "height")
+    doc = await rt.call(lambda node, now: (node.block_json(h), []))
+    if doc is None:
+        raise ApiError(404, f"no committed block at height {h}")
+    return web.json_response(doc)
+
+
+@routes.post("/v1/txs")
+async def submit(request: web.Request) -> web.Response:
+    body = await read_body(request, MAX_SUBMISSION_BYTES)
+    sub = decode(body, TxSubmission, max_bytes=MAX_SUBMISSION_BYTES)
+    return await submit_and_respond(request, sub.tx, sub.blobs)
+
+
+async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes]) -> web.Response:
+    """Hand a transaction to the node; 202 with its hash, or the app's 4xx as JSON."""
+    rt = request.app[RUNTIME_KEY]
+
+    def call(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
+        return node.submit_tx(raw, blobs, now)
+
+    check = await rt.call(call)
+    if not check.ok:
+        raise ApiError(check.code, check.message)
+    return web.json_response({"hash": tx_hash(raw).hex(), "status": "accepted"}, status=202)
+
+
+@routes.get("/v1/txs/{hash}")
+async def tx_status(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME_KEY]
+    try:
+        th = bytes.fromhex(request.match_info["hash"])
+    except ValueError as exc:
+        raise ApiError(400, "hash must be hex") from exc
+    loc = await rt.call(lambda node, now: (node.store.tx_location(th), []))
+    if loc is None:
+        pending = await rt.call(lambda node, now: (th in node.mempool, []))
+        raise ApiError(404, "pending" if pending else "unknown transaction", pending=pending)
+    return web.json_response({"hash": th.hex(), "height": loc[0], "index": loc[1]})
