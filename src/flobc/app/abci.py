@@ -57,6 +57,10 @@ class Application(Protocol):
         """Hashes of the blobs ``tx`` references; it is only voted for once they are held."""
         ...
 
+    def check_blob(self, tx: SignedTx, data: bytes) -> TxCheck:
+        """Content checks of a blob ``tx`` references, before the node stores it."""
+        ...
+
     def prepare_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> list[int]:
         """The proposer's pick: indices of ``txs`` (mempool order) for its block, in order."""
         ...

@@ -63,6 +63,9 @@ class KVStoreApp:
     def required_blobs(self, tx: SignedTx) -> tuple[bytes, ...]:
         return ()
 
+    def check_blob(self, tx: SignedTx, data: bytes) -> TxCheck:
+        return TxCheck()
+
     def prepare_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> list[int]:
         order = sorted(range(len(txs)), key=lambda i: (txs[i].signer, txs[i].nonce))
         state = msgspec.structs.replace(self._committed, nonces=dict(self._committed.nonces))

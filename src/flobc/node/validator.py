@@ -193,9 +193,12 @@ class ValidatorNode:
         given = {sha256(b): b for b in blobs}
         for need in self.app.required_blobs(tx):
             if need in given:
+                content = self.app.check_blob(tx, given[need])
+                if not content.ok:
+                    return content
                 self.blobs.put(given[need])
             elif not self.blobs.has(need):
-                return TxCheck(422, f"missing blob {need.hex()}")
+                return TxCheck(422, f"missing blob {need.hex()} (upload it with the transaction)")
         self.mempool.add(h, raw, tx)
         return check
 

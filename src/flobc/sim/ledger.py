@@ -123,6 +123,8 @@ class SimLedger:
         self.acknowledged: dict[bytes, int] = {}
         self.cluster.network.interceptor = self._record_signed
         self._user_interceptor: Callable[[str, str, Any], Any] | None = None
+        #: ``f(validator index) -> commit listener``, attached to every (re)started node
+        self.listener_factories: list[Callable[[int], Any]] = []
         for nid in self.ids:
             self.cluster.add(self._make_node(nid))
 
@@ -141,6 +143,8 @@ class SimLedger:
             config=self.node_config,
         )
         node.commit_listeners.append(self._on_commit)
+        index = self.ids.index(node_id)
+        node.commit_listeners += [f(index) for f in self.listener_factories]
         return node
 
     def _on_commit(self, block: Any, result: Any, now_ms: int) -> list[Any]:

@@ -1,0 +1,280 @@
+"""FLApp: the deterministic federated-learning application behind the ABCI boundary.
+
+Per block: first the round's synchronisation barrier is evaluated at the block time, then
+each transaction is applied (updates, votes, registrations), then the barrier again. When
+a barrier releases, the accepted updates of the round are aggregated, trust-weighted, into
+a new model version. Weights live in the content-addressed blob store; the state keeps
+their hashes, so the app hash commits to every model version.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from flobc.algorithms.decision import decide, has_quorum
+from flobc.algorithms.reputation import ReputationPolicy, policy_from_name
+from flobc.algorithms.sync import accepts_update
+from flobc.app.abci import BlockResult, TxCheck, TxResult
+from flobc.app.fl import rounds
+from flobc.app.fl.config import FLConfig
+from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, VersionInfo
+from flobc.app.fl.txs import REGISTER, UPDATE, VOTE, RegisterBody, UpdateBody, VoteBody
+from flobc.chain.genesis import Genesis
+from flobc.chain.types import BlockHeader, SignedTx
+from flobc.crypto.keys import node_id_of
+from flobc.encoding import DecodeError, decode, encode
+
+log = logging.getLogger("flobc.app.fl")
+
+#: The blob an update references must be exactly the model's float32 vector.
+DTYPE = np.dtype("<f4")
+
+
+class FLApp:
+    """Federated learning over the ledger (see the module docstring)."""
+
+    def __init__(self, genesis: Genesis, blobs: Any):
+        self.chain_id = genesis.chain_id
+        self.cfg = FLConfig.from_app_state(genesis.app_state)
+        self.sync_rule = self.cfg.sync.rule()
+        self.policy: ReputationPolicy = policy_from_name(
+            self.cfg.reputation, **self.cfg.reputation_params
+        )
+        self.blobs = blobs
+        self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
+        self.vset = genesis.validator_set()
+        self._committed = self._genesis_state(genesis)
+        self._pending: FLState | None = None
+
+    def _genesis_state(self, genesis: Genesis) -> FLState:
+        st = FLState(time_ms=genesis.genesis_time_ms)
+        n = len(self.cfg.trainers)
+        for pk in sorted(self.cfg.trainers):
+            st.trainers[node_id_of(bytes.fromhex(pk))] = TrainerInfo(pk, 1.0 / n if n else 0.0)
+        st.versions.append(
+            VersionInfo(
+                0,
+                self.cfg.model.initial_weights,
+                0,
+                genesis.genesis_time_ms,
+                0,
+                "genesis",
+                scores=st.scores(),
+            )
+        )
+        st.round = RoundInfo(1, 0, genesis.genesis_time_ms, self.cfg.sync.period_ms)
+        return st
+
+    # ------------------------------------------------------------------ ABCI
+
+    def info(self) -> tuple[int, bytes]:
+        st = self._committed
+        return st.height, (st.hash() if st.height else b"")
+
+    @property
+    def state(self) -> FLState:
+        """The committed state (read-only use)."""
+        return self._committed
+
+    def check_tx(self, tx: SignedTx) -> TxCheck:
+        return self._check(tx, self._committed, self._committed.time_ms)
+
+    def required_blobs(self, tx: SignedTx) -> tuple[bytes, ...]:
+        if tx.kind != UPDATE:
+            return ()
+        try:
+            return (decode(tx.body, UpdateBody).update_hash,)
+        except DecodeError:
+            return ()
+
+    def check_blob(self, tx: SignedTx, data: bytes) -> TxCheck:
+        """Content checks of an update's Δ blob: shape (length) and finiteness."""
+        expected = self.cfg.model.size * DTYPE.itemsize
+        if len(data) != expected:
+            return TxCheck(
+                422, f"update has {len(data) // 4} values; the model spec has {self.cfg.model.size}"
+            )
+        if not np.isfinite(np.frombuffer(data, DTYPE)).all():
+            return TxCheck(422, "update contains NaN or infinite values")
+        return TxCheck()
+
+    def prepare_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> list[int]:
+        st = self._committed.copy()
+        rounds.advance(self, st, header.time_ms, header.height)
+        order = sorted(range(len(txs)), key=lambda i: (txs[i].signer, txs[i].nonce))
+        keep = []
+        for i in order:
+            if self._apply(txs[i], st, header, dry_run=True).code == 0:
+                keep.append(i)
+        return sorted(keep)
+
+    def process_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> bool:
+        # Failing transactions are recorded as failed at execution; a proposal is only
+        # refused for transactions that can never be valid (bad signature, unknown kind).
+        return all(tx.kind in (UPDATE, VOTE, REGISTER) and tx.verify(self.chain_id) for tx in txs)
+
+    def finalize_block(self, header: BlockHeader, txs: list[SignedTx]) -> BlockResult:
+        st = self._committed.copy()
+        st.height, st.time_ms = header.height, header.time_ms
+        rounds.advance(self, st, header.time_ms, header.height)
+        results = [self._apply(tx, st, header) for tx in txs]
+        rounds.advance(self, st, header.time_ms, header.height)
+        self._pending = st
+        return BlockResult(st.hash(), results)
+
+    def commit(self) -> bytes:
+        assert self._pending is not None, "commit without finalize_block"
+        self._committed, self._pending = self._pending, None
+        return encode(self._committed)
+
+    def restore(self, height: int, snapshot: bytes) -> None:
+        st = decode(snapshot, FLState, max_bytes=1 << 31)
+        if st.height != height:
+            raise ValueError(f"snapshot is of height {st.height}, expected {height}")
+        self._committed = st
+
+    def query(self, path: str, params: dict[str, Any]) -> Any:
+        from flobc.app.fl import queries
+
+        return queries.query(self, path, params)
+
+    # ------------------------------------------------------------------ transactions
+
+    def _check(self, tx: SignedTx, st: FLState, now_ms: int) -> TxCheck:
+        if tx.kind == UPDATE:
+            return self._check_update(tx, st, now_ms)[0]
+        if tx.kind == VOTE:
+            return self._check_vote(tx, st)[0]
+        if tx.kind == REGISTER:
+            return self._check_register(tx, st)
+        return TxCheck(400, f"unknown transaction kind {tx.kind!r}")
+
+    def _apply(
+        self, tx: SignedTx, st: FLState, header: BlockHeader, dry_run: bool = False
+    ) -> TxResult:
+        if tx.kind == UPDATE:
+            check, body = self._check_update(tx, st, header.time_ms)
+            if check.ok and not dry_run:
+                blob = self.blobs.get(body.update_hash)  # type: ignore[union-attr]
+                content = self.check_blob(tx, blob) if blob is not None else TxCheck(422, "blob")
+                if not content.ok:
+                    return TxResult(content.code, content.message)
+            if check.ok:
+                rounds.record_update(self, st, tx, body, header)  # type: ignore[arg-type]
+        elif tx.kind == VOTE:
+            check, vbody = self._check_vote(tx, st)
+            if check.ok:
+                self._record_vote(st, tx, vbody, header)  # type: ignore[arg-type]
+        elif tx.kind == REGISTER:
+            check = self._check_register(tx, st)
+            if check.ok:
+                tid = node_id_of(tx.signer)
+                body = decode(tx.body, RegisterBody)
+                scores = self.policy.on_register(st.scores(), tid)
+                st.trainers[tid] = TrainerInfo(tx.signer.hex(), 0.0, body.name, nonce=tx.nonce)
+                for t, s in scores.items():
+                    st.trainers[t].score = s
+        else:
+            check = TxCheck(400, f"unknown transaction kind {tx.kind!r}")
+        return TxResult(check.code, check.message)
+
+    def _check_update(self, tx: SignedTx, st: FLState, now_ms: int) -> tuple[TxCheck, Any]:
+        tid = node_id_of(tx.signer)
+        trainer = st.trainers.get(tid)
+        if trainer is None or not trainer.active:
+            return TxCheck(403, f"{tid} is not a registered trainer"), None
+        try:
+            body = decode(tx.body, UpdateBody)
+        except DecodeError as exc:
+            return TxCheck(400, f"malformed update: {exc}"), None
+        if not tx.verify(self.chain_id):
+            return TxCheck(401, "bad signature"), None
+        if tx.nonce <= trainer.nonce:
+            return TxCheck(409, f"replayed nonce {tx.nonce} (last {trainer.nonce})"), None
+        if len(body.update_hash) != 32:
+            return TxCheck(400, "update_hash must be 32 bytes"), None
+        if not 0 < body.num_samples <= self.cfg.max_samples:
+            return TxCheck(400, f"num_samples must be in 1..{self.cfg.max_samples}"), None
+        assert st.round is not None
+        view = rounds.view(st, now_ms)
+        ok, reason = accepts_update(
+            self.sync_rule, view, body.base_version, st.version.version, now_ms
+        )
+        if not ok:
+            current = st.version.version
+            msg = {
+                "stale_base": f"stale base version {body.base_version}; current is {current}",
+                "late": f"round {st.round.number} is closed for updates (deadline passed)",
+            }.get(reason, reason)
+            return TxCheck(409, msg), None
+        if self.cfg.sync.scheme in ("bsp", "asp") and tid in st.round.submitted:
+            return TxCheck(409, f"already submitted an update in round {st.round.number}"), None
+        return TxCheck(blobs=(body.update_hash,)), body
+
+    def _check_vote(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, Any]:
+        """A validator votes once per update; that (not a nonce order) makes replays fail."""
+        idx = self.validators.get(tx.signer.hex())
+        if idx is None:
+            return TxCheck(403, "votes are only accepted from validators"), None
+        try:
+            body = decode(tx.body, VoteBody)
+        except DecodeError as exc:
+            return TxCheck(400, f"malformed vote: {exc}"), None
+        if not tx.verify(self.chain_id):
+            return TxCheck(401, "bad signature"), None
+        if not (np.isfinite(body.score) and np.isfinite(body.base_score)):
+            return TxCheck(400, "scores must be finite"), None
+        upd = st.updates.get(body.update_id.hex())
+        if upd is None:
+            return TxCheck(404, "unknown update"), None
+        if upd.status != "pending":
+            return TxCheck(409, f"update already {upd.status}"), None
+        if str(idx) in upd.votes:
+            return TxCheck(409, "this validator already voted on that update"), None
+        return TxCheck(), body
+
+    def _check_register(self, tx: SignedTx, st: FLState) -> TxCheck:
+        if not self.cfg.open_registration:
+            return TxCheck(403, "registration is closed (permissioned network)")
+        if node_id_of(tx.signer) in st.trainers:
+            return TxCheck(409, "already registered")
+        try:
+            decode(tx.body, RegisterBody)
+        except DecodeError as exc:
+            return TxCheck(400, f"malformed registration: {exc}")
+        if not tx.verify(self.chain_id):
+            return TxCheck(401, "bad signature")
+        return TxCheck()
+
+    def _record_vote(self, st: FLState, tx: SignedTx, body: VoteBody, header: BlockHeader) -> None:
+        idx = self.validators[tx.signer.hex()]
+        upd = st.updates[body.update_id.hex()]
+        upd.votes[str(idx)] = [body.score, body.base_score]
+        voters = [int(i) for i in upd.votes]
+        if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
+            return
+        ordered = [tuple(upd.votes[k]) for k in sorted(upd.votes, key=int)]
+        decision = decide(ordered, threshold=self.cfg.acceptance_threshold)
+        upd.status = "accepted" if decision.accepted else "rejected"
+        upd.improvement = decision.improvement
+        upd.decided_height = header.height
+        trainer = st.trainers[upd.trainer]
+        if decision.accepted:
+            trainer.accepted += 1
+        else:
+            trainer.rejected += 1
+        scores = self.policy.update(
+            st.scores(), upd.trainer, decision.improvement, decision.accepted
+        )
+        for t, s in scores.items():
+            st.trainers[t].score = s
+        assert st.round is not None
+        if upd.round == st.round.number and upd.trainer not in st.round.decided:
+            st.round.decided = sorted([*st.round.decided, upd.trainer])
+
+
+__all__ = ["FLApp", "msgspec"]

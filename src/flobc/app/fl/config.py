@@ -1,0 +1,70 @@
+"""The on-ledger FL configuration (genesis ``app_state["fl"]``)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from flobc.algorithms.sync import SyncConfig
+
+
+class ModelRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which model the network trains: zoo name, shapes, the spec hash and initial weights."""
+
+    name: str
+    input_shape: list[int]
+    num_classes: int
+    #: ModelSpec as JSON (names, shapes, dtypes) so anyone can rebuild the tensors.
+    spec_json: str
+    size: int
+    initial_weights: str  # hex SHA-256 of the initial weight blob
+
+
+class SyncSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    scheme: str = "bsp"
+    period_ms: int = 30_000
+    wait_for_all: bool = False
+    majority_ratio: float = 1.0
+    max_round_ms: int | None = None
+    ssp_max_extra_steps: int = 50
+    asp_threshold: float = 0.0
+    #: Adaptive period (beyond the paper): percentile of recent submission delays.
+    adaptive: bool = False
+    adaptive_percentile: float = 90.0
+    adaptive_window: int = 3
+    adaptive_min_ms: int = 1_000
+    adaptive_max_ms: int = 600_000
+
+    def rule(self) -> SyncConfig:
+        return SyncConfig(
+            scheme=self.scheme,  # type: ignore[arg-type]
+            period_ms=self.period_ms,
+            wait_for_all=self.wait_for_all,
+            majority_ratio=self.majority_ratio,
+            max_round_ms=self.max_round_ms,
+            ssp_max_extra_steps=self.ssp_max_extra_steps,
+            asp_threshold=self.asp_threshold,
+        )
+
+
+class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    model: ModelRef
+    #: Registered trainers' public keys (hex) at genesis (permissioned network).
+    trainers: list[str] = []
+    open_registration: bool = False
+    #: An update is accepted iff the median vote improvement is at least this.
+    acceptance_threshold: float = 0.0
+    reputation: str = "reward_penalty"
+    reputation_params: dict[str, float] = {}
+    weight_by_samples: bool = False
+    server_lr: float = 1.0
+    sync: SyncSettings = SyncSettings()
+    max_samples: int = 10_000_000
+
+    @classmethod
+    def from_app_state(cls, app_state: dict) -> FLConfig:
+        try:
+            cfg = msgspec.convert(app_state["fl"], cls)
+        except (KeyError, msgspec.ValidationError) as exc:
+            raise ValueError(f"invalid FL config in genesis: {exc}") from exc
+        cfg.sync.rule()  # validates the scheme parameters
+        return cfg

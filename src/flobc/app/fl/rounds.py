@@ -1,0 +1,163 @@
+"""Rounds and model versions: recording updates, barriers, and trust-weighted releases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flobc.algorithms.adaptive_period import next_period
+from flobc.algorithms.aggregation import WeightedUpdate, aggregate
+from flobc.algorithms.significance import relative_magnitude
+from flobc.algorithms.sync import Extend, Release, RoundView, evaluate_round
+from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, VersionInfo
+from flobc.app.fl.txs import UpdateBody
+from flobc.chain.types import BlockHeader, SignedTx
+from flobc.crypto.keys import node_id_of
+from flobc.encoding import sha256
+
+if TYPE_CHECKING:
+    from flobc.app.fl.app import FLApp
+
+DTYPE = np.dtype("<f4")
+
+
+def view(st: FLState, now_ms: int) -> RoundView:
+    r = st.round
+    assert r is not None
+    return RoundView(
+        round=r.number,
+        base_version=r.base_version,
+        started_at_ms=r.started_at_ms,
+        now_ms=now_ms,
+        period_ms=r.period_ms,
+        active_trainers=st.active(),
+        submitted=frozenset(r.submitted),
+        decided=frozenset(r.decided),
+        extension_until_ms=r.extension_until_ms,
+    )
+
+
+def weights(app: FLApp, blob_hex: str) -> np.ndarray:
+    data = app.blobs.get(bytes.fromhex(blob_hex))
+    if data is None:  # data availability guarantees this never happens on a validator
+        raise RuntimeError(f"missing weight blob {blob_hex}")
+    return np.frombuffer(data, DTYPE)
+
+
+def record_update(
+    app: FLApp, st: FLState, tx: SignedTx, body: UpdateBody, header: BlockHeader
+) -> None:
+    """Put an admitted update on the ledger; it replaces the trainer's earlier one this round."""
+    r = st.round
+    assert r is not None
+    tid = node_id_of(tx.signer)
+    trainer = st.trainers[tid]
+    trainer.nonce = tx.nonce
+    trainer.submitted += 1
+    upd = UpdateInfo(
+        id=tx.hash.hex(),
+        trainer=tid,
+        round=r.number,
+        base_version=body.base_version,
+        blob=body.update_hash.hex(),
+        num_samples=body.num_samples,
+        height=header.height,
+        time_ms=header.time_ms,
+    )
+    earlier = st.updates.get(r.submitted.get(tid, ""))
+    if earlier is not None and earlier.status == "pending":
+        earlier.status = "superseded"
+    if app.cfg.sync.scheme == "asp":
+        base = weights(app, st.version.weights)
+        upd.relative_norm = relative_magnitude(weights(app, upd.blob), base)
+        if upd.relative_norm < app.cfg.sync.asp_threshold:
+            upd.status = "skipped"
+            r.skipped += 1
+            st.skipped_total += 1
+    st.updates[upd.id] = upd
+    r.submitted[tid] = upd.id
+    if upd.status == "skipped" and tid not in r.decided:
+        r.decided = sorted([*r.decided, tid])
+
+
+def advance(app: FLApp, st: FLState, now_ms: int, height: int) -> None:
+    """Apply the sync barrier at block time ``now_ms``: extend or release as the rule says."""
+    for _ in range(4):  # a release opens a new round, which the rule may not touch again
+        assert st.round is not None
+        decision = evaluate_round(app.sync_rule, view(st, now_ms))
+        if isinstance(decision, Extend):
+            st.round.extension_until_ms = decision.until_ms
+            st.round.slack_ratio = decision.slack_ratio
+            return
+        if not isinstance(decision, Release):
+            return
+        release(app, st, now_ms, height, decision.reason)
+
+
+def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> None:
+    """Aggregate the round's accepted updates into a new model version and open a new round."""
+    r = st.round
+    assert r is not None
+    base_version = st.version
+    latest = {tid: st.updates[uid] for tid, uid in sorted(r.submitted.items())}
+    chosen = [
+        u
+        for _, u in sorted(latest.items())
+        if u.status == "accepted" and u.base_version == base_version.version
+    ]
+    chosen.sort(key=lambda u: u.id)
+    round_updates = [u for u in st.updates.values() if u.round == r.number]
+    for u in round_updates:
+        if u.status == "pending":
+            u.status = "stale"
+    if chosen:
+        base = weights(app, base_version.weights)
+        new = aggregate(
+            base,
+            [
+                WeightedUpdate(weights(app, u.blob), st.trainers[u.trainer].score, u.num_samples)
+                for u in chosen
+            ],
+            weight_by_samples=app.cfg.weight_by_samples,
+            server_lr=app.cfg.server_lr,
+        )
+        data = new.astype(DTYPE).tobytes()
+        weights_hex = sha256(data).hex()
+        app.blobs.put(data)
+    else:
+        weights_hex = base_version.weights
+    st.versions.append(
+        VersionInfo(
+            version=base_version.version + 1,
+            weights=weights_hex,
+            height=height,
+            time_ms=now_ms,
+            round=r.number,
+            reason=reason,
+            updates=[u.id for u in chosen],
+            accepted=sum(u.status == "accepted" for u in round_updates),
+            rejected=sum(u.status == "rejected" for u in round_updates),
+            skipped=r.skipped,
+            scores=st.scores(),
+        )
+    )
+    delays = sorted(
+        max(0, st.updates[uid].time_ms - r.started_at_ms) for uid in r.submitted.values()
+    )
+    st.recent_delays = [*st.recent_delays, delays][-app.cfg.sync.adaptive_window :]
+    st.round = RoundInfo(r.number + 1, base_version.version + 1, now_ms, _period(app, st, r))
+
+
+def _period(app: FLApp, st: FLState, finished: RoundInfo) -> int:
+    s = app.cfg.sync
+    if not s.adaptive:
+        return s.period_ms
+    flat = [d for round_delays in st.recent_delays for d in round_delays]
+    return next_period(
+        flat,
+        percentile=s.adaptive_percentile,
+        min_ms=s.adaptive_min_ms,
+        max_ms=s.adaptive_max_ms,
+        current_ms=finished.period_ms,
+    )

@@ -1,0 +1,95 @@
+"""The FL application state: trainers, updates, rounds and model versions.
+
+The whole state is one msgspec Struct; its canonical encoding is the app snapshot and
+its SHA-256 is the app hash, so two validators agree on the hash iff they agree on every
+score, decision and model-weights hash.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from flobc.encoding import decode, encode, hash_obj
+
+
+class TrainerInfo(msgspec.Struct):
+    public_key: str  # hex
+    score: float
+    name: str = ""
+    submitted: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    nonce: int = -1
+    active: bool = True
+
+
+class UpdateInfo(msgspec.Struct):
+    id: str  # hex tx hash
+    trainer: str
+    round: int
+    base_version: int
+    blob: str  # hex hash of the Δ blob
+    num_samples: int
+    height: int
+    time_ms: int
+    #: validator index (as a string key) -> [score, base_score]
+    votes: dict[str, list[float]] = {}
+    status: str = "pending"  # pending | accepted | rejected | superseded | skipped | stale
+    improvement: float | None = None
+    decided_height: int | None = None
+    relative_norm: float = 0.0
+
+
+class VersionInfo(msgspec.Struct):
+    version: int
+    weights: str  # hex hash of the float32 weight blob
+    height: int
+    time_ms: int
+    round: int
+    reason: str
+    updates: list[str] = []  # aggregated update ids
+    accepted: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    scores: dict[str, float] = {}
+
+
+class RoundInfo(msgspec.Struct):
+    number: int
+    base_version: int
+    started_at_ms: int
+    period_ms: int
+    extension_until_ms: int | None = None
+    slack_ratio: float = 0.0
+    #: trainer id -> its current update id in this round
+    submitted: dict[str, str] = {}
+    decided: list[str] = []
+    skipped: int = 0
+
+
+class FLState(msgspec.Struct):
+    height: int = 0
+    time_ms: int = 0
+    trainers: dict[str, TrainerInfo] = {}
+    updates: dict[str, UpdateInfo] = {}
+    versions: list[VersionInfo] = []
+    round: RoundInfo | None = None
+    #: submission delays (ms after round start) of recent rounds, for the adaptive period
+    recent_delays: list[list[int]] = []
+    skipped_total: int = 0
+
+    def copy(self) -> FLState:
+        return decode(encode(self), FLState)
+
+    def hash(self) -> bytes:
+        return hash_obj(self)
+
+    @property
+    def version(self) -> VersionInfo:
+        return self.versions[-1]
+
+    def scores(self) -> dict[str, float]:
+        return {t: self.trainers[t].score for t in sorted(self.trainers)}
+
+    def active(self) -> frozenset[str]:
+        return frozenset(t for t, info in self.trainers.items() if info.active)

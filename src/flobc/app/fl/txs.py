@@ -1,0 +1,50 @@
+"""FL transaction bodies (the ``body`` of a :class:`~flobc.chain.types.SignedTx`)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from flobc.chain.types import SignedTx
+from flobc.crypto.keys import KeyPair
+from flobc.encoding import encode
+
+UPDATE = "fl.update"
+VOTE = "fl.vote"
+REGISTER = "fl.register"
+
+_BODY = {"array_like": True, "frozen": True, "forbid_unknown_fields": True}
+
+
+class UpdateBody(msgspec.Struct, **_BODY):
+    """A trainer's update Δ = w_local - w_base against model version ``base_version``."""
+
+    base_version: int
+    update_hash: bytes  # SHA-256 of the little-endian float32 Δ blob
+    num_samples: int
+    local_steps: int = 0
+
+
+class VoteBody(msgspec.Struct, **_BODY):
+    """A validator's evaluation of an update on its private validation data."""
+
+    update_id: bytes  # hash of the update transaction
+    score: float  # metric of base + Δ
+    base_score: float  # metric of the base model on the same data
+
+
+class RegisterBody(msgspec.Struct, **_BODY):
+    """Open registration of the signer as a trainer."""
+
+    name: str = ""
+
+
+def update_tx(chain_id: str, key: KeyPair, body: UpdateBody, nonce: int) -> SignedTx:
+    return SignedTx.create(chain_id, key, UPDATE, encode(body), nonce)
+
+
+def vote_tx(chain_id: str, key: KeyPair, body: VoteBody, nonce: int) -> SignedTx:
+    return SignedTx.create(chain_id, key, VOTE, encode(body), nonce)
+
+
+def register_tx(chain_id: str, key: KeyPair, name: str, nonce: int) -> SignedTx:
+    return SignedTx.create(chain_id, key, REGISTER, encode(RegisterBody(name)), nonce)

@@ -1,0 +1,99 @@
+"""The FL wire API of a validator: model versions, weights, trainers, updates, rounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from flobc.encoding import decode
+from flobc.node.api import MAX_SUBMISSION_BYTES, TxSubmission, submit_and_respond
+from flobc.node.http_errors import ApiError, read_body
+from flobc.node.http_runtime import RUNTIME_KEY
+from flobc.node.validator import ValidatorNode
+
+routes = web.RouteTableDef()
+
+
+async def _query(request: web.Request, path: str, **params: Any) -> Any:
+    rt = request.app[RUNTIME_KEY]
+
+    def call(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
+        try:
+            return node.app.query(path, params), []
+        except KeyError as exc:
+            raise ApiError(404, str(exc.args[0]) if exc.args else "not found") from exc
+
+    return await rt.call(call)
+
+
+def _version(request: web.Request) -> int:
+    try:
+        return int(request.match_info["version"])
+    except ValueError as exc:
+        raise ApiError(400, "version must be an integer") from exc
+
+
+@routes.get("/v1/models/latest")
+async def latest(request: web.Request) -> web.Response:
+    return web.json_response(await _query(request, "latest"))
+
+
+@routes.get("/v1/models/{version}")
+async def model(request: web.Request) -> web.Response:
+    return web.json_response(await _query(request, "version", version=_version(request)))
+
+
+@routes.get("/v1/models/{version}/weights")
+async def weights(request: web.Request) -> web.Response:
+    """The weights as safetensors (loadable with ``safetensors.torch.load``)."""
+    from flobc.ml.weights import ModelSpec, to_safetensors
+
+    doc = await _query(request, "version", version=_version(request))
+    rt = request.app[RUNTIME_KEY]
+
+    def read(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
+        return (node.blobs.get(bytes.fromhex(doc["hash"])), node.app.cfg.model.spec_json), []
+
+    data, spec_json = await rt.call(read)
+    if data is None:
+        raise ApiError(404, "weights not available on this node")
+    import numpy as np
+
+    vec = np.frombuffer(data, dtype="<f4")
+    body = await rt.run_in_worker(to_safetensors, vec, ModelSpec.from_json(spec_json))
+    return web.Response(
+        body=body,
+        content_type="application/octet-stream",
+        headers={"X-Flobc-Version": str(doc["version"]), "X-Flobc-Weights-Hash": doc["hash"]},
+    )
+
+
+@routes.get("/v1/trainers")
+async def trainers(request: web.Request) -> web.Response:
+    return web.json_response(await _query(request, "trainers"))
+
+
+@routes.get("/v1/updates/{id}")
+async def update(request: web.Request) -> web.Response:
+    return web.json_response(await _query(request, "update", id=request.match_info["id"]))
+
+
+@routes.get("/v1/round")
+async def round_(request: web.Request) -> web.Response:
+    return web.json_response(await _query(request, "round"))
+
+
+@routes.get("/v1/config")
+async def config(request: web.Request) -> web.Response:
+    return web.json_response(await _query(request, "config"))
+
+
+@routes.post("/v1/updates")
+async def upload(request: web.Request) -> web.Response:
+    """A trainer's upload: a signed ``fl.update`` transaction and its Δ blob."""
+    body = await read_body(request, MAX_SUBMISSION_BYTES)
+    sub = decode(body, TxSubmission, max_bytes=MAX_SUBMISSION_BYTES)
+    if len(sub.blobs) != 1:
+        raise ApiError(400, "an update upload carries exactly one blob (the update)")
+    return await submit_and_respond(request, sub.tx, sub.blobs)

@@ -1,0 +1,57 @@
+"""Build the FL part of a genesis document from a run configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flobc.encoding import sha256
+from flobc.node.fl_roles import dataset, make_learner
+from flobc.node.fl_settings import FLRunConfig
+
+
+def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, Any], bytes]:
+    """``(app_state, initial_weights_blob)``: the genesis app state and the version-0 weights.
+
+    The initial weights come from the model's seeded initialisation; every validator must
+    hold the blob (its hash is in the genesis), so callers copy it into their blob stores.
+    """
+    ds = dataset(cfg)
+    learner = make_learner(cfg, cfg.seed)
+    w0 = np.ascontiguousarray(learner.get_weights(), dtype="<f4")
+    blob = w0.tobytes()
+    s, r, a = cfg.sync, cfg.reputation, cfg.aggregation
+    fl = {
+        "model": {
+            "name": cfg.model.name,
+            "input_shape": list(ds.input_shape),
+            "num_classes": ds.num_classes,
+            "spec_json": learner.spec.to_json(),
+            "size": int(w0.size),
+            "initial_weights": sha256(blob).hex(),
+        },
+        "trainers": list(trainer_keys),
+        "open_registration": cfg.open_registration,
+        "acceptance_threshold": r.acceptance_threshold,
+        "reputation": r.policy,
+        "reputation_params": (
+            {"reward": r.reward, "penalty": r.penalty} if r.policy == "reward_penalty" else {}
+        ),
+        "weight_by_samples": a.weight_by_samples,
+        "server_lr": a.server_lr,
+        "sync": {
+            "scheme": s.scheme,
+            "period_ms": int(s.period_s * 1000),
+            "wait_for_all": s.wait_for_all,
+            "majority_ratio": s.majority_ratio,
+            "max_round_ms": int(s.max_round_s * 1000) if s.max_round_s else None,
+            "ssp_max_extra_steps": s.ssp_max_extra_steps,
+            "asp_threshold": s.asp_threshold,
+            "adaptive": s.adaptive,
+            "adaptive_percentile": s.adaptive_percentile,
+            "adaptive_min_ms": int(s.adaptive_min_s * 1000),
+            "adaptive_max_ms": int(s.adaptive_max_s * 1000),
+        },
+    }
+    return {"app": "fl", "fl": fl}, blob
