@@ -60,13 +60,18 @@ def init(
     from flobc.cli.netdir import create_network
 
     app = app or ("fl" if trainers or config_file else "kv")
-    kwargs: dict = {}
+    kwargs: dict = {"app_state": {"app": "kv"}}
     if app == "fl":
         from flobc.cli.fl_setup import fl_network_args
+        from flobc.node.fl_settings import ConfigError, load_config
 
-        kwargs = fl_network_args(config_file, validators=validators, trainers=trainers)
-    else:
-        kwargs["app_state"] = {"app": "kv"}
+        overrides = {"network.validators": validators, "network.trainers": trainers or None}
+        try:
+            cfg = load_config(config_file, **overrides)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        trainers = cfg.network.trainers
+        kwargs = fl_network_args(None, cfg=cfg)
     try:
         genesis = create_network(
             netdir,
@@ -99,6 +104,33 @@ def validator(home: Path) -> None:
     except HomeError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
+
+
+@cli.command()
+@click.option(
+    "--home", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+def trainer(home: Path) -> None:
+    """Run one trainer process from its home folder."""
+    from flobc.node.home import HomeError
+    from flobc.node.launch import run_trainer_home
+
+    try:
+        code = run_trainer_home(home)
+    except HomeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+def _register() -> None:
+    from flobc.cli.demo import demo
+    from flobc.cli.net import net
+
+    cli.add_command(demo)
+    cli.add_command(net)
+
+
+_register()
 
 
 def main() -> None:

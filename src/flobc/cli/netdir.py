@@ -13,11 +13,12 @@ from __future__ import annotations
 import shutil
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flobc.chain.blobs import FileBlobStore
 from flobc.chain.genesis import ConsensusParams, Genesis
 from flobc.chain.validators import Validator
 from flobc.crypto.keys import KeyPair
@@ -61,14 +62,17 @@ def create_network(
     base_port: int | None = None,
     app_state: dict[str, Any] | None = None,
     consensus: ConsensusParams | None = None,
-    trainer_extra: Sequence[dict[str, Any]] | None = None,
+    node_extra: Callable[[str, int], dict[str, Any]] | None = None,
+    validator_blobs: Sequence[bytes] = (),
     chain_id: str | None = None,
     force: bool = False,
 ) -> Genesis:
     """Write keys, genesis and homes for ``validators`` + ``trainers`` nodes.
 
     Nodes are spread over ``hosts`` round-robin. Ports are ``base_port + i`` when given,
-    else free loopback ports chosen now.
+    else free loopback ports chosen now. ``node_extra(role, index)`` gives each node's
+    role-specific settings; ``validator_blobs`` are copied into every validator's blob store
+    (e.g. the genesis model weights).
     """
     if validators < 1:
         raise ValueError("a network needs at least one validator")
@@ -89,7 +93,7 @@ def create_network(
         role = "validator" if i < validators else "trainer"
         idx = i if i < validators else i - validators
         name = f"{role}-{idx}"
-        extra = dict(trainer_extra[idx]) if role == "trainer" and trainer_extra else {}
+        extra = node_extra(role, idx) if node_extra else {}
         settings = NodeSettings(
             role=role, name=name, host=hosts[i % len(hosts)], port=ports[i], extra=extra
         )
@@ -120,6 +124,10 @@ def create_network(
         save_settings(home, settings)
         key.save(home / KEY_FILE)
         shutil.copy(netdir / GENESIS_FILE, home / GENESIS_FILE)
+        if role == "validator" and validator_blobs:
+            store = FileBlobStore(home / "data" / "blobs")
+            for blob in validator_blobs:
+                store.put(blob)
     (netdir / RUN_DIR).mkdir(exist_ok=True)
     return genesis
 

@@ -67,7 +67,9 @@ def load_settings(home: Path) -> NodeSettings:
 
 def save_settings(home: Path, settings: NodeSettings) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    (home / CONFIG_FILE).write_text(tomli_w.dumps(settings.model_dump(mode="json")))
+    (home / CONFIG_FILE).write_text(
+        tomli_w.dumps(settings.model_dump(mode="json", exclude_none=True))
+    )
 
 
 @dataclass

@@ -15,7 +15,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
@@ -69,6 +69,9 @@ class HttpRuntime(Generic[P]):
         self.port = port
         self.max_body = max_body
         self._extra_routes = list(extra_routes or [])
+        #: Coroutine functions run as tasks while the runtime serves (e.g. ML workers).
+        self.background: list[Callable[[HttpRuntime[P]], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._link_opts: dict[str, Any] = dict(
             max_queue=max_queue,
             max_batch_bytes=max_body,
@@ -141,6 +144,18 @@ class HttpRuntime(Generic[P]):
             await self.stop()
             raise
         self._apply(actions)
+        self._tasks = [self._loop.create_task(self._guarded(fn)) for fn in self.background]
+
+    async def _guarded(self, fn: Callable[[HttpRuntime[P]], Awaitable[None]]) -> None:
+        """Run a background task; a crash in it is logged, a fatal error stops the node."""
+        try:
+            await fn(self)
+        except asyncio.CancelledError:
+            raise
+        except FatalNodeError as exc:
+            self._fatal(exc)
+        except Exception:
+            logger.exception("background task %s failed", getattr(fn, "__name__", fn))
 
     @staticmethod
     def _bound_port(runner: web.AppRunner, default: int) -> int:
@@ -163,6 +178,8 @@ class HttpRuntime(Generic[P]):
     async def _shutdown(self) -> None:
         self._running = False
         self.request_stop()
+        for task in self._tasks:
+            task.cancel()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()

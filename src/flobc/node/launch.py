@@ -36,21 +36,66 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
     runtime = HttpRuntime(
         node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
     )
+    if g.app_state.get("app") == "fl" and "fl" in s.extra:
+        from flobc.node.fl_settings import FLRunConfig
+        from flobc.node.fl_workers import attach_evaluator
+
+        attach_evaluator(
+            runtime, FLRunConfig.model_validate(s.extra["fl"]), int(s.extra["index"]), opened.key
+        )
     return runtime, opened
+
+
+def _logging(name: str, level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run_trainer_home(home: Path) -> int:
+    """Run the trainer of ``home`` until SIGTERM/SIGINT."""
+    import asyncio
+    import contextlib
+    import signal
+
+    from flobc.chain.genesis import Genesis
+    from flobc.crypto.keys import KeyPair
+    from flobc.node.fl_settings import FLRunConfig
+    from flobc.node.fl_workers import run_trainer
+    from flobc.node.home import GENESIS_FILE, KEY_FILE, HomeError, load_settings
+
+    s = load_settings(home)
+    if s.role != "trainer" or "fl" not in s.extra:
+        raise HomeError(f"{home} is not a trainer home")
+    _logging(s.name, s.log_level)
+    cfg = FLRunConfig.model_validate(s.extra["fl"])
+    genesis = Genesis.load(home / GENESIS_FILE)
+    key = KeyPair.load(home / KEY_FILE)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(
+            run_trainer(cfg, int(s.extra["index"]), key, genesis.chain_id, s.validators)
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 0
 
 
 def run_validator(home: Path) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     runtime, opened = build_validator(home)
-    logging.basicConfig(
-        level=opened.settings.log_level,
-        stream=sys.stderr,
-        format=f"%(asctime)s {opened.settings.name} %(levelname)s %(name)s: %(message)s",
-    )
+    _logging(opened.settings.name, opened.settings.log_level)
     try:
         return run(runtime)
     finally:
         opened.close()
 
 
-__all__ = ["build_validator", "run_validator"]
+__all__ = ["build_validator", "run_trainer_home", "run_validator"]

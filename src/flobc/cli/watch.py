@@ -1,0 +1,125 @@
+"""Watch a running FL network from the outside, as any client would: fetch each model
+version from every validator, check they agree, and score it on the held-out test set."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flobc.encoding import sha256
+from flobc.node.fl_roles import make_learner, test_data
+from flobc.node.fl_settings import FLRunConfig
+
+
+def get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read()
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    return json.loads(get(url, timeout))
+
+
+@dataclass
+class VersionRecord:
+    """One released model version as the report shows it."""
+
+    version: int
+    accuracy: float
+    hashes: dict[str, str | None]  # validator name -> weights hash it serves
+    accepted: int
+    rejected: int
+    reason: str
+    round_ms: int  # block time from the previous version to this one
+    wall_s: float  # when the watcher saw it, seconds since the watch began
+    scores: dict[str, float]
+    updates: list[str] = field(default_factory=list)
+
+    @property
+    def agreed(self) -> bool:
+        return len({h for h in self.hashes.values() if h}) == 1 and None not in self.hashes.values()
+
+
+class Watcher:
+    """Polls validators (``name -> base URL``) and records every new model version."""
+
+    def __init__(self, cfg: FLRunConfig, validators: dict[str, str]):
+        self.cfg = cfg
+        self.validators = validators
+        self.learner = make_learner(cfg, cfg.seed)
+        self.test = test_data(cfg)
+        self.records: list[VersionRecord] = []
+        self.started = time.monotonic()
+        self._last_time_ms: int | None = None
+        self.last_trainers: list[dict[str, Any]] = []
+
+    def _any(self, path: str) -> Any:
+        for url in self.validators.values():
+            try:
+                return get_json(url + path)
+            except (urllib.error.URLError, OSError, ValueError):
+                continue
+        raise ConnectionError("no validator answers")
+
+    def latest_version(self) -> int:
+        return int(self._any("/v1/models/latest")["version"])
+
+    def trainers(self) -> list[dict[str, Any]]:
+        """Every trainer's trust score and counts (also kept in ``last_trainers``)."""
+        self.last_trainers: list[dict[str, Any]] = self._any("/v1/trainers")
+        return self.last_trainers
+
+    def record(self, version: int) -> VersionRecord:
+        """Fetch ``version`` from every validator, check the weights, score it on the test set."""
+        docs: dict[str, dict[str, Any] | None] = {}
+        for name, url in self.validators.items():
+            try:
+                docs[name] = get_json(f"{url}/v1/models/{version}")
+            except (urllib.error.URLError, OSError, ValueError):
+                docs[name] = None
+        doc = next(d for d in docs.values() if d is not None)
+        from flobc.ml.weights import from_safetensors
+
+        vec = None
+        for url in self.validators.values():
+            try:
+                vec, _ = from_safetensors(get(f"{url}/v1/models/{version}/weights", 30))
+                break
+            except (urllib.error.URLError, OSError):
+                continue
+        assert vec is not None, "no validator served the weights"
+        if sha256(np.ascontiguousarray(vec, "<f4").tobytes()).hex() != doc["hash"]:
+            raise ValueError(f"version {version}: served weights do not match the ledger hash")
+        self.learner.set_weights(vec)
+        acc = float(self.learner.evaluate(self.test.x, self.test.y, self.cfg.training.metric))
+        prev = self._last_time_ms if self._last_time_ms is not None else doc["time_ms"]
+        self._last_time_ms = doc["time_ms"]
+        rec = VersionRecord(
+            version=version,
+            accuracy=acc,
+            hashes={n: (d["hash"] if d else None) for n, d in docs.items()},
+            accepted=doc["accepted"],
+            rejected=doc["rejected"],
+            reason=doc["reason"],
+            round_ms=doc["time_ms"] - prev,
+            wall_s=round(time.monotonic() - self.started, 3),
+            scores=doc["scores"],
+            updates=doc["updates"],
+        )
+        self.records.append(rec)
+        return rec
+
+    def poll(self) -> list[VersionRecord]:
+        """Record every version released since the last call."""
+        latest = self.latest_version()
+        done = self.records[-1].version if self.records else -1
+        return [self.record(v) for v in range(done + 1, latest + 1)]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [asdict(r) | {"agreed": r.agreed} for r in self.records]

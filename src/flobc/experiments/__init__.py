@@ -1,0 +1,1 @@
+"""The paper's experiments, rerunnable with one command each, and their plots."""

@@ -1,0 +1,211 @@
+"""FL work off the consensus path, for real processes over HTTP.
+
+* :func:`attach_evaluator` — in a validator process: every committed update is scored in
+  a worker thread (never on the event loop, so consensus never waits on ML) and the
+  validator's signed vote goes back through its own mempool.
+* :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
+  following the synchronisation scheme (:mod:`flobc.node.trainer_policy`), with failover
+  across validators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from flobc.app.abci import BlockResult
+from flobc.app.fl.txs import UPDATE, vote_tx
+from flobc.chain.types import Block, SignedTx
+from flobc.crypto.keys import KeyPair
+from flobc.encoding import decode, sha256
+from flobc.node.api import TxSubmission
+from flobc.node.fl_roles import Evaluator, TrainerCore
+from flobc.node.fl_settings import FLRunConfig
+from flobc.node.http_runtime import HttpRuntime
+from flobc.node.trainer_policy import TrainerView, next_work
+from flobc.node.validator import ValidatorNode
+
+log = logging.getLogger("flobc.fl")
+
+
+def attach_evaluator(
+    runtime: HttpRuntime[ValidatorNode], cfg: FLRunConfig, index: int, key: KeyPair
+) -> None:
+    """Make this validator vote on every committed update (see the module docstring)."""
+    node = runtime.process
+    evaluator = Evaluator(cfg, index)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Any]:
+        for raw, res in zip(block.txs, result.tx_results, strict=True):
+            if res.code == 0 and decode(raw, SignedTx).kind == UPDATE:
+                queue.put_nowait(sha256(raw))
+        return []
+
+    node.commit_listeners.append(on_commit)
+    me = str(node.me)
+
+    def job(n: ValidatorNode, now: int, uid: bytes) -> tuple[Any, list[Any]]:
+        upd = n.app.state.updates.get(uid.hex())  # type: ignore[attr-defined]
+        if upd is None or upd.status != "pending" or me in upd.votes:
+            return None, []
+        base = n.app.state.versions[upd.base_version].weights  # type: ignore[attr-defined]
+        return (n.blobs.get(bytes.fromhex(base)), n.blobs.get(bytes.fromhex(upd.blob))), []
+
+    async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
+        pending = await rt.call(
+            lambda n, now: (
+                [
+                    bytes.fromhex(u.id)
+                    for u in n.app.state.updates.values()  # type: ignore[attr-defined]
+                    if u.status == "pending" and me not in u.votes
+                ],
+                [],
+            )
+        )
+        for uid in pending:
+            queue.put_nowait(uid)
+        while True:
+            uid = await queue.get()
+            blobs = await rt.call(lambda n, now, uid=uid: job(n, now, uid))
+            if blobs is None or None in blobs:
+                continue
+            started = time.perf_counter()
+            body = await rt.run_in_worker(evaluator.evaluate, uid, *blobs)
+            tx = vote_tx(node.chain_id, key, body, time.time_ns() // 1000)
+            check = await rt.call(lambda n, now, tx=tx: n.submit_tx(tx.encoded(), [], now))
+            log.info(
+                "voted on %s: score %.4f (base %.4f) in %.2fs: %s",
+                uid.hex()[:12],
+                body.score,
+                body.base_score,
+                time.perf_counter() - started,
+                "ok" if check.ok else check.message,
+            )
+
+    runtime.background.append(evaluation_loop)
+
+
+class FLClient:
+    """The trainer's view of the validators' wire API, with failover in a fixed order."""
+
+    def __init__(self, urls: list[str], session: aiohttp.ClientSession):
+        self.urls = urls
+        self.session = session
+        self.current = 0
+
+    async def _get(self, path: str) -> aiohttp.ClientResponse:
+        for k in range(len(self.urls)):
+            url = self.urls[(self.current + k) % len(self.urls)]
+            try:
+                resp = await self.session.get(url + path)
+            except (TimeoutError, aiohttp.ClientError):
+                continue
+            self.current = (self.current + k) % len(self.urls)
+            return resp
+        raise ConnectionError("no validator is reachable")
+
+    async def json(self, path: str) -> Any:
+        async with await self._get(path) as resp:
+            resp.raise_for_status()
+            return await resp.json()
+
+    async def weights(self, version: int, expected_hash: str) -> np.ndarray:
+        from flobc.ml.weights import from_safetensors
+
+        async with await self._get(f"/v1/models/{version}/weights") as resp:
+            resp.raise_for_status()
+            vec, _spec = from_safetensors(await resp.read())
+        if sha256(np.ascontiguousarray(vec, "<f4").tobytes()).hex() != expected_hash:
+            raise ValueError(f"weights of version {version} do not match hash {expected_hash}")
+        return vec
+
+    async def upload(self, tx: SignedTx, blob: bytes) -> tuple[int, dict[str, Any]]:
+        from flobc.encoding import encode
+
+        body = encode(TxSubmission(tx.encoded(), [blob]))
+        for k in range(len(self.urls)):
+            url = self.urls[(self.current + k) % len(self.urls)]
+            try:
+                async with self.session.post(url + "/v1/updates", data=body) as resp:
+                    return resp.status, await resp.json()
+            except (TimeoutError, aiohttp.ClientError):
+                continue
+        raise ConnectionError("no validator is reachable")
+
+
+async def run_trainer(
+    cfg: FLRunConfig,
+    index: int,
+    key: KeyPair,
+    chain_id: str,
+    urls: list[str],
+    *,
+    poll_s: float = 0.2,
+) -> None:
+    """Train forever (until cancelled) as trainer ``index``."""
+    core = await asyncio.to_thread(TrainerCore, cfg, index, key, chain_id)
+    order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
+    speed = cfg.speed_of(index)
+    s = cfg.sync
+    trained, submitted, extra_done = -1, False, False
+    base: np.ndarray | None = None
+    local: np.ndarray | None = None
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = FLClient(order, session)
+        while True:
+            try:
+                latest = await client.json("/v1/models/latest")
+                rnd = await client.json("/v1/round")
+            except (ConnectionError, aiohttp.ClientError) as exc:
+                log.warning("waiting for a validator: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            work = next_work(
+                TrainerView(
+                    s.scheme,
+                    latest["version"],
+                    trained,
+                    submitted,
+                    extra_done,
+                    rnd.get("extension_until_ms") is not None,
+                ),
+                ssp_extra_steps=s.ssp_max_extra_steps,
+                share_every_steps=s.share_every_steps,
+            )
+            if work.kind == "wait":
+                await asyncio.sleep(poll_s)
+                continue
+            start = None
+            if work.kind == "train_new":
+                base = await client.weights(latest["version"], latest["hash"])
+                trained, submitted, extra_done = latest["version"], False, False
+            else:
+                start, extra_done = local, True
+            assert base is not None
+            t0 = time.perf_counter()
+            local, stats = await asyncio.to_thread(
+                core.train, base, trained, steps=work.steps, start=start, rnd=int(extra_done)
+            )
+            if speed > 1.0:  # the paper's heterogeneous pace: a slower machine
+                await asyncio.sleep((speed - 1.0) * (time.perf_counter() - t0))
+            delta = core.delta(base, local)
+            tx, blob = core.upload(
+                delta, trained, int(stats.get("steps", 0)), nonce=time.time_ns() // 1000
+            )
+            status, answer = await client.upload(tx, blob)
+            submitted = True
+            log.info(
+                "version %d: trained %.2fs (loss %.4f), upload -> %d %s",
+                trained,
+                time.perf_counter() - t0,
+                stats.get("loss", float("nan")),
+                status,
+                answer.get("error", "accepted"),
+            )
