@@ -130,8 +130,14 @@ class Evaluator:
         self._base_scores: dict[bytes, float] = {}
 
     def score(self, weights: np.ndarray) -> float:
+        """The metric of ``weights`` on this validator's data, oriented so higher is better
+        (a lower-is-better metric such as ``loss`` is negated) as votes require."""
+        from flobc.ml.metrics import get_metric
+
+        metric = get_metric(self.cfg.training.metric)
         self.learner.set_weights(weights)
-        return float(self.learner.evaluate(self.data.x, self.data.y, self.cfg.training.metric))
+        value = float(self.learner.evaluate(self.data.x, self.data.y, metric.name))
+        return value if metric.higher_is_better else -value
 
     def evaluate(self, update_id: bytes, base_blob: bytes, delta_blob: bytes) -> VoteBody:
         """The vote body for one update: the metric of base + Δ and of the base."""

@@ -7,7 +7,7 @@ the experiments read it. Unknown keys and bad values are rejected with a clear m
     [network]  validators = 3, trainers = 7
     [model]    name = "small-cnn"
     [data]     dataset = "digits", partition = "iid", fraction = 0.3
-    [training] epochs = 1, lr = 0.05, batch_size = 32, optimizer = "sgd"
+    [training] epochs = 2, lr = 0.005, batch_size = 32, optimizer = "adam"
     [sync]     scheme = "bsp", period_s = 20, wait_for_all = true
     [reputation] policy = "reward_penalty", acceptance_threshold = 0.0
 """
@@ -51,11 +51,11 @@ class DataSection(_Section):
 
 
 class TrainingSection(_Section):
-    epochs: int = Field(1, ge=0)
+    epochs: int = Field(2, ge=0)
     steps: int = Field(0, ge=0)
-    lr: float = Field(0.05, gt=0)
+    lr: float = Field(0.005, gt=0)
     batch_size: int = Field(32, ge=1)
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    optimizer: Literal["sgd", "adam"] = "adam"
     metric: str = "accuracy"
     #: Per-trainer slowdown factors (the paper's "different paces"); missing = 1.0.
     speed: list[float] = []
