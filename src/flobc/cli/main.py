@@ -123,11 +123,12 @@ def trainer(home: Path) -> None:
 
 
 def _register() -> None:
+    from flobc.cli.data_export import data, export
     from flobc.cli.demo import demo
     from flobc.cli.net import net
 
-    cli.add_command(demo)
-    cli.add_command(net)
+    for command in (demo, net, data, export):
+        cli.add_command(command)
 
 
 _register()
