@@ -56,5 +56,5 @@ def hash_obj(obj: Any) -> bytes:
 
 
 def sign_bytes(domain: str, chain_id: str, *fields: Any) -> bytes:
-    """Bytes to sign: a domain tag and the chain id bind a signature to one purpose and one chain."""
+    """Bytes to sign: a domain tag and the chain id bind a signature to one purpose, one chain."""
     return encode([domain, chain_id, *fields])
