@@ -40,10 +40,14 @@ class VersionRecord:
     wall_s: float  # when the watcher saw it, seconds since the watch began
     scores: dict[str, float]
     updates: list[str] = field(default_factory=list)
+    #: every validator that answered reported the same trust scores for this version
+    scores_agree: bool = True
 
     @property
     def agreed(self) -> bool:
-        return len({h for h in self.hashes.values() if h}) == 1 and None not in self.hashes.values()
+        """Every validator served this version with the same weights hash and trust scores."""
+        hashes = set(self.hashes.values())
+        return len(hashes) == 1 and None not in hashes and self.scores_agree
 
 
 class Watcher:
