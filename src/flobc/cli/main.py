@@ -134,6 +134,9 @@ def _register() -> None:
 _register()
 
 
+cli.add_command(__import__("flobc.cli.bench", fromlist=["bench"]).bench)
+
+
 def main() -> None:
     cli()
 

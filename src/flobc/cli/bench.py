@@ -1,0 +1,360 @@
+"""``flobc bench consensus``: commit latency and throughput of real validator processes on
+loopback, and the simulator's speed. A benchmark, not a test: it reports, it asserts nothing.
+
+* latency: one transaction at a time, submit -> ``GET /v1/txs/{h}`` answers 200 (polled
+  every ``--poll-ms``) on the validator it was sent to;
+* throughput: many concurrent submitters (one key each, transactions signed beforehand),
+  committed transactions counted from the blocks of a fixed window after a warm-up;
+* simulator: simulated seconds per wall-clock second under a steady transaction load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+
+from flobc.app.kvstore import kv_tx
+from flobc.chain.genesis import ConsensusParams
+from flobc.chain.types import tx_hash
+from flobc.cli import net
+from flobc.cli.netdir import create_network, list_nodes
+from flobc.crypto import KeyPair
+from flobc.node.client import ApiRejected, AsyncValidatorClient, ClientError
+
+#: Low-latency consensus for loopback: no commit wait, short round timeouts.
+BENCH_PARAMS = dict(
+    timeout_propose_ms=500,
+    timeout_propose_delta_ms=250,
+    timeout_prevote_ms=250,
+    timeout_prevote_delta_ms=100,
+    timeout_precommit_ms=250,
+    timeout_precommit_delta_ms=100,
+    timeout_commit_ms=0,
+)
+
+
+@dataclass
+class LocalNet:
+    """A running network of validator processes in a temporary folder."""
+
+    netdir: Path
+    chain_id: str
+    urls: list[str]
+    pids: list[int]
+
+
+@contextmanager
+def local_network(n: int, empty_block_ms: int, base: Path | None = None) -> Iterator[LocalNet]:
+    """Create and start ``n`` validators in a temporary folder under ``base``; stop them and
+    delete the folder afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"flobc-bench-{n}-", dir=base))
+    netdir = tmp / "net"
+    params = ConsensusParams(**BENCH_PARAMS, empty_block_interval_ms=empty_block_ms)
+    genesis = create_network(netdir, validators=n, consensus=params)
+    rows: list[net.NodeRow] = []
+    try:
+        rows = net.up(netdir, timeout=30)
+        bad = [f"{r.entry.name}: {r.state}" for r in rows if r.state != net.READY]
+        if bad:
+            raise click.ClickException("validators did not start: " + "; ".join(bad))
+        urls = [e.url for e in list_nodes(netdir)]
+        yield LocalNet(netdir, genesis.chain_id, urls, [r.pid or 0 for r in rows])
+    finally:
+        net.down(netdir)
+        for r in rows:
+            if r.proc is not None:
+                r.proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
+
+
+async def _wait_height(client: AsyncValidatorClient, height: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while await client.height() < height:
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"{client.url} did not reach height {height}")
+        await asyncio.sleep(0.01)
+
+
+async def measure_latency(ln: LocalNet, samples: int, poll_ms: float) -> dict[str, float]:
+    """Submit ``samples`` transactions one at a time (rotating validators), time each commit."""
+    txs = [kv_tx(ln.chain_id, KeyPair.generate(), f"lat{i}", "v", 1) for i in range(samples)]
+    lat: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        clients = [AsyncValidatorClient(u, session) for u in ln.urls]
+        await _wait_height(clients[0], 2, 10)
+        for i, tx in enumerate(txs):
+            c = clients[i % len(clients)]
+            t0 = time.perf_counter()
+            h = await c.submit(tx)
+            while not (await c.tx_status(h)).committed:
+                if time.perf_counter() - t0 > 30:
+                    raise click.ClickException(f"tx {h} not committed after 30 s")
+                await asyncio.sleep(poll_ms / 1000)
+            lat.append((time.perf_counter() - t0) * 1000)
+    return {
+        "latency_p50_ms": _pct(lat, 0.5),
+        "latency_p95_ms": _pct(lat, 0.95),
+        "latency_max_ms": max(lat),
+    }
+
+
+async def measure_throughput(
+    ln: LocalNet, duration: float, warmup: float, submitters: int, total_txs: int, inflight: int
+) -> dict[str, float]:
+    """Keep up to ``inflight`` pre-signed transactions submitted but not yet committed (each
+    submitter owns one key, so its nonces arrive in order); count the committed ones in the
+    blocks of a window that starts after ``warmup`` seconds."""
+    per = max(1, total_txs // submitters)
+    keys = [KeyPair.generate() for _ in range(submitters)]
+    signed = [
+        [kv_tx(ln.chain_id, k, f"t{w}.{j}", "v", j).encoded() for j in range(1, per + 1)]
+        for w, k in enumerate(keys)
+    ]
+    ours = {tx_hash(raw).hex() for txs in signed for raw in txs}
+    window = asyncio.Semaphore(inflight)
+    committed, rejected = 0, 0
+
+    async def submitter(txs: list[bytes], client: AsyncValidatorClient) -> None:
+        nonlocal rejected
+        for raw in txs:
+            await window.acquire()
+            while True:
+                try:
+                    await client.submit_raw(raw)
+                    break
+                except ApiRejected as exc:
+                    if exc.status != 429:  # mempool full: retry; anything else: skip
+                        rejected += 1
+                        window.release()
+                        break
+                    await asyncio.sleep(0.005)
+                except ClientError:
+                    await asyncio.sleep(0.05)
+
+    async def follow(client: AsyncValidatorClient, height: int) -> None:
+        nonlocal committed
+        while True:
+            block = await client.block(height)
+            if block is None:
+                await asyncio.sleep(0.002)
+                continue
+            for h in block["tx_hashes"]:
+                if h in ours:
+                    ours.discard(h)
+                    committed += 1
+                    window.release()
+            height += 1
+
+    connector = aiohttp.TCPConnector(limit=submitters + 8)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        clients = [AsyncValidatorClient(u, session, timeout=60) for u in ln.urls]
+        probe = clients[0]
+        await _wait_height(probe, 2, 10)
+        follower = asyncio.create_task(follow(probe, await probe.height() + 1))
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        tasks = [
+            asyncio.create_task(submitter(txs, clients[w % len(clients)]))
+            for w, txs in enumerate(signed)
+        ]
+        await asyncio.sleep(warmup)
+        h0, c0, t0 = await probe.height(), committed, time.perf_counter()
+        deadline = t0 + duration
+        while time.perf_counter() < deadline and ours:
+            await asyncio.sleep(0.01)
+        h1, c1, t1 = await probe.height(), committed, time.perf_counter()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        for t in [*tasks, follower]:
+            t.cancel()
+        await asyncio.gather(*tasks, follower, return_exceptions=True)
+    span = t1 - t0
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    return {
+        "throughput_tx_s": (c1 - c0) / span,
+        "blocks_s": (h1 - h0) / span,
+        "txs_per_block": (c1 - c0) / max(1, h1 - h0),
+        "window_s": span,
+        "rejected": rejected,
+        "exhausted": float(not ours),
+        "client_cpu": cpu / (warmup + span),
+    }
+
+
+def measure_sim(n: int, wall_s: float, tx_every_ms: int) -> dict[str, float]:
+    """Simulated seconds per wall second for ``n`` simulated validators under a steady load."""
+    from flobc.sim.ledger import SimLedger
+
+    ledger = SimLedger(n, seed=1)
+    client = KeyPair.generate()
+    chain, nonce, i = ledger.genesis.chain_id, 1, 0
+    start_sim, t0 = ledger.cluster.now, time.perf_counter()
+    while time.perf_counter() - t0 < wall_s:
+        for _ in range(max(1, 200 // tx_every_ms)):
+            up = ledger.up()
+            if ledger.submit(up[i % len(up)], kv_tx(chain, client, f"s{nonce}", "v", nonce)).ok:
+                nonce += 1
+            i += 1
+            ledger.run_for(tx_every_ms)
+    wall = time.perf_counter() - t0
+    sim_s = (ledger.cluster.now - start_sim) / 1000
+    return {
+        "sim_s_per_wall_s": sim_s / wall,
+        "sim_blocks": float(min(ledger.heights())),
+        "sim_txs": float(len(ledger.acknowledged)),
+    }
+
+
+def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
+    keys = sorted({k for r in runs for k in r})
+    out: dict[str, Any] = {}
+    for k in keys:
+        vals = [r[k] for r in runs if k in r]
+        out[k] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+    return out
+
+
+def _fmt(s: dict[str, Any], key: str, digits: int = 1) -> str:
+    if key not in s:
+        return "-"
+    v = s[key]
+    med = f"{v['median']:.{digits}f}"
+    if v["min"] == v["max"]:
+        return med
+    return f"{med} ({v['min']:.{digits}f}-{v['max']:.{digits}f})"
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (they measure and report; they are not tests)."""
+
+
+@bench.command()
+@click.option("--sizes", default="4,7", show_default=True, help="Validator counts.")
+@click.option("--duration", type=float, default=10.0, show_default=True, help="Window (s).")
+@click.option("--warmup", type=float, default=2.0, show_default=True)
+@click.option("--runs", type=click.IntRange(1, 20), default=1, show_default=True)
+@click.option("--samples", type=click.IntRange(1), default=150, show_default=True)
+@click.option("--poll-ms", type=float, default=1.0, show_default=True)
+@click.option("--submitters", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--txs", "total_txs", type=click.IntRange(1), default=40_000, show_default=True)
+@click.option(
+    "--inflight",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Most transactions submitted but not yet committed.",
+)
+@click.option("--empty-block-ms", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--sim-tx-ms", type=click.IntRange(1), default=10, show_default=True)
+@click.option(
+    "--only",
+    type=click.Choice(["latency", "throughput", "sim"]),
+    multiple=True,
+    help="Run only these parts (repeatable); default: all.",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the temporary networks live (e.g. /dev/shm to leave out disk syncs).",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+def consensus(
+    sizes: str,
+    duration: float,
+    warmup: float,
+    runs: int,
+    samples: int,
+    poll_ms: float,
+    submitters: int,
+    total_txs: int,
+    inflight: int,
+    empty_block_ms: int,
+    sim_tx_ms: int,
+    only: tuple[str, ...],
+    base_dir: Path | None,
+    json_out: Path | None,
+) -> None:
+    """Commit latency, throughput (real processes on loopback) and simulator speed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    parts = set(only or ("latency", "throughput", "sim"))
+    ns = [int(s) for s in sizes.split(",") if s.strip()]
+    console = Console(stderr=True)
+    results: dict[int, list[dict[str, float]]] = {n: [] for n in ns}
+    for run in range(runs):
+        for n in ns:
+            row: dict[str, float] = {}
+            if parts & {"latency", "throughput"}:
+                with local_network(n, empty_block_ms, base_dir) as ln:
+                    if "latency" in parts:
+                        console.log(f"run {run + 1}/{runs} n={n}: latency, {samples} samples")
+                        row |= asyncio.run(measure_latency(ln, samples, poll_ms))
+                    if "throughput" in parts:
+                        console.log(f"run {run + 1}/{runs} n={n}: throughput, {duration:g}s")
+                        row |= asyncio.run(
+                            measure_throughput(
+                                ln, duration, warmup, submitters, total_txs, inflight
+                            )
+                        )
+            if "sim" in parts:
+                console.log(f"run {run + 1}/{runs} n={n}: simulator, {duration:g}s")
+                row |= measure_sim(n, duration, sim_tx_ms)
+            results[n].append(row)
+    summary = {n: _summary(r) for n, r in results.items()}
+    table = Table(title=f"flobc bench consensus: median (min-max) of {runs} run(s)")
+    cols = [
+        ("latency p50 ms", "latency_p50_ms", 1),
+        ("latency p95 ms", "latency_p95_ms", 1),
+        ("tx/s", "throughput_tx_s", 0),
+        ("blocks/s", "blocks_s", 1),
+        ("txs/block", "txs_per_block", 0),
+        ("client CPU", "client_cpu", 2),
+        ("sim s / wall s", "sim_s_per_wall_s", 2),
+    ]
+    table.add_column("n")
+    for title, _, _ in cols:
+        table.add_column(title, justify="right")
+    for n, s in summary.items():
+        table.add_row(str(n), *(_fmt(s, key, d) for _, key, d in cols))
+    Console().print(table)
+    if json_out is not None:
+        doc = {
+            "cpus": os.cpu_count(),
+            "options": {
+                "duration": duration,
+                "warmup": warmup,
+                "samples": samples,
+                "poll_ms": poll_ms,
+                "submitters": submitters,
+                "txs": total_txs,
+                "inflight": inflight,
+                "empty_block_ms": empty_block_ms,
+                "sim_tx_ms": sim_tx_ms,
+                "base_dir": str(base_dir or tempfile.gettempdir()),
+                "consensus": BENCH_PARAMS,
+            },
+            "runs": {str(n): r for n, r in results.items()},
+            "summary": {str(n): s for n, s in summary.items()},
+        }
+        json_out.write_text(json.dumps(doc, indent=2))
+        click.echo(f"wrote {json_out}")
