@@ -1,1 +1,22 @@
-"""The paper's experiments, rerunnable with one command each, and their plots."""
+"""The paper's experiments (Section V), rerunnable with one command each, and their plots.
+
+``flobc experiment NAME`` runs one of :data:`EXPERIMENTS` and writes a results folder with
+``results.json`` (every plotted number), PNG plots and ``report.md`` (ours next to the
+paper's). Each experiment module has ``run(opts, runner) -> document`` and
+``write(document, opts)``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+NAMES = ("benchmark", "split", "reputation", "sync")
+
+
+def experiment(name: str) -> ModuleType:
+    """The module of experiment ``name`` (imported on demand)."""
+    import importlib
+
+    if name not in NAMES:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(NAMES)}")
+    return importlib.import_module(f"flobc.experiments.{name}")

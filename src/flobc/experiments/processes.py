@@ -1,0 +1,152 @@
+"""Run one FL configuration as real processes (validators and trainers over loopback HTTP).
+
+This reuses ``flobc demo``'s machinery: :func:`~flobc.cli.netdir.create_network` with
+:func:`~flobc.cli.fl_setup.fl_network_args`, :func:`flobc.cli.net.up` / ``down`` and the
+:class:`~flobc.cli.watch.Watcher`, which fetches every version from every validator and
+scores it on the test set. Times are real wall-clock seconds (block times on the ledger),
+so results depend on how loaded the machine is. Local training and validation times are
+read from the nodes' logs (trainer: ``trained 1.23s``; validator: ``voted ... in 0.12s``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+from statistics import mean
+
+from flobc.chain.genesis import Genesis
+from flobc.crypto.keys import node_id_of
+from flobc.experiments.runner import RunResult, VersionPoint, _by_index
+from flobc.node.fl_settings import FLRunConfig
+
+_TRAINED = re.compile(r"version (\d+): trained ([0-9.]+)s")
+_VOTED = re.compile(r"voted on \w+: .* in ([0-9.]+)s")
+
+
+def run_processes(
+    label: str,
+    cfg: FLRunConfig,
+    rounds: int,
+    workdir: Path,
+    *,
+    min_time_s: float = 0.0,
+    timeout_s: float = 1800.0,
+    keep: bool = False,
+) -> RunResult:
+    """Start the network in ``workdir``, watch it to ``rounds`` versions, stop it.
+
+    Every process started is stopped again (also on errors and Ctrl-C); the network
+    folder is removed afterwards unless ``keep``.
+    """
+    from flobc.cli import net as netctl
+    from flobc.cli.fl_setup import fl_network_args
+    from flobc.cli.netdir import GENESIS_FILE, create_network, list_nodes
+    from flobc.cli.watch import Watcher
+
+    netdir = workdir / label
+    create_network(
+        netdir,
+        validators=cfg.network.validators,
+        trainers=cfg.network.trainers,
+        force=True,
+        **fl_network_args(None, cfg=cfg),
+    )
+    genesis = Genesis.load(netdir / GENESIS_FILE)
+    index = {
+        node_id_of(bytes.fromhex(pk)): str(i)
+        for i, pk in enumerate(genesis.app_state["fl"]["trainers"])
+    }
+    validators = {e.name: e.url for e in list_nodes(netdir) if e.role == "validator"}
+    started = time.monotonic()
+    try:
+        rows = netctl.up(netdir, wait=True, timeout=120)
+        bad = [r for r in rows if r.state not in (netctl.READY, netctl.RUNNING)]
+        if bad:
+            raise RuntimeError(f"{bad[0].entry.name} did not start: {bad[0].state}")
+        watcher = Watcher(cfg, validators)
+        while True:
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"{label}: not {rounds} versions after {timeout_s:.0f}s")
+            watcher.poll()
+            recs = watcher.records
+            if recs and recs[-1].version >= rounds:
+                elapsed = (recs[-1].wall_s - recs[1].wall_s) if len(recs) > 1 else 0.0
+                if elapsed >= min_time_s:
+                    break
+            time.sleep(0.2)
+    finally:
+        netctl.down(netdir)
+    wall = time.monotonic() - started
+    logs = _log_times(netdir / "run")
+    t0 = _chain_times(watcher)
+    points = [
+        VersionPoint(
+            version=r.version,
+            accuracy=round(r.accuracy, 6),
+            time_s=t0[k],
+            reason=r.reason,
+            accepted=r.accepted,
+            rejected=r.rejected,
+            aggregated=len(r.updates),
+            scores=_by_index(r.scores, index),
+        )
+        for k, r in enumerate(watcher.records)
+    ]
+    model_bytes = 4 * watcher.learner.get_weights().size
+    uploads = sum(len(v) for v in logs["trained"].values())
+    result = RunResult(
+        label=label,
+        runtime="processes",
+        versions=points,
+        agreed=all(r.agreed for r in watcher.records),
+        wall_s=round(wall, 2),
+        bytes={
+            "model_bytes": model_bytes,
+            # estimated from sizes: each update blob is gossiped to the other validators
+            "validator_network_bytes": uploads * model_bytes * (cfg.network.validators - 1),
+            "trainer_upload_bytes": uploads * model_bytes,
+            "trainer_download_bytes": uploads * model_bytes,
+            "uploads": uploads,
+            "model_pulls": uploads,
+            "estimated": 1,
+        },
+        extra={"log_times": logs},
+    )
+    if not keep:
+        shutil.rmtree(netdir, ignore_errors=True)
+    return result
+
+
+def _chain_times(watcher: object) -> list[float]:
+    """Seconds since the genesis by the ledger's block times (round 1 includes start-up)."""
+    recs = watcher.records  # type: ignore[attr-defined]
+    times, acc = [0.0], 0.0
+    for r in recs[1:]:
+        acc += r.round_ms / 1000
+        times.append(round(acc, 3))
+    return times
+
+
+def _log_times(rundir: Path) -> dict[str, dict[str, list[float]]]:
+    """Per trainer: local training seconds per base version; per validator: vote seconds."""
+    trained: dict[str, list[float]] = {}
+    voted: dict[str, list[float]] = {}
+    for log in sorted(rundir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        if log.stem.startswith("trainer-"):
+            trained[log.stem.split("-")[1]] = [
+                float(s) for _, s in sorted((int(v), s) for v, s in _TRAINED.findall(text))
+            ]
+        elif log.stem.startswith("validator-"):
+            voted[log.stem.split("-")[1]] = [float(s) for s in _VOTED.findall(text)]
+    return {"trained": trained, "voted": voted}
+
+
+def ideal_round_s(logs: dict[str, dict[str, list[float]]], rounds: int) -> float:
+    """Slowest trainer's mean local training time + the busiest validator's validation time
+    per round (a validator scores the round's updates one after the other)."""
+    per_trainer = [mean(v) for v in logs["trained"].values() if v]
+    per_validator = [sum(v) / max(rounds, 1) for v in logs["voted"].values()]
+    return max(per_trainer, default=0.0) + max(per_validator, default=0.0)
