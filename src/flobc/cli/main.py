@@ -125,9 +125,10 @@ def trainer(home: Path) -> None:
 def _register() -> None:
     from flobc.cli.data_export import data, export
     from flobc.cli.demo import demo
+    from flobc.cli.experiment import experiment
     from flobc.cli.net import net
 
-    for command in (demo, net, data, export):
+    for command in (demo, net, data, export, experiment):
         cli.add_command(command)
 
 

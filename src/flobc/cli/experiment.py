@@ -1,0 +1,102 @@
+"""``flobc experiment NAME``: one of the paper's experiments, with plots and a report."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from flobc.experiments import NAMES
+
+
+def _run_one(name: str, opts: object) -> None:
+    from flobc.experiments import experiment
+    from flobc.experiments.report import write_json
+    from flobc.experiments.runtime import Runner
+
+    mod = experiment(name)
+    started = time.perf_counter()
+    doc = mod.run(opts, Runner(opts))  # type: ignore[arg-type]
+    doc["elapsed_s"] = round(time.perf_counter() - started, 1)
+    write_json(opts.out, doc)  # type: ignore[attr-defined]  # first, in case plotting fails
+    mod.write(doc, opts)
+    click.echo(f"{name}: {doc['elapsed_s']:.0f}s -> {opts.out / 'report.md'}")  # type: ignore[attr-defined]
+
+
+@click.command()
+@click.argument("name", type=click.Choice([*NAMES, "all"]))
+@click.option(
+    "--dataset",
+    type=click.Choice(["digits", "fashion-mnist", "mnist"]),
+    default=None,
+    help="Default: fashion-mnist (digits with --quick).",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--rounds", type=click.IntRange(1, 1000), default=None, help="Default 30 (8 quick).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quick", is_flag=True, help="digits + small-cnn, few rounds (seconds).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results folder (default flobc-results/NAME; with 'all', one subfolder each).",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["sim", "processes"]),
+    default="sim",
+    show_default=True,
+    help="sim: deterministic simulator, virtual time; processes: real local processes.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=1800.0,
+    show_default=True,
+    help="processes: seconds one run may take.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every run as it starts and ends.")
+def experiment(
+    name: str,
+    dataset: str | None,
+    data_dir: Path | None,
+    rounds: int | None,
+    seed: int,
+    quick: bool,
+    out: Path | None,
+    runtime: str,
+    timeout: float,
+    verbose: bool,
+) -> None:
+    """Run one of the paper's experiments: benchmark, split, reputation, sync (or all)."""
+    from flobc.experiments.settings import Options, command_line
+    from flobc.ml.data import DatasetNotFound
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+    names = list(NAMES) if name == "all" else [name]
+    root = out or Path("flobc-results")
+    for n in names:
+        opts = Options(
+            dataset=dataset,
+            data_dir=str(data_dir) if data_dir else None,
+            rounds=rounds,
+            seed=seed,
+            quick=quick,
+            out=(root / n) if (name == "all" or out is None) else root,
+            runtime=runtime,
+            timeout_s=timeout,
+            command=command_line(["flobc", *sys.argv[1:]]),
+        )
+        if n == "sync" and runtime != "sim":
+            click.echo("sync: skipped (simulator only; see docs/experiments.md)", err=True)
+            continue
+        try:
+            _run_one(n, opts)
+        except DatasetNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
