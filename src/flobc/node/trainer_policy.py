@@ -1,8 +1,8 @@
 """What a trainer does next under each synchronisation scheme (shared by every runtime).
 
 * BSP / ASP: train once per model version, submit, wait for the next version.
-* SSP: as BSP; when the round is extended, a trainer that already submitted trains at most
-  N more local steps and resubmits its cumulative update on the same base.
+* SSP: as BSP; when the round is extended, a trainer that submitted by the deadline trains
+  at most N more local steps and resubmits its cumulative update on the same base, once.
 * BAP: no barrier to wait for; keep training on the current base and share the cumulative
   update every so often, until a new version is released, then pull it.
 """
@@ -23,6 +23,9 @@ class TrainerView:
     submitted: bool  # submitted an update on ``trained_version``
     extra_done: bool  # SSP: already used the extension
     round_extended: bool  # SSP: the current round has an extension
+    #: SSP: the update on ``trained_version`` went in only during the extension (a slow
+    #: trainer), so there is no extra training to do: the extension is for those done in time
+    submitted_in_extension: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ def next_work(view: TrainerView, *, ssp_extra_steps: int, share_every_steps: int
         return Work("wait")
     if view.scheme == "bap":
         return Work("train_more", share_every_steps or None)
-    if view.scheme == "ssp" and view.round_extended and not view.extra_done and ssp_extra_steps:
+    if (
+        view.scheme == "ssp"
+        and view.round_extended
+        and not view.extra_done
+        and not view.submitted_in_extension
+        and ssp_extra_steps
+    ):
         return Work("train_more", ssp_extra_steps)
     return Work("wait")

@@ -64,6 +64,7 @@ class SimTrainer:
         self.local: np.ndarray | None = None
         self.submitted = False
         self.extra_done = False
+        self.submitted_in_extension = False
         self.busy = False
         self.pending: tuple[SignedTx, bytes] | None = None
         self.record = TrainerRecord()
@@ -96,6 +97,7 @@ class SimTrainer:
                 self.submitted,
                 self.extra_done,
                 round_.extension_until_ms is not None,
+                self.submitted_in_extension,
             ),
             ssp_extra_steps=s.ssp_max_extra_steps,
             share_every_steps=s.share_every_steps,
@@ -106,7 +108,7 @@ class SimTrainer:
             blob = self.net.blob(st.version.weights)
             self.base = as_vector(blob).copy()
             self.trained_version = st.version.version
-            self.submitted = self.extra_done = False
+            self.submitted = self.extra_done = self.submitted_in_extension = False
             start = None
         else:
             start = self.local
@@ -140,9 +142,28 @@ class SimTrainer:
             if i in self.net.ledger.up():  # failover: the first live validator takes it
                 self.last_check = self.net.ledger.submit(i, tx, [blob])
                 break
+        app = self.net.validator_app(self.index)
+        if not self.submitted and app is not None:
+            r = app.state.round
+            assert r is not None
+            self.submitted_in_extension = r.extension_until_ms is not None
         self.submitted = True
         self.record.submissions.append((now_ms, self.trained_version))
         return []
+
+
+def align_clocks(ledger: SimLedger) -> int:
+    """Set the validators' clocks to read the genesis time now; return that offset.
+
+    Block time is the median of the validators' clocks and FL deadlines are in block time.
+    :class:`SimLedger` puts the genesis at 1,000,000 ms while the virtual clock starts at 0,
+    so without this, block time creeps by 1 ms per block and no deadline ever passes.
+    """
+    cluster = ledger.cluster
+    offset = ledger.genesis.genesis_time_ms - cluster.now
+    for nid in ledger.ids:
+        cluster.set_skew(nid, offset)
+    return offset
 
 
 class SimFLNetwork:
@@ -171,6 +192,9 @@ class SimFLNetwork:
             network=network,
             app_state=app_state,
         )
+        #: what every node's clock reads ahead of the virtual clock (see align_clocks)
+        self.clock_offset_ms = align_clocks(self.ledger)
+        cluster = self.ledger.cluster
         self.evaluators = [Evaluator(cfg, i) for i in range(nv)]
         self._vote_nonce = [0] * nv
         self.ledger.listener_factories.append(self._listener)
@@ -178,7 +202,7 @@ class SimFLNetwork:
             self.ledger.node(i).commit_listeners.append(self._listener(i))
         self.trainers = [SimTrainer(self, i) for i in range(nt)]
         for t in self.trainers:
-            self.ledger.cluster.add(t, peers=[])
+            cluster.add(t, peers=[], skew_ms=self.clock_offset_ms)
 
     def _make_app(self, genesis: Any, disk: Disk) -> FLApp:
         disk.blobs.put(self.initial_blob)
@@ -232,7 +256,9 @@ class SimFLNetwork:
             _, actions = proc.submit_tx(tx.encoded(), [], now)
             return actions
 
-        self.ledger.cluster.call_at(now_ms + self.timing.eval_ms, nid, submit)
+        # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
+        at = now_ms - self.ledger.cluster.skew(nid) + self.timing.eval_ms
+        self.ledger.cluster.call_at(at, nid, submit)
 
     # ------------------------------------------------------------------ running
 

@@ -110,7 +110,9 @@ class FLApp:
         for i in order:
             if self._apply(txs[i], st, header, dry_run=True).code == 0:
                 keep.append(i)
-        return sorted(keep)
+        # The block executes in the order the dry run validated (a signer's txs by nonce),
+        # not mempool order, where a higher nonce could come first and fail the lower one.
+        return keep
 
     def process_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> bool:
         # Failing transactions are recorded as failed at execution; a proposal is only
@@ -202,17 +204,38 @@ class FLApp:
         assert st.round is not None
         view = rounds.view(st, now_ms)
         ok, reason = accepts_update(
-            self.sync_rule, view, body.base_version, st.version.version, now_ms
+            self.sync_rule,
+            view,
+            body.base_version,
+            st.version.version,
+            now_ms,
+            trainer=tid,
+            local_steps=body.local_steps,
         )
         if not ok:
             current = st.version.version
             msg = {
                 "stale_base": f"stale base version {body.base_version}; current is {current}",
                 "late": f"round {st.round.number} is closed for updates (deadline passed)",
+                "ssp_step_limit": (
+                    f"an update during the SSP extension may add at most "
+                    f"{self.cfg.sync.ssp_max_extra_steps} local steps (got {body.local_steps})"
+                ),
             }.get(reason, reason)
             return TxCheck(409, msg), None
-        if self.cfg.sync.scheme in ("bsp", "asp") and tid in st.round.submitted:
+        earlier = st.round.submitted.get(tid)
+        scheme = self.cfg.sync.scheme
+        if earlier is not None and scheme in ("bsp", "asp"):
             return TxCheck(409, f"already submitted an update in round {st.round.number}"), None
+        if earlier is not None and scheme == "ssp":
+            # SSP: one more update, during the extension, by a trainer done by the deadline.
+            done_by_deadline = st.updates[earlier].time_ms < view.deadline_ms
+            if not (view.extension_granted and done_by_deadline):
+                return TxCheck(
+                    409,
+                    f"already submitted an update in round {st.round.number}; SSP allows one "
+                    "more only during the extension",
+                ), None
         return TxCheck(blobs=(body.update_hash,)), body
 
     def _check_vote(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, Any]:

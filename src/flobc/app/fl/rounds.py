@@ -48,7 +48,13 @@ def weights(app: FLApp, blob_hex: str) -> np.ndarray:
 def record_update(
     app: FLApp, st: FLState, tx: SignedTx, body: UpdateBody, header: BlockHeader
 ) -> None:
-    """Put an admitted update on the ledger; it replaces the trainer's earlier one this round."""
+    """Put an admitted update on the ledger.
+
+    A later update of the same trainer in the round (SSP extension, BAP cumulative share)
+    replaces the earlier one only once it is accepted (see :func:`release`): an earlier
+    update still being voted on is not dropped, or a trainer sharing faster than
+    validators decide would never get any update decided (a BAP livelock).
+    """
     r = st.round
     assert r is not None
     tid = node_id_of(tx.signer)
@@ -64,10 +70,8 @@ def record_update(
         num_samples=body.num_samples,
         height=header.height,
         time_ms=header.time_ms,
+        nonce=tx.nonce,
     )
-    earlier = st.updates.get(r.submitted.get(tid, ""))
-    if earlier is not None and earlier.status == "pending":
-        earlier.status = "superseded"
     if app.cfg.sync.scheme == "asp":
         base = weights(app, st.version.weights)
         upd.relative_norm = relative_magnitude(weights(app, upd.blob), base)
@@ -100,14 +104,16 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
     r = st.round
     assert r is not None
     base_version = st.version
-    latest = {tid: st.updates[uid] for tid, uid in sorted(r.submitted.items())}
-    chosen = [
-        u
-        for _, u in sorted(latest.items())
-        if u.status == "accepted" and u.base_version == base_version.version
-    ]
-    chosen.sort(key=lambda u: u.id)
     round_updates = [u for u in st.updates.values() if u.round == r.number]
+    # Each trainer's latest *accepted* update counts (a later one that is rejected or still
+    # undecided does not throw away an earlier accepted one).
+    latest: dict[str, UpdateInfo] = {}
+    for u in round_updates:
+        if u.status == "accepted" and u.base_version == base_version.version:
+            prev = latest.get(u.trainer)
+            if prev is None or u.nonce > prev.nonce:
+                latest[u.trainer] = u
+    chosen = sorted(latest.values(), key=lambda u: u.id)
     for u in round_updates:
         if u.status == "pending":
             u.status = "stale"
@@ -142,9 +148,16 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
             scores=st.scores(),
         )
     )
-    delays = sorted(
-        max(0, st.updates[uid].time_ms - r.started_at_ms) for uid in r.submitted.values()
-    )
+    aggregated = {u.id for u in chosen}
+    for u in round_updates:
+        if u.status == "accepted" and u.id not in aggregated:
+            u.status = "superseded"  # replaced by the trainer's later accepted update
+    # A trainer's completion time is its first submission of the round: an SSP extension
+    # or BAP re-share later in the round must not stretch the adaptive period.
+    first_at: dict[str, int] = {}
+    for u in round_updates:
+        first_at[u.trainer] = min(u.time_ms, first_at.get(u.trainer, u.time_ms))
+    delays = sorted(max(0, t - r.started_at_ms) for t in first_at.values())
     st.recent_delays = [*st.recent_delays, delays][-app.cfg.sync.adaptive_window :]
     st.round = RoundInfo(r.number + 1, base_version.version + 1, now_ms, _period(app, st, r))
 

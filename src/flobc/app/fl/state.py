@@ -34,10 +34,14 @@ class UpdateInfo(msgspec.Struct):
     time_ms: int
     #: validator index (as a string key) -> [score, base_score]
     votes: dict[str, list[float]] = {}
-    status: str = "pending"  # pending | accepted | rejected | superseded | skipped | stale
+    #: pending | accepted | rejected | skipped (ASP) | stale (undecided at release) |
+    #: superseded (accepted, but replaced by the trainer's later accepted update)
+    status: str = "pending"
     improvement: float | None = None
     decided_height: int | None = None
     relative_norm: float = 0.0
+    #: the transaction's nonce: orders one trainer's updates within a round
+    nonce: int = -1
 
 
 class VersionInfo(msgspec.Struct):
