@@ -22,6 +22,8 @@ class _State(msgspec.Struct):
     data: dict[str, str] = {}
     nonces: dict[str, int] = {}
     last_time_ms: int = 0
+    #: Hash chain over every block's applied writes: O(block) per block, not O(state).
+    app_hash: bytes = b""
 
 
 class KVStoreApp:
@@ -33,13 +35,7 @@ class KVStoreApp:
         self._pending: _State | None = None
 
     def info(self) -> tuple[int, bytes]:
-        return self._committed.height, self.app_hash(self._committed)
-
-    @staticmethod
-    def app_hash(state: _State) -> bytes:
-        if state.height == 0:
-            return b""
-        return hash_obj([state.height, state.data, state.nonces])
+        return self._committed.height, self._committed.app_hash
 
     def _check(self, tx: SignedTx, state: _State) -> TxCheck:
         if tx.kind != "kv.set":
@@ -88,6 +84,7 @@ class KVStoreApp:
         c = self._committed
         state = _State(header.height, dict(c.data), dict(c.nonces), header.time_ms)
         results = []
+        writes: list[list[str]] = []
         for tx in txs:
             check = self._check(tx, state)
             if not check.ok:
@@ -96,9 +93,11 @@ class KVStoreApp:
             key, value = msgspec.msgpack.decode(tx.body, type=tuple[str, str])
             state.data[key] = value
             state.nonces[tx.signer.hex()] = tx.nonce
+            writes.append([key, value, tx.signer.hex(), str(tx.nonce)])
             results.append(TxResult())
+        state.app_hash = hash_obj([c.app_hash, header.height, writes])
         self._pending = state
-        return BlockResult(self.app_hash(state), results)
+        return BlockResult(state.app_hash, results)
 
     def commit(self) -> bytes:
         assert self._pending is not None, "commit without finalize_block"

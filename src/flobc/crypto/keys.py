@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -35,9 +36,18 @@ _pubkey_cache: dict[bytes, Ed25519PublicKey] = {}
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``."""
+    """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``.
+
+    Results are memoised: a transaction is checked on admission, on proposal and on
+    execution, and a verification costs ~0.2 ms on a slow core while a lookup costs ~0.2 µs.
+    """
     if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
+    return _verify_cached(public_key, message, signature)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _verify_cached(public_key: bytes, message: bytes, signature: bytes) -> bool:
     key = _pubkey_cache.get(public_key)
     if key is None:
         try:
