@@ -209,3 +209,4 @@ def test_an_accepted_transaction_changes_the_mempool_control(world: World) -> No
     assert world.fingerprint() != before
     assert world.holds(blob)
     world.admitted.append(tx)
+    _rejected(world, tx, [blob], 409, "duplicate transaction", new_blobs=False)  # still pooled
