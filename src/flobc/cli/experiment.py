@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,33 @@ def _run_one(name: str, opts: object) -> None:
     write_json(opts.out, doc)  # type: ignore[attr-defined]  # first, in case plotting fails
     mod.write(doc, opts)
     click.echo(f"{name}: {doc['elapsed_s']:.0f}s -> {opts.out / 'report.md'}")  # type: ignore[attr-defined]
+
+
+def _argv(ctx: click.Context) -> list[str]:
+    """The command line, rebuilt from the parsed parameters (those not at their default)."""
+    argv = ["flobc", "experiment", ctx.params["name"]]
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name or "")
+        if isinstance(p, click.Argument) or value in (None, False) or value == p.default:
+            continue
+        flag = p.opts[-1] if len(p.opts) > 1 and p.opts[-1].startswith("--") else p.opts[0]
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def _replot(name: str, opts: object) -> None:
+    import json
+
+    from flobc.experiments import experiment
+
+    path = opts.out / "results.json"  # type: ignore[attr-defined]
+    if not path.exists():
+        raise click.ClickException(f"{path} does not exist")
+    doc = json.loads(path.read_text())
+    for key in ("rounds", "quick", "runtime", "command"):
+        setattr(opts, key, doc["options"][key])
+    experiment(name).write(doc, opts)
+    click.echo(f"{name}: rewrote {opts.out / 'report.md'}")  # type: ignore[attr-defined]
 
 
 @click.command()
@@ -58,6 +84,11 @@ def _run_one(name: str, opts: object) -> None:
     show_default=True,
     help="processes: seconds one run may take.",
 )
+@click.option(
+    "--replot",
+    is_flag=True,
+    help="Only rewrite report.md and the plots from OUT/results.json (no runs).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every run as it starts and ends.")
 def experiment(
     name: str,
@@ -69,6 +100,7 @@ def experiment(
     out: Path | None,
     runtime: str,
     timeout: float,
+    replot: bool,
     verbose: bool,
 ) -> None:
     """Run one of the paper's experiments: benchmark, split, reputation, sync (or all)."""
@@ -91,10 +123,13 @@ def experiment(
             out=(root / n) if (name == "all" or out is None) else root,
             runtime=runtime,
             timeout_s=timeout,
-            command=command_line(["flobc", *sys.argv[1:]]),
+            command=command_line(_argv(click.get_current_context())),
         )
         if n == "sync" and runtime != "sim":
             click.echo("sync: skipped (simulator only; see docs/experiments.md)", err=True)
+            continue
+        if replot:
+            _replot(n, opts)
             continue
         try:
             _run_one(n, opts)

@@ -15,7 +15,7 @@ import numpy as np
 
 from flobc.experiments import report
 from flobc.experiments.plots import line_plot
-from flobc.experiments.processes import ideal_round_s
+from flobc.experiments.processes import ideal_round_s, slowest_training_s
 from flobc.experiments.runner import RunResult
 from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options, make_config
@@ -82,9 +82,8 @@ def overhead(run: RunResult, cfg: FLRunConfig, runner: Runner) -> dict[str, Any]
         basis = "virtual"
     else:
         logs = run.extra["log_times"]
-        ideal = ideal_round_s(logs, len(run.versions) - 1)
-        val_s = ideal - max((sum(v) / len(v) for v in logs["trained"].values() if v), default=0)
-        train_s = ideal - val_s
+        train_s = slowest_training_s(logs)
+        val_s = ideal_round_s(logs, len(run.versions) - 1) - train_s
         basis = "wall (training/validation times from the node logs)"
     ideal = train_s + val_s
     per_round = median(rounds)
@@ -211,10 +210,10 @@ def write(doc: dict[str, Any], opts: Options) -> None:
         ),
         "",
         "The ratio is round time / (slowest trainer's local training + validation). The rest is"
-        " a fixed cost per round (trainers polling for the new model, two blocks to commit the"
-        " update and the votes, the release block), so the ratio depends on how long training"
-        f" takes: with paper-scale training ({PAPER_TRAIN_S:.1f} s per round: 18k samples x"
-        f" 0.45 ms) the same fixed cost gives a ratio of **{o['paper_scale_ratio']}**.",
+        " a fixed cost per round (trainers polling for and fetching the new model, a block to"
+        " commit the update, one for the votes, the release), so the ratio depends on how long"
+        f" training takes: with paper-scale training ({PAPER_TRAIN_S:.1f} s per round: 18k"
+        f" samples x 0.45 ms) the same fixed cost gives a ratio of **{o['paper_scale_ratio']}**.",
         "",
         "## Bytes moved per round" + (" (estimated from sizes)" if t["estimated"] else ""),
         "",

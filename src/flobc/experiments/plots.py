@@ -47,7 +47,9 @@ def bar_plot(
     title: str,
     ylabel: str,
     annotate: Sequence[str] | None = None,
+    ylim: tuple[float, float] | None = None,
 ) -> Path:
+    """One bar per label, optionally annotated above the bar, saved as a PNG."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     bars = ax.bar(list(labels), list(values), color="#4c72b0")
     for bar, text in zip(bars, annotate or [], strict=False):
@@ -60,6 +62,8 @@ def bar_plot(
         )
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,13 @@ read from the nodes' logs (trainer: ``trained 1.23s``; validator: ``voted ... in
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
 from pathlib import Path
 from statistics import mean
+from typing import Any
 
 from flobc.chain.genesis import Genesis
 from flobc.crypto.keys import node_id_of
@@ -95,7 +97,8 @@ def run_processes(
         for k, r in enumerate(watcher.records)
     ]
     model_bytes = 4 * watcher.learner.get_weights().size
-    uploads = sum(len(v) for v in logs["trained"].values())
+    last = points[-1].version
+    uploads = sum(ver < last for v in logs["trained"].values() for ver, _ in v)
     result = RunResult(
         label=label,
         runtime="processes",
@@ -116,6 +119,8 @@ def run_processes(
     )
     if not keep:
         shutil.rmtree(netdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            workdir.rmdir()  # only if empty
     return result
 
 
@@ -129,24 +134,29 @@ def _chain_times(watcher: object) -> list[float]:
     return times
 
 
-def _log_times(rundir: Path) -> dict[str, dict[str, list[float]]]:
-    """Per trainer: local training seconds per base version; per validator: vote seconds."""
-    trained: dict[str, list[float]] = {}
-    voted: dict[str, list[float]] = {}
+def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
+    """Per trainer: [base version, local training seconds] per upload; per validator: the
+    seconds each vote's evaluation took."""
+    trained: dict[str, list[Any]] = {}
+    voted: dict[str, list[Any]] = {}
     for log in sorted(rundir.glob("*.log")):
         text = log.read_text(errors="replace")
         if log.stem.startswith("trainer-"):
             trained[log.stem.split("-")[1]] = [
-                float(s) for _, s in sorted((int(v), s) for v, s in _TRAINED.findall(text))
+                [int(v), float(s)] for v, s in _TRAINED.findall(text)
             ]
         elif log.stem.startswith("validator-"):
             voted[log.stem.split("-")[1]] = [float(s) for s in _VOTED.findall(text)]
     return {"trained": trained, "voted": voted}
 
 
-def ideal_round_s(logs: dict[str, dict[str, list[float]]], rounds: int) -> float:
+def slowest_training_s(logs: dict[str, dict[str, list[Any]]]) -> float:
+    """The slowest trainer's mean local training time per upload."""
+    return max((mean(s for _, s in v) for v in logs["trained"].values() if v), default=0.0)
+
+
+def ideal_round_s(logs: dict[str, dict[str, list[Any]]], rounds: int) -> float:
     """Slowest trainer's mean local training time + the busiest validator's validation time
     per round (a validator scores the round's updates one after the other)."""
-    per_trainer = [mean(v) for v in logs["trained"].values() if v]
     per_validator = [sum(v) / max(rounds, 1) for v in logs["voted"].values()]
-    return max(per_trainer, default=0.0) + max(per_validator, default=0.0)
+    return slowest_training_s(logs) + max(per_validator, default=0.0)

@@ -7,6 +7,7 @@ Reported: the maximum test accuracy of each split and the iteration where it was
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flobc.experiments import report
@@ -38,13 +39,15 @@ def config(opts: Options, trainers: int, validators: int) -> FLRunConfig:
     )
 
 
-def run(opts: Options, runner: Runner) -> dict[str, Any]:
-    """Run every split; return the results document."""
+def run(
+    opts: Options, runner: Runner, only: Sequence[tuple[int, int]] | None = None
+) -> dict[str, Any]:
+    """Run every split (or ``only`` those (trainers, validators)); return the document."""
     runs: dict[str, Any] = {}
     rows = []
     wall = 0.0
     cfg = None
-    for t, v in splits():
+    for t, v in only or splits():
         label = f"{t}/{v}"
         cfg = config(opts, t, v)
         res = runner(f"split-{t}t-{v}v", cfg, opts.n_rounds)
@@ -79,6 +82,7 @@ def write(doc: dict[str, Any], opts: Options) -> None:
         title="Max accuracy per trainers/validators split (paper Fig. 5)",
         ylabel="max test accuracy",
         annotate=[f"{r['max']:.3f}\nit. {r['at']}" for r in rows],
+        ylim=(max(0.0, min(r["max"] for r in rows) - 0.05), 1.0),
     )
     line_plot(
         out / "accuracy.png",

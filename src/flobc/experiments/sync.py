@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Sequence
 from statistics import mean
 from typing import Any
 
@@ -81,8 +82,8 @@ def within(run: dict[str, Any], budget_s: float) -> list[dict[str, Any]]:
     return [v for v in run["versions"] if v["time_s"] <= budget_s]
 
 
-def run(opts: Options, runner: Runner) -> dict[str, Any]:
-    """Run every scheme; return the results document."""
+def run(opts: Options, runner: Runner, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run every scheme (or ``only`` those); return the results document."""
     if opts.runtime != "sim":
         raise ValueError("the sync experiment runs in the simulator only (see its docstring)")
     rounds = opts.n_rounds
@@ -91,7 +92,7 @@ def run(opts: Options, runner: Runner) -> dict[str, Any]:
     budget_s = round(rounds * period_s * BUDGET_SLACK, 3)
     runs: dict[str, Any] = {}
     cfg = probe
-    for scheme in SCHEMES:
+    for scheme in only or SCHEMES:
         cfg = config(opts, scheme, period_s, timing.train_ms_per_step)
         res = runner(scheme, cfg, rounds, min_time_s=budget_s, timing=timing)
         runs[scheme] = res.as_json()
