@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from flobc.app.kvstore import kv_tx
 from flobc.chain.genesis import ConsensusParams
 from flobc.cli import net
+from flobc.cli.main import cli
 from flobc.cli.netdir import create_network, list_nodes
 from flobc.crypto import KeyPair
 from flobc.node.client import ClientError, ValidatorClient
@@ -204,5 +206,24 @@ def test_stale_pid_file_is_replaced(netdir: Path) -> None:
 
 def test_not_a_network_folder(tmp_path: Path) -> None:
     for cmd in ("up", "down", "status"):
-        res = flobc("net", cmd, str(tmp_path))
-        assert res.returncode != 0 and "not a network folder" in res.stderr
+        res = CliRunner().invoke(cli, ["net", cmd, str(tmp_path)])
+        assert res.exit_code != 0 and "not a network folder" in res.output
+
+
+def test_trainers_skipped_when_asked_or_unavailable(tmp_path: Path) -> None:
+    d = tmp_path / "net"
+    create_network(d, validators=1, trainers=1, consensus=PARAMS)
+    try:
+        res = flobc("net", "up", str(d), "--validators-only")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "skipped (--validators-only)" in res.stdout and "ready" in res.stdout
+        assert set(pids(d)) == {"validator-0"}
+        rows = net.up(d, trainers_available=False, wait=False)
+        assert [(r.entry.name, r.state) for r in rows] == [
+            ("validator-0", net.RUNNING),
+            ("trainer-0", "skipped: `flobc trainer` is not available"),
+        ]
+        assert [r["role"] for r in status_json(d)] == ["validator", "trainer"]
+    finally:
+        net.down(d)
+    assert not pids(d)

@@ -81,6 +81,35 @@ def local_network(n: int, empty_block_ms: int, base: Path | None = None) -> Iter
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class OtherLoad:
+    """CPU cores used by every process but this one and ``pids`` since creation: the noise
+    other work on the machine adds to a measurement."""
+
+    def __init__(self, pids: list[int] | None = None):
+        self.pids = pids or []
+        self._t0, self._busy0, self._ours0 = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:9]]
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tick  # all but idle and iowait
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        ours = me.ru_utime + me.ru_stime
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    f = fh.read().rsplit(")", 1)[1].split()
+                ours += (int(f[11]) + int(f[12])) / tick
+            except (OSError, IndexError, ValueError):
+                pass
+        return time.monotonic(), busy, ours
+
+    def cores(self) -> float:
+        t, busy, ours = self._read()
+        return max(0.0, (busy - self._busy0) - (ours - self._ours0)) / max(1e-9, t - self._t0)
+
+
 def _pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
@@ -306,6 +335,7 @@ def consensus(
             row: dict[str, float] = {}
             if parts & {"latency", "throughput"}:
                 with local_network(n, empty_block_ms, base_dir) as ln:
+                    other = OtherLoad(ln.pids)
                     if "latency" in parts:
                         console.log(f"run {run + 1}/{runs} n={n}: latency, {samples} samples")
                         row |= asyncio.run(measure_latency(ln, samples, poll_ms))
@@ -316,9 +346,12 @@ def consensus(
                                 ln, duration, warmup, submitters, total_txs, inflight
                             )
                         )
+                    row["other_cpu"] = other.cores()
             if "sim" in parts:
                 console.log(f"run {run + 1}/{runs} n={n}: simulator, {duration:g}s")
+                other = OtherLoad()
                 row |= measure_sim(n, duration, sim_tx_ms)
+                row["other_cpu_sim"] = other.cores()
             results[n].append(row)
     summary = {n: _summary(r) for n, r in results.items()}
     table = Table(title=f"flobc bench consensus: median (min-max) of {runs} run(s)")
@@ -329,6 +362,7 @@ def consensus(
         ("blocks/s", "blocks_s", 1),
         ("txs/block", "txs_per_block", 0),
         ("client CPU", "client_cpu", 2),
+        ("other CPU", "other_cpu", 2),
         ("sim s / wall s", "sim_s_per_wall_s", 2),
     ]
     table.add_column("n")
@@ -336,23 +370,20 @@ def consensus(
         table.add_column(title, justify="right")
     for n, s in summary.items():
         table.add_row(str(n), *(_fmt(s, key, d) for _, key, d in cols))
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:  # piped: keep the table readable
+        out = Console(width=160)
+    out.print(table)
+    click.echo(
+        "client CPU: cores used by this benchmark process; other CPU: cores used by every "
+        f"other process on this {os.cpu_count()}-CPU machine during the measurement"
+    )
     if json_out is not None:
         doc = {
             "cpus": os.cpu_count(),
-            "options": {
-                "duration": duration,
-                "warmup": warmup,
-                "samples": samples,
-                "poll_ms": poll_ms,
-                "submitters": submitters,
-                "txs": total_txs,
-                "inflight": inflight,
-                "empty_block_ms": empty_block_ms,
-                "sim_tx_ms": sim_tx_ms,
-                "base_dir": str(base_dir or tempfile.gettempdir()),
-                "consensus": BENCH_PARAMS,
-            },
+            "options": {k: v for k, v in click.get_current_context().params.items()}
+            | {"base_dir": str(base_dir or tempfile.gettempdir()), "json_out": str(json_out)},
+            "consensus": BENCH_PARAMS | {"empty_block_interval_ms": empty_block_ms},
             "runs": {str(n): r for n, r in results.items()},
             "summary": {str(n): s for n, s in summary.items()},
         }
