@@ -102,12 +102,16 @@ class SignGuard:
         step: int,
         sign_bytes: bytes,
         sign: Callable[[bytes], bytes],
+        *,
+        persist: bool = True,
     ) -> bytes:
         """Signature of ``sign_bytes`` at ``(height, round, step)``, if that is safe.
 
         Repeating the last request returns the stored signature without signing again.
         Raises :class:`DoubleSignError` for a lower position or for different bytes at the
-        last position; the new state is durable before the signature is returned.
+        last position. With ``persist`` the new state is durable before the signature is
+        returned; without it the caller must make it durable (e.g. in a write-ahead log
+        that :meth:`observe` replays on restart) before the signature leaves the node.
         """
         if height < 1 or round < 0 or step not in Step._value2member_map_:
             raise ValueError(f"invalid signing position ({height}, {round}, {step})")
@@ -122,10 +126,22 @@ class SignGuard:
                         return last.signature
                     raise DoubleSignError(f"already signed different bytes at {pos}")
             state = SignedState(height, round, int(step), bytes(sign_bytes), sign(sign_bytes))
-            if self.path is not None:
+            if persist and self.path is not None:
                 self._persist(self.path, state)
             self._last = state
             return state.signature
+
+    def observe(self, state: SignedState) -> None:
+        """Learn of a signature made earlier (replayed from a log): never move backwards."""
+        with self._lock:
+            if self._last is None or state.position > self._last.position:
+                self._last = state
+
+    def flush(self) -> None:
+        """Make the in-memory state durable in the guard's own file."""
+        with self._lock:
+            if self.path is not None and self._last is not None:
+                self._persist(self.path, self._last)
 
     @staticmethod
     def _persist(path: Path, state: SignedState) -> None:
@@ -134,7 +150,7 @@ class SignGuard:
         try:
             data = memoryview(encode(_StateFile(_VERSION, state)))
             while data:
-                data = data[os.write(fd, data):]
+                data = data[os.write(fd, data) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -1,10 +1,13 @@
 """Crash safety for consensus: the write-ahead log of inputs and the double-sign guard.
 
-Every input event of the current height is appended to the log before it is handled;
-the node's own signed messages are appended with fsync before they leave. After a crash
-the node replays the log into a fresh state machine and arrives at the same locks and
-votes; the sign guard returns the stored signature for an identical vote and refuses a
-conflicting one, so a validator never signs two different votes for one (height, round, step).
+Every input event is appended to the log before it is handled; the node's own signed
+messages are appended with fsync before they leave, and that one fsync is also what makes
+the sign guard's new state durable (on restart the guard re-learns every own signature in
+the log). After a crash the node replays its current height from the log into a fresh state
+machine and arrives at the same locks and votes; the guard returns the stored signature for
+an identical vote and refuses a conflicting one, so a validator never signs two different
+votes for one (height, round, step). The log is compacted (guard flushed to its own file
+first) only when it grows past a bound, not at every height.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import msgspec
 
 from flobc.chain.types import Block, Proposal, Vote, VoteType
 from flobc.consensus import messages as cm
-from flobc.consensus.sign_guard import DoubleSignError, SignGuard
+from flobc.consensus.sign_guard import DoubleSignError, SignedState, SignGuard
 from flobc.consensus.sign_guard import Step as SignStep
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, encode
@@ -42,6 +45,10 @@ class _Ready(msgspec.Struct, tag="r", array_like=True, frozen=True):
 
 class _Data(msgspec.Struct, tag="d", array_like=True, frozen=True):
     pass
+
+
+#: Compact the log once it holds this many records.
+COMPACT_RECORDS = 20_000
 
 
 class MemoryWAL:
@@ -73,12 +80,31 @@ def _event_height(event: cm.Event) -> int:
 class ConsensusLog:
     """The write-ahead log plus the sign guard of one validator."""
 
-    def __init__(self, wal: MemoryWAL | object, guard: SignGuard):
+    def __init__(
+        self, wal: MemoryWAL | object, guard: SignGuard, me: int | None = None, chain_id: str = ""
+    ):
         self.wal = wal
         self.guard = guard
-        self.height = 0
+        self.me = me
+        self.chain_id = chain_id
+        self._count = 0
+        for raw in wal.records():  # type: ignore[attr-defined]
+            self._count += 1
+            self._observe(decode(raw, _Record))
 
-    def record(self, event: cm.Event, now_ms: int, *, sync: bool = False) -> None:
+    def _observe(self, rec: _Record) -> None:
+        """Teach the guard about an own signature found in the log."""
+        e = rec.event
+        if not rec.trusted or not isinstance(e, (Proposal, Vote)) or e.validator != self.me:
+            return
+        if self.me is None or not e.signature:
+            return
+        step = _sign_step(e)
+        self.guard.observe(
+            SignedState(e.height, e.round, int(step), e.message(self.chain_id), e.signature)
+        )
+
+    def record(self, event: cm.Event, now_ms: int, *, sync: bool = False, height: int = -1) -> None:
         if isinstance(event, cm.ProposalReceived):
             rec = _Record(event.proposal.height, now_ms, event.proposal, event.trusted)
         elif isinstance(event, cm.VoteReceived):
@@ -90,14 +116,15 @@ class ConsensusLog:
         elif isinstance(event, cm.ProposalReady):
             rec = _Record(event.height, now_ms, _Ready(event.height, event.round, event.block))
         else:
-            rec = _Record(-1, now_ms, _Data())
+            rec = _Record(height, now_ms, _Data())
         self.wal.append(encode(rec), sync=sync)  # type: ignore[attr-defined]
+        self._count += 1
 
     def replay(self, height: int) -> Iterator[tuple[int, cm.Event]]:
-        """The logged events of ``height`` (and height-less ones), in order."""
+        """The logged events of ``height``, in order."""
         for raw in self.wal.records():  # type: ignore[attr-defined]
             rec = decode(raw, _Record)
-            if rec.height not in (height, -1):
+            if rec.height != height:
                 continue
             e = rec.event
             if isinstance(e, Proposal):
@@ -112,8 +139,11 @@ class ConsensusLog:
                 yield rec.now_ms, cm.DataAvailable()
 
     def reset(self) -> None:
-        """Forget the finished height (called once its block is durably committed)."""
-        self.wal.reset([])  # type: ignore[attr-defined]
+        """A height is durably committed: compact the log if it has grown large."""
+        if self._count >= COMPACT_RECORDS:
+            self.guard.flush()
+            self.wal.reset([])  # type: ignore[attr-defined]
+            self._count = 0
 
     def sign(
         self, action: cm.SignVote | cm.SignProposal, key: KeyPair | None, chain_id: str
@@ -121,15 +151,21 @@ class ConsensusLog:
         """Sign through the guard; None when signing would be a double sign."""
         if key is None:
             return None
-        if isinstance(action, cm.SignVote):
-            msg: Vote | Proposal = action.vote
-            step = SignStep.PREVOTE if action.vote.kind == VoteType.PREVOTE else SignStep.PRECOMMIT
-        else:
-            msg = action.proposal
-            step = SignStep.PROPOSAL
+        msg: Vote | Proposal = action.vote if isinstance(action, cm.SignVote) else action.proposal
+        step = _sign_step(msg)
         payload = msg.message(chain_id)
         try:
-            sig = self.guard.check_and_record(msg.height, msg.round, int(step), payload, key.sign)
+            # Durable through the write-ahead log: the node appends the signed message with
+            # fsync before it is sent (see ValidatorNode._consensus_actions).
+            sig = self.guard.check_and_record(
+                msg.height, msg.round, int(step), payload, key.sign, persist=False
+            )
         except DoubleSignError:
             return None
         return msgspec.structs.replace(msg, signature=sig)
+
+
+def _sign_step(msg: Vote | Proposal) -> SignStep:
+    if isinstance(msg, Proposal):
+        return SignStep.PROPOSAL
+    return SignStep.PREVOTE if msg.kind == VoteType.PREVOTE else SignStep.PRECOMMIT

@@ -105,6 +105,9 @@ def open_home(home: Path) -> OpenedHome:
         store=SQLiteBlockStore(data / "ledger.sqlite"),
         blobs=FileBlobStore(data / "blobs"),
         consensus_log=ConsensusLog(
-            WriteAheadLog(data / "consensus.wal"), SignGuard(data / "sign_state")
+            WriteAheadLog(data / "consensus.wal"),
+            SignGuard(data / "sign_state"),
+            me=genesis.validator_set().index_of(key.address),
+            chain_id=genesis.chain_id,
         ),
     )

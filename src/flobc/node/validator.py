@@ -210,7 +210,7 @@ class ValidatorNode:
     # ------------------------------------------------------------------ consensus glue
 
     def _feed(self, event: cm.Event) -> list[Action]:
-        self.clog.record(event, self._now)
+        self.clog.record(event, self._now, height=self.height)
         return self._consensus_actions(self.consensus.handle(event, self._now))
 
     def _consensus_actions(self, actions: list[cm.Action], replay: bool = False) -> list[Action]:

@@ -139,7 +139,9 @@ class SimLedger:
             self.app_factory(self.genesis, disk),
             store=disk.store,
             blobs=disk.blobs,
-            consensus_log=ConsensusLog(disk.wal, disk.guard),
+            consensus_log=ConsensusLog(
+                disk.wal, disk.guard, me=self.ids.index(node_id), chain_id=self.genesis.chain_id
+            ),
             config=self.node_config,
         )
         node.commit_listeners.append(self._on_commit)
