@@ -153,7 +153,7 @@ async def run_trainer(
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     speed = cfg.speed_of(index)
     s = cfg.sync
-    trained, submitted, extra_done = -1, False, False
+    trained, submitted, extra_done, in_extension, shares = -1, False, False, False, 0
     base: np.ndarray | None = None
     local: np.ndarray | None = None
     timeout = aiohttp.ClientTimeout(total=60)
@@ -185,13 +185,19 @@ async def run_trainer(
             start = None
             if work.kind == "train_new":
                 base = await client.weights(latest["version"], latest["hash"])
-                trained, submitted, extra_done = latest["version"], False, False
+                trained, submitted, extra_done, in_extension, shares = (
+                    latest["version"],
+                    False,
+                    False,
+                    False,
+                    0,
+                )
             else:
                 start, extra_done = local, True
             assert base is not None
             t0 = time.perf_counter()
             local, stats = await asyncio.to_thread(
-                core.train, base, trained, steps=work.steps, start=start, rnd=int(extra_done)
+                core.train, base, trained, steps=work.steps, start=start, rnd=shares
             )
             if speed > 1.0:  # the paper's heterogeneous pace: a slower machine
                 await asyncio.sleep((speed - 1.0) * (time.perf_counter() - t0))
@@ -200,7 +206,9 @@ async def run_trainer(
                 delta, trained, int(stats.get("steps", 0)), nonce=time.time_ns() // 1000
             )
             status, answer = await client.upload(tx, blob)
-            submitted = True
+            if not submitted:
+                in_extension = rnd.get("extension_until_ms") is not None
+            submitted, shares = True, shares + 1
             log.info(
                 "version %d: trained %.2fs (loss %.4f), upload -> %d %s",
                 trained,

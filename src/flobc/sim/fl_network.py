@@ -119,7 +119,7 @@ class SimTrainer:
             self.trained_version,
             steps=work.steps,
             start=start,
-            rnd=int(self.extra_done) + len(self.record.submissions),
+            rnd=sum(v == self.trained_version for _, v in self.record.submissions),
         )
         delta = self.core.delta(self.base, self.local)
         self.pending = self.core.upload(delta, self.trained_version, int(stats.get("steps", 0)))
@@ -156,8 +156,8 @@ def align_clocks(ledger: SimLedger) -> int:
     """Set the validators' clocks to read the genesis time now; return that offset.
 
     Block time is the median of the validators' clocks and FL deadlines are in block time.
-    :class:`SimLedger` puts the genesis at 1,000,000 ms while the virtual clock starts at 0,
-    so without this, block time creeps by 1 ms per block and no deadline ever passes.
+    :class:`SimLedger` starts the virtual clock at the genesis time, so this is 0 unless a
+    ledger was built otherwise (then block time would creep by 1 ms per block).
     """
     cluster = ledger.cluster
     offset = ledger.genesis.genesis_time_ms - cluster.now

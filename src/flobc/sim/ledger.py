@@ -114,7 +114,11 @@ class SimLedger:
         )
         self.app_factory = app_factory
         self.node_config = node_config or NodeConfig(gossip_interval_ms=100)
-        self.cluster = Cluster(seed, network or NetworkConfig(latency_ms=2, jitter_ms=3))
+        self.cluster = Cluster(
+            seed,
+            network or NetworkConfig(latency_ms=2, jitter_ms=3),
+            start_ms=self.genesis.genesis_time_ms,
+        )
         self.ids = [k.node_id for k in self.keys]
         self.disks = {nid: Disk() for nid in self.ids}
         #: (validator index, height, round, kind) -> distinct signatures seen on the wire
