@@ -54,13 +54,22 @@ def make_chain(n: int, txs_per_block: int = 2, salt: str = "") -> Chain:
     prev_hash, last_commit = b"", None
     for h in range(1, n + 1):
         txs = [
-            SignedTx.create(CHAIN, TRAINER, "kv/set", f"{salt}{h}.{i}".encode(), h * 100 + i)
-            .encoded()
+            SignedTx.create(
+                CHAIN, TRAINER, "kv/set", f"{salt}{h}.{i}".encode(), h * 100 + i
+            ).encoded()
             for i in range(txs_per_block)
         ]
         header = BlockHeader(
-            CHAIN, h, 0, 1000 * h, KEYS[h % 4].address, prev_hash, txs_root(txs),
-            commit_hash(last_commit), app_hash_of(h - 1), VSET.hash,
+            CHAIN,
+            h,
+            0,
+            1000 * h,
+            KEYS[h % 4].address,
+            prev_hash,
+            txs_root(txs),
+            commit_hash(last_commit),
+            app_hash_of(h - 1),
+            VSET.hash,
         )
         block = Block(header, txs, last_commit)
         commit = make_commit(h, block.hash)
@@ -80,7 +89,8 @@ def save(store: BlockStore, block: Block, commit: Commit) -> None:
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlockStore]:
     s: BlockStore = (
-        MemoryBlockStore() if request.param == "memory"
+        MemoryBlockStore()
+        if request.param == "memory"
         else SQLiteBlockStore(tmp_path / "blocks.db")
     )
     yield s
@@ -185,7 +195,7 @@ def test_tx_index(store: BlockStore, chain: Chain) -> None:
 
 
 def test_tx_index_keeps_first_occurrence(store: BlockStore) -> None:
-    (b1, c1), = make_chain(1)
+    ((b1, c1),) = make_chain(1)
     raw = b1.txs[0]
     header = msgspec.structs.replace(
         b1.header, height=2, prev_hash=b1.hash, tx_root=txs_root([raw, raw])

@@ -15,10 +15,25 @@ pytestmark = [pytest.mark.processes, pytest.mark.timeout(300)]
 
 def test_demo_learns_agrees_and_stops_everything(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "flobc.cli.main", "demo", "--out", str(out), "--rounds", "4",
-           "--validators", "3", "--trainers", "4", "--seed", "3"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=280,
-                         env={**os.environ, "COLUMNS": "120"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "flobc.cli.main",
+        "demo",
+        "--out",
+        str(out),
+        "--rounds",
+        "4",
+        "--validators",
+        "3",
+        "--trainers",
+        "4",
+        "--seed",
+        "3",
+    ]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=280, env={**os.environ, "COLUMNS": "120"}
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     versions = report["versions"]

@@ -95,7 +95,7 @@ def aggregate(
 ) -> np.ndarray:
     """Trust-weighted FedAvg: ``base + server_lr · Σ φ_i Δ_i / Σ φ_i`` as float32.
 
-    ``updates`` must already be in canonical order (sorted by update id). With no updates
+    ``updates`` must already be in canonical order (the app sorts by trainer id). With no updates
     the base is returned unchanged (a copy). All-zero trusts fall back to equal weights
     (see :func:`aggregation_weights`). Raises ``ValueError`` on a shape mismatch, a
     non-finite delta/base or a non-finite ``server_lr``: the app must reject such updates

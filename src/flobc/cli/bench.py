@@ -16,6 +16,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -379,7 +380,10 @@ def consensus(
         f"other process on this {os.cpu_count()}-CPU machine during the measurement"
     )
     if json_out is not None:
+        git = ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"]
+        rev = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
         doc = {
+            "commit": rev or None,
             "cpus": os.cpu_count(),
             "options": {k: v for k, v in click.get_current_context().params.items()}
             | {"base_dir": str(base_dir or tempfile.gettempdir()), "json_out": str(json_out)},

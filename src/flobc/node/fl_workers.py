@@ -175,6 +175,7 @@ async def run_trainer(
                     submitted,
                     extra_done,
                     rnd.get("extension_until_ms") is not None,
+                    in_extension,
                 ),
                 ssp_extra_steps=s.ssp_max_extra_steps,
                 share_every_steps=s.share_every_steps,

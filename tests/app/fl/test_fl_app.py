@@ -127,11 +127,12 @@ def test_release_is_the_trust_weighted_average_of_accepted_updates() -> None:
     d, txs, deltas = _aggregation_run()
     v1 = d.state.versions[1]
     assert (v1.version, v1.reason, v1.accepted, v1.rejected) == (1, "deadline", 3, 1)
-    assert v1.updates == sorted(tx.hash.hex() for tx in txs[:3])
-    phi = [v1.scores[d.tid(i)] for i in range(3)]
-    assert len(set(phi)) == 3  # distinct trust, so the weighting matters
-    num = sum(p * deltas[i].astype(F64) for i, p in enumerate(phi))
-    expected = (d.initial.astype(F64) + num / math.fsum(phi)).astype(np.float32)
+    order = sorted(range(3), key=d.tid)  # the app sums in trainer-id order
+    assert v1.updates == [txs[i].hash.hex() for i in order]
+    phi = {i: v1.scores[d.tid(i)] for i in range(3)}
+    assert len(set(phi.values())) == 3  # distinct trust, so the weighting matters
+    num = sum(phi[i] * deltas[i].astype(F64) for i in order)
+    expected = (d.initial.astype(F64) + num / sum(phi[i] for i in order)).astype(np.float32)
     assert d.weights(1).tobytes() == expected.tobytes()
     plain = (d.initial.astype(F64) + sum(x.astype(F64) for x in deltas[:3]) / 3).astype(np.float32)
     assert not np.array_equal(d.weights(1), plain)

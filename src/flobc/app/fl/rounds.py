@@ -113,7 +113,9 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
             prev = latest.get(u.trainer)
             if prev is None or u.nonce > prev.nonce:
                 latest[u.trainer] = u
-    chosen = sorted(latest.values(), key=lambda u: u.id)
+    # Sum in trainer-id order: fixed on every validator and independent of transaction
+    # hashes (nonces), so the simulator and real processes aggregate bit-identically.
+    chosen = [latest[t] for t in sorted(latest)]
     for u in round_updates:
         if u.status == "pending":
             u.status = "stale"
