@@ -77,18 +77,26 @@ def test_acceptance_is_median_improvement_against_the_threshold(
     assert (trainer.accepted, trainer.rejected) == ((1, 0) if accepted else (0, 1))
 
 
-def test_reputation_follows_the_policy_after_every_decision() -> None:
+def test_reputation_moves_at_the_barrier_in_trainer_order() -> None:
+    """Each round's decisions move trust at the release, applied in trainer-id order (not
+    in the order votes landed), following the policy step by step."""
     d = AppDriver(trainers=4, acceptance_threshold=-0.5, reputation_params={"penalty": 3.0})
     policy = RewardPenalty(penalty=3.0)
-    plan = [(0, 0.05), (1, -0.02), (2, 0.0), (3, -0.3), (0, 0.1), (1, 0.01), (3, 0.2), (2, -0.1)]
-    for trainer, improvement in plan:
-        if d.tid(trainer) in d.state.round.submitted:  # type: ignore[union-attr]
-            d.block(at_ms=d.deadline_ms)  # BSP: one update per round, so go to the next
+    rounds = [[0.05, -0.02, 0.0, -0.3], [0.1, 0.01, -0.1, 0.2]]
+    for improvements in rounds:
         before = d.state.scores()
-        tx = d.submit_and_decide(trainer, [0.01] * 8, improvement)
-        upd = d.state.updates[tx.hash.hex()]
-        expected = policy.update(before, d.tid(trainer), upd.improvement, upd.status == "accepted")
+        decided = {}
+        for trainer in (2, 0, 3, 1):  # votes land in an arbitrary order
+            tx = d.submit_and_decide(trainer, [0.01] * 8, improvements[trainer])
+            decided[d.tid(trainer)] = d.state.updates[tx.hash.hex()]
+        assert d.state.scores() == before  # nothing moves before the barrier
+        d.block(at_ms=d.deadline_ms)
+        expected = before
+        for tid in sorted(decided):
+            upd = decided[tid]
+            expected = policy.update(expected, tid, upd.improvement, upd.status == "accepted")
         assert d.state.scores() == expected
+        assert d.state.versions[-1].scores == expected
         _check_scores(d.state.scores())
     assert d.state.scores()[d.tid(3)] < d.state.scores()[d.tid(0)]
     assert len(set(d.state.scores().values())) > 1  # the plan did move the scores
@@ -104,6 +112,7 @@ def test_uniform_policy_keeps_equal_scores() -> None:
 def test_a_zeroed_trainer_stays_finite_and_scores_still_sum_to_one() -> None:
     d = AppDriver(trainers=2, acceptance_threshold=-10.0)
     d.submit_and_decide(0, [0.1] * 8, -5.0)  # huge penalty: clamped step, score 0
+    d.block(at_ms=d.deadline_ms)
     scores = d.state.scores()
     assert scores[d.tid(0)] == 0.0 and scores[d.tid(1)] == 1.0
     _check_scores(scores)
@@ -197,6 +206,7 @@ def test_registration_is_refused_on_a_permissioned_network() -> None:
 def test_open_registration_keeps_the_relative_scores_of_others() -> None:
     d = AppDriver(trainers=3, registered=2, open_registration=True)
     d.submit_and_decide(0, [0.1] * 8, 0.3)
+    d.block(at_ms=d.deadline_ms)
     before = d.state.scores()
     newcomer = d.tkeys[2]
     tx = d.register(newcomer, "carol")

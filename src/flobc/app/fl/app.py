@@ -290,11 +290,7 @@ class FLApp:
             trainer.accepted += 1
         else:
             trainer.rejected += 1
-        scores = self.policy.update(
-            st.scores(), upd.trainer, decision.improvement, decision.accepted
-        )
-        for t, s in scores.items():
-            st.trainers[t].score = s
+        st.unscored.append(upd.id)  # trust moves at the next barrier, in a canonical order
         assert st.round is not None
         if upd.round == st.round.number and upd.trainer not in st.round.decided:
             st.round.decided = sorted([*st.round.decided, upd.trainer])

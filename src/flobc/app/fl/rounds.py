@@ -99,10 +99,30 @@ def advance(app: FLApp, st: FLState, now_ms: int, height: int) -> None:
         release(app, st, now_ms, height, decision.reason)
 
 
+def apply_reputation(app: FLApp, st: FLState) -> None:
+    """Move trust scores for every update decided since the last barrier.
+
+    The reward-penalty steps are applied in (round, trainer, nonce) order, never in the
+    order votes happened to land, so the scores (and with them the aggregation weights)
+    depend only on the decisions: the same on every validator and in every runtime.
+    """
+    decided = sorted(
+        (st.updates[u] for u in st.unscored), key=lambda u: (u.round, u.trainer, u.nonce)
+    )
+    for u in decided:
+        assert u.improvement is not None
+        scores = app.policy.update(st.scores(), u.trainer, u.improvement, u.status == "accepted")
+        for t, score in scores.items():
+            st.trainers[t].score = score
+    st.unscored = []
+
+
 def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> None:
-    """Aggregate the round's accepted updates into a new model version and open a new round."""
+    """Apply trust, aggregate the round's accepted updates into a new model version with the
+    trust scores as weights, and open a new round."""
     r = st.round
     assert r is not None
+    apply_reputation(app, st)
     base_version = st.version
     round_updates = [u for u in st.updates.values() if u.round == r.number]
     # Each trainer's latest *accepted* update counts (a later one that is rejected or still

@@ -81,6 +81,8 @@ class FLState(msgspec.Struct):
     #: submission delays (ms after round start) of recent rounds, for the adaptive period
     recent_delays: list[list[int]] = []
     skipped_total: int = 0
+    #: decided updates whose reputation effect is applied at the next release
+    unscored: list[str] = []
 
     def copy(self) -> FLState:
         return decode(encode(self), FLState)
