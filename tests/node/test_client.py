@@ -46,8 +46,9 @@ class Node:
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     netdir: Path = tmp_path_factory.mktemp("client") / "net"
     genesis = create_network(netdir, validators=1, consensus=PARAMS)
-    rows = net.up(netdir, timeout=20)
+    rows: list[net.NodeRow] = []
     try:
+        rows = net.up(netdir, timeout=20)
         log = net.log_file(netdir, "validator-0")
         assert [r.state for r in rows] == [net.READY], log.read_text()[-2000:]
         url = list_nodes(netdir)[0].url
