@@ -88,8 +88,7 @@ def run_demo(out: Path, cfg: FLRunConfig, rounds: int, timeout_s: float) -> dict
         if bad:
             raise click.ClickException(f"{bad[0].entry.name}: {bad[0].state}")
         watcher = Watcher(cfg, validators)
-        trainer_ids = [t["id"] for t in watcher.trainers()]
-        names = {tid: f"trainer-{i}" for i, tid in enumerate(trainer_ids)}
+        names = {t["id"]: f"trainer-{t['index']}" for t in watcher.trainers()}
         with Live(_view(watcher, names, rounds), console=console, refresh_per_second=4) as live:
             while not watcher.records or watcher.records[-1].version < rounds:
                 if time.monotonic() - started > timeout_s:

@@ -78,8 +78,8 @@ def test_acceptance_is_median_improvement_against_the_threshold(
 
 
 def test_reputation_moves_at_the_barrier_in_trainer_order() -> None:
-    """Each round's decisions move trust at the release, applied in trainer-id order (not
-    in the order votes landed), following the policy step by step."""
+    """Each round's decisions move trust at the release, applied in trainer registration
+    order (not in the order votes landed), following the policy step by step."""
     d = AppDriver(trainers=4, acceptance_threshold=-0.5, reputation_params={"penalty": 3.0})
     policy = RewardPenalty(penalty=3.0)
     rounds = [[0.05, -0.02, 0.0, -0.3], [0.1, 0.01, -0.1, 0.2]]
@@ -88,13 +88,15 @@ def test_reputation_moves_at_the_barrier_in_trainer_order() -> None:
         decided = {}
         for trainer in (2, 0, 3, 1):  # votes land in an arbitrary order
             tx = d.submit_and_decide(trainer, [0.01] * 8, improvements[trainer])
-            decided[d.tid(trainer)] = d.state.updates[tx.hash.hex()]
+            decided[trainer] = d.state.updates[tx.hash.hex()]
         assert d.state.scores() == before  # nothing moves before the barrier
         d.block(at_ms=d.deadline_ms)
         expected = before
-        for tid in sorted(decided):
-            upd = decided[tid]
-            expected = policy.update(expected, tid, upd.improvement, upd.status == "accepted")
+        for trainer in sorted(decided):  # registration order = trainer index here
+            upd = decided[trainer]
+            expected = policy.update(
+                expected, d.tid(trainer), upd.improvement, upd.status == "accepted"
+            )
         assert d.state.scores() == expected
         assert d.state.versions[-1].scores == expected
         _check_scores(d.state.scores())
@@ -136,7 +138,7 @@ def test_release_is_the_trust_weighted_average_of_accepted_updates() -> None:
     d, txs, deltas = _aggregation_run()
     v1 = d.state.versions[1]
     assert (v1.version, v1.reason, v1.accepted, v1.rejected) == (1, "deadline", 3, 1)
-    order = sorted(range(3), key=d.tid)  # the app sums in trainer-id order
+    order = [0, 1, 2]  # the app sums in trainer registration order
     assert v1.updates == [txs[i].hash.hex() for i in order]
     phi = {i: v1.scores[d.tid(i)] for i in range(3)}
     assert len(set(phi.values())) == 3  # distinct trust, so the weighting matters

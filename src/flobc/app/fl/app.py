@@ -53,8 +53,9 @@ class FLApp:
     def _genesis_state(self, genesis: Genesis) -> FLState:
         st = FLState(time_ms=genesis.genesis_time_ms)
         n = len(self.cfg.trainers)
-        for pk in sorted(self.cfg.trainers):
-            st.trainers[node_id_of(bytes.fromhex(pk))] = TrainerInfo(pk, 1.0 / n if n else 0.0)
+        for i, pk in enumerate(self.cfg.trainers):
+            tid = node_id_of(bytes.fromhex(pk))
+            st.trainers[tid] = TrainerInfo(pk, 1.0 / n if n else 0.0, index=i)
         st.versions.append(
             VersionInfo(
                 0,
@@ -177,7 +178,9 @@ class FLApp:
                 tid = node_id_of(tx.signer)
                 body = decode(tx.body, RegisterBody)
                 scores = self.policy.on_register(st.scores(), tid)
-                st.trainers[tid] = TrainerInfo(tx.signer.hex(), 0.0, body.name, nonce=tx.nonce)
+                st.trainers[tid] = TrainerInfo(
+                    tx.signer.hex(), 0.0, body.name, nonce=tx.nonce, index=len(st.trainers)
+                )
                 for t, s in scores.items():
                     st.trainers[t].score = s
         else:

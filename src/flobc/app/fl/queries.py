@@ -70,12 +70,13 @@ def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
         r = st.round
         assert r is not None
         out = []
-        for tid, t in sorted(st.trainers.items()):
+        for tid, t in sorted(st.trainers.items(), key=lambda kv: kv[1].index):
             uid = r.submitted.get(tid)
             status = st.updates[uid].status if uid else "waiting"
             out.append(
                 {
                     "id": tid,
+                    "index": t.index,
                     "name": t.name,
                     "public_key": t.public_key,
                     "score": t.score,

@@ -102,12 +102,14 @@ def advance(app: FLApp, st: FLState, now_ms: int, height: int) -> None:
 def apply_reputation(app: FLApp, st: FLState) -> None:
     """Move trust scores for every update decided since the last barrier.
 
-    The reward-penalty steps are applied in (round, trainer, nonce) order, never in the
-    order votes happened to land, so the scores (and with them the aggregation weights)
-    depend only on the decisions: the same on every validator and in every runtime.
+    The reward-penalty steps are applied in (round, trainer registration index, nonce)
+    order, never in the order votes happened to land, so the scores (and with them the
+    aggregation weights) depend only on the decisions: the same on every validator and in
+    every runtime, whatever the trainers' keys.
     """
     decided = sorted(
-        (st.updates[u] for u in st.unscored), key=lambda u: (u.round, u.trainer, u.nonce)
+        (st.updates[u] for u in st.unscored),
+        key=lambda u: (u.round, st.trainers[u.trainer].index, u.nonce),
     )
     for u in decided:
         assert u.improvement is not None
@@ -133,9 +135,9 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
             prev = latest.get(u.trainer)
             if prev is None or u.nonce > prev.nonce:
                 latest[u.trainer] = u
-    # Sum in trainer-id order: fixed on every validator and independent of transaction
-    # hashes (nonces), so the simulator and real processes aggregate bit-identically.
-    chosen = [latest[t] for t in sorted(latest)]
+    # Sum in trainer registration order: fixed on every validator and independent of keys
+    # and transaction hashes, so the simulator and real processes aggregate bit-identically.
+    chosen = sorted(latest.values(), key=lambda u: st.trainers[u.trainer].index)
     for u in round_updates:
         if u.status == "pending":
             u.status = "stale"

@@ -21,6 +21,8 @@ class TrainerInfo(msgspec.Struct):
     rejected: int = 0
     nonce: int = -1
     active: bool = True
+    #: registration order (genesis order, then joins): the canonical order of trainers
+    index: int = 0
 
 
 class UpdateInfo(msgspec.Struct):
