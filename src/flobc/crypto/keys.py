@@ -8,12 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.signing import SigningKey, VerifyKey
 
 from flobc.encoding import sha256
 
@@ -32,14 +28,15 @@ def node_id_of(public_key: bytes) -> str:
     return address_of(public_key).hex()
 
 
-_pubkey_cache: dict[bytes, Ed25519PublicKey] = {}
+_pubkey_cache: dict[bytes, VerifyKey] = {}
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``.
 
-    Results are memoised: a transaction is checked on admission, on proposal and on
-    execution, and a verification costs ~0.2 ms on a slow core while a lookup costs ~0.2 µs.
+    libsodium (through PyNaCl) checks a signature in about half the time of OpenSSL here,
+    and rejects small-order keys. Results are memoised: a transaction is checked on
+    admission, on proposal and on execution, and a lookup costs well under a microsecond.
     """
     if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
@@ -51,14 +48,14 @@ def _verify_cached(public_key: bytes, message: bytes, signature: bytes) -> bool:
     key = _pubkey_cache.get(public_key)
     if key is None:
         try:
-            key = Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError:
+            key = VerifyKey(public_key)
+        except (CryptoError, ValueError, TypeError):
             return False
         if len(_pubkey_cache) < 4096:
             _pubkey_cache[public_key] = key
     try:
-        key.verify(signature, message)
-    except InvalidSignature:
+        key.verify(message, signature)
+    except (BadSignatureError, CryptoError, ValueError):
         return False
     return True
 
@@ -67,7 +64,7 @@ def _verify_cached(public_key: bytes, message: bytes, signature: bytes) -> bool:
 class KeyPair:
     """An Ed25519 signing key and its public key."""
 
-    private: Ed25519PrivateKey
+    private: SigningKey
     public_key: bytes
 
     @classmethod
@@ -79,11 +76,8 @@ class KeyPair:
         """Deterministic key pair from a 32-byte seed (tests and simulations)."""
         if len(seed) != 32:
             raise ValueError("an Ed25519 seed is 32 bytes")
-        private = Ed25519PrivateKey.from_private_bytes(seed)
-        public = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return cls(private, public)
+        private = SigningKey(seed)
+        return cls(private, bytes(private.verify_key))
 
     @property
     def address(self) -> bytes:
@@ -94,14 +88,10 @@ class KeyPair:
         return node_id_of(self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        return self.private.sign(message)
+        return self.private.sign(message).signature
 
     def seed(self) -> bytes:
-        return self.private.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        return bytes(self.private)
 
     def save(self, path: Path) -> None:
         """Write the key file with mode 0600 (created that way, never widened)."""

@@ -9,6 +9,7 @@ simulator can hand it in-memory backends and keep them across a simulated crash.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,9 @@ from flobc.node.wire import (
 log = logging.getLogger("flobc.node")
 
 CommitListener = Callable[[Block, BlockResult, int], list[Action]]
+
+#: How many recently committed transaction hashes are kept in memory for duplicate checks.
+RECENT_TXS = 200_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class ValidatorNode:
         self._synced: CommittedBlock | None = None
         self._peer_heights: dict[str, int] = {}
         self._now = 0
+        self._recent_txs: set[bytes] = set()
+        self._recent_order: deque[bytes] = deque()
 
     # ------------------------------------------------------------------ Process API
 
@@ -183,7 +189,7 @@ class ValidatorNode:
         except DecodeError as exc:
             return TxCheck(400, f"malformed transaction: {exc}")
         h = tx_hash(raw)
-        if h in self.mempool or self.store.has_tx(h):
+        if h in self.mempool or self._committed_tx(h):
             return TxCheck(409, "duplicate transaction")
         if self.mempool.full():
             return TxCheck(429, "mempool full")
@@ -327,7 +333,7 @@ class ValidatorNode:
         seen: set[bytes] = set()
         for raw in block.txs:
             th = tx_hash(raw)
-            if th in seen or self.store.has_tx(th):
+            if th in seen or self._committed_tx(th):
                 raise BlockError("duplicate or already committed transaction")
             seen.add(th)
             try:
@@ -335,6 +341,10 @@ class ValidatorNode:
             except DecodeError as exc:
                 raise BlockError(f"malformed transaction: {exc}") from exc
         return txs
+
+    def _committed_tx(self, th: bytes) -> bool:
+        """Whether ``th`` is on the ledger (recent commits answer from memory)."""
+        return th in self._recent_txs or self.store.has_tx(th)
 
     def _missing_blobs(self, txs: list[SignedTx]) -> set[bytes]:
         return {b for tx in txs for b in self.app.required_blobs(tx) if not self.blobs.has(b)}
@@ -360,7 +370,12 @@ class ValidatorNode:
         snapshot = self.app.commit()
         self.store.save_block(block, commit, result.app_hash, snapshot)
         self.clog.reset()
-        self.mempool.remove(tx_hash(raw) for raw in block.txs)
+        hashes = [tx_hash(raw) for raw in block.txs]
+        self.mempool.remove(hashes)
+        self._recent_txs.update(hashes)
+        self._recent_order.extend(hashes)
+        while len(self._recent_order) > RECENT_TXS:
+            self._recent_txs.discard(self._recent_order.popleft())
         self.mempool.recheck(lambda tx: self.app.check_tx(tx).ok)
         self._last_commit_at = self._now
         self._propose_pending = None
