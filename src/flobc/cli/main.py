@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -10,7 +11,33 @@ import click
 from flobc import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported only when they are run.
+
+    Every validator and trainer process starts through this CLI, so it must not pay for
+    matplotlib or the experiments at start-up.
+    """
+
+    lazy: dict[str, str] = {
+        "demo": "flobc.cli.demo:demo",
+        "net": "flobc.cli.net:net",
+        "data": "flobc.cli.data_export:data",
+        "export": "flobc.cli.data_export:export",
+        "experiment": "flobc.cli.experiment:experiment",
+        "bench": "flobc.cli.bench:bench",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="flobc")
 def cli() -> None:
     """FLoBC: decentralized federated learning over a BFT blockchain."""
@@ -120,22 +147,6 @@ def trainer(home: Path) -> None:
     except HomeError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
-
-
-def _register() -> None:
-    from flobc.cli.data_export import data, export
-    from flobc.cli.demo import demo
-    from flobc.cli.experiment import experiment
-    from flobc.cli.net import net
-
-    for command in (demo, net, data, export, experiment):
-        cli.add_command(command)
-
-
-_register()
-
-
-cli.add_command(__import__("flobc.cli.bench", fromlist=["bench"]).bench)
 
 
 def main() -> None:
