@@ -13,13 +13,15 @@ from flobc.experiments import NAMES
 
 def _run_one(name: str, opts: object) -> None:
     from flobc.experiments import experiment
-    from flobc.experiments.report import write_json
+    from flobc.experiments.report import provenance, write_json
     from flobc.experiments.runtime import Runner
 
     mod = experiment(name)
+    code = provenance()
     started = time.perf_counter()
     doc = mod.run(opts, Runner(opts))  # type: ignore[arg-type]
     doc["elapsed_s"] = round(time.perf_counter() - started, 1)
+    doc["provenance"] = code
     write_json(opts.out, doc)  # type: ignore[attr-defined]  # first, in case plotting fails
     mod.write(doc, opts)
     click.echo(f"{name}: {doc['elapsed_s']:.0f}s -> {opts.out / 'report.md'}")  # type: ignore[attr-defined]

@@ -49,8 +49,28 @@ def header(title: str, opts: Options, doc: dict[str, Any]) -> list[str]:
         f"- model: {cfg['model']['name']}; training: {t['epochs']} epoch(s),"
         f" {t['optimizer']} lr {t['lr']}, batch {t['batch_size']}; seed {cfg['seed']}",
         f"- compute: {doc['wall_s']:.0f} s wall for the FL runs on {machine}",
+        f"- code: {_code_line(doc.get('provenance'))}",
         "",
     ]
+
+
+def provenance() -> dict[str, Any]:
+    """The code a run used: git commit and whether tracked sources had local changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+
+    def git(*args: str) -> str:
+        try:
+            res = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return res.stdout.strip() if res.returncode == 0 else ""
+
+    changed = git("diff", "--name-only", "HEAD", "--", "src")
+    return {"commit": git("rev-parse", "HEAD") or None, "modified_sources": changed.split()}
 
 
 def write_json(out: Path, doc: dict[str, Any]) -> Path:
@@ -59,6 +79,14 @@ def write_json(out: Path, doc: dict[str, Any]) -> Path:
     path = out / "results.json"
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path
+
+
+def _code_line(prov: dict[str, Any] | None) -> str:
+    if not prov or not prov.get("commit"):
+        return "unknown"
+    mods = prov.get("modified_sources") or []
+    extra = f" with local changes to {', '.join(mods)}" if mods else ""
+    return f"git {prov['commit'][:10]}{extra}"
 
 
 def write(out: Path, doc: dict[str, Any], report_md: str) -> Path:
