@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from flobc.durable import fsync_dir
 from flobc.encoding import sha256
 
 DEFAULT_MAX_BLOB_BYTES = 64 * 1024 * 1024
@@ -61,14 +62,6 @@ def _check_hash(h: bytes) -> None:
 def _check_size(data: bytes, max_bytes: int) -> None:
     if len(data) > max_bytes:
         raise BlobTooLarge(f"blob of {len(data)} bytes exceeds the limit of {max_bytes}")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class MemoryBlobStore:
@@ -136,7 +129,7 @@ class FileBlobStore:
             return h
         if not dest.parent.is_dir():
             dest.parent.mkdir(exist_ok=True)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=h.hex()[:16] + ".")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -148,7 +141,7 @@ class FileBlobStore:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         return h
 
     def get(self, h: bytes) -> bytes | None:

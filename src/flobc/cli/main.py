@@ -117,36 +117,35 @@ def init(
     click.echo(f"start it with: flobc net up {netdir}")
 
 
-@cli.command()
-@click.option(
+def _run_home(runner: str, home: Path) -> None:
+    """Run ``flobc.node.launch.<runner>(home)`` and exit with its status."""
+    from flobc.node import launch
+    from flobc.node.home import HomeError
+
+    try:
+        code = getattr(launch, runner)(home)
+    except HomeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+_HOME = click.option(
     "--home", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
 )
+
+
+@cli.command()
+@_HOME
 def validator(home: Path) -> None:
     """Run one validator process from its home folder."""
-    from flobc.node.home import HomeError
-    from flobc.node.launch import run_validator
-
-    try:
-        code = run_validator(home)
-    except HomeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    sys.exit(code)
+    _run_home("run_validator", home)
 
 
 @cli.command()
-@click.option(
-    "--home", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
+@_HOME
 def trainer(home: Path) -> None:
     """Run one trainer process from its home folder."""
-    from flobc.node.home import HomeError
-    from flobc.node.launch import run_trainer_home
-
-    try:
-        code = run_trainer_home(home)
-    except HomeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    sys.exit(code)
+    _run_home("run_trainer_home", home)
 
 
 def main() -> None:

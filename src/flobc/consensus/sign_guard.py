@@ -8,7 +8,6 @@ handing it out, so no crash can make the node sign two conflicting messages.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from enum import IntEnum
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from flobc.durable import write_atomic
 from flobc.encoding import DecodeError, decode, encode
 
 
@@ -55,14 +55,6 @@ class _StateFile(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fi
 
 
 _VERSION = 1
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SignGuard:
@@ -145,14 +137,4 @@ class SignGuard:
 
     @staticmethod
     def _persist(path: Path, state: SignedState) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            data = memoryview(encode(_StateFile(_VERSION, state)))
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        write_atomic(path, encode(_StateFile(_VERSION, state)))

@@ -15,6 +15,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from flobc.durable import fsync_dir, write_all, write_atomic
+
 _HEADER = struct.Struct(">II")
 #: Largest record accepted; a longer length field is treated as corruption.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
@@ -54,20 +56,6 @@ def _scan(path: Path) -> Iterator[tuple[int, bytes]]:
             yield offset, payload
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 class WriteAheadLog:
     """An append-only record log at ``path`` (created if missing, torn tail dropped on open)."""
 
@@ -83,7 +71,7 @@ class WriteAheadLog:
         existed = self.path.exists()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if not existed:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
     def _writer(self) -> int:
         if self._fd is None:
@@ -95,7 +83,7 @@ class WriteAheadLog:
         frame = _frame(payload)
         with self._lock:
             fd = self._writer()
-            _write_all(fd, frame)
+            write_all(fd, frame)
             if sync:
                 os.fsync(fd)
 
@@ -128,17 +116,9 @@ class WriteAheadLog:
     def reset(self, payloads: list[bytes]) -> None:
         """Atomically replace the whole log with exactly ``payloads`` (durable on return)."""
         data = b"".join(_frame(p) for p in payloads)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         with self._lock:
             old = self._writer()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            write_atomic(self.path, data)
             self._fd = None
             os.close(old)
             self._open()

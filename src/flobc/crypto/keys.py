@@ -11,6 +11,7 @@ from pathlib import Path
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey, VerifyKey
 
+from flobc.durable import write_atomic
 from flobc.encoding import sha256
 
 PUBLIC_KEY_BYTES = 32
@@ -97,12 +98,7 @@ class KeyPair:
         """Write the key file with mode 0600 (created that way, never widened)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"type": "ed25519", "seed": self.seed().hex(), "public_key": self.public_key.hex()}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(path, 0o600)
+        write_atomic(path, json.dumps(doc, indent=2).encode(), mode=0o600)
 
     @classmethod
     def load(cls, path: Path) -> KeyPair:
