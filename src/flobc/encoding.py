@@ -14,8 +14,9 @@ import msgspec
 
 T = TypeVar("T")
 
-#: Upper bound on any single encoded message accepted from the network.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+#: Upper bound on any single encoded message accepted from the network (a message may carry
+#: one model-sized blob, e.g. 2.4 MB for the paper's CNN).
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 _encoder = msgspec.msgpack.Encoder(order="deterministic")
 

@@ -153,8 +153,9 @@ class ValidatorNode:
         if isinstance(msg, BlockResponse):
             return self._on_synced_block(sender, msg.block)
         if isinstance(msg, BlobRequest):
+            # One blob per message keeps each under the message size limit.
             found = [b for h in msg.hashes[:16] if (b := self.blobs.get(h)) is not None]
-            return [Send(sender, BlobResponse(found))] if found else []
+            return [Send(sender, BlobResponse([b])) for b in found]
         if isinstance(msg, BlobResponse):
             return self._on_blobs(msg.blobs)
         return []
