@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from flobc.chain.types import tx_hash
+from flobc.chain.types import CommittedBlock, tx_hash
 from flobc.encoding import decode
 from flobc.node.http_errors import ApiError, read_body
 from flobc.node.http_runtime import RUNTIME_KEY
@@ -27,6 +27,26 @@ class TxSubmission(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_
 routes = web.RouteTableDef()
 
 
+def block_json(cb: CommittedBlock) -> dict[str, Any]:
+    """A committed block for clients: header fields, tx hashes and commit signatures, hex."""
+    header = cb.block.header
+    return {
+        "hash": cb.block.hash.hex(),
+        "header": {
+            name: (v.hex() if isinstance(v := getattr(header, name), bytes) else v)
+            for name in header.__struct_fields__
+        },
+        "tx_hashes": [tx_hash(t).hex() for t in cb.block.txs],
+        "commit": {
+            "round": cb.commit.round,
+            "signatures": [
+                {"validator": s.validator, "time_ms": s.time_ms, "signature": s.signature.hex()}
+                for s in cb.commit.signatures
+            ],
+        },
+    }
+
+
 def _int(request: web.Request, name: str) -> int:
     try:
         return int(request.match_info[name])
@@ -44,7 +64,8 @@ async def status(request: web.Request) -> web.Response:
 async def block(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME_KEY]
     h = _int(request, "height")
-    doc = await rt.call(lambda node, now: (node.block_json(h), []))
+    cb = await rt.call(lambda node, now: (node.store.committed_block(h), []))
+    doc = None if cb is None else block_json(cb)
     if doc is None:
         raise ApiError(404, f"no committed block at height {h}")
     return web.json_response(doc)

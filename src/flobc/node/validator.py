@@ -456,29 +456,3 @@ class ValidatorNode:
             "mempool": len(self.mempool),
             "peers": {p: self._peer_heights.get(p) for p in self.peers},
         }
-
-    def block_json(self, height: int) -> dict[str, Any] | None:
-        cb = self.store.committed_block(height)
-        if cb is None:
-            return None
-        return {
-            "hash": cb.block.hash.hex(),
-            "header": _hexify(cb.block.header),
-            "tx_hashes": [tx_hash(t).hex() for t in cb.block.txs],
-            "commit": {
-                "round": cb.commit.round,
-                "signatures": [
-                    {"validator": s.validator, "time_ms": s.time_ms, "signature": s.signature.hex()}
-                    for s in cb.commit.signatures
-                ],
-            },
-        }
-
-
-def _hexify(obj: msgspec.Struct) -> dict[str, Any]:
-    """A flat struct as a JSON-ready dict, bytes as hex."""
-    values = (getattr(obj, n) for n in obj.__struct_fields__)
-    return {
-        n: (v.hex() if isinstance(v, bytes) else v)
-        for n, v in zip(obj.__struct_fields__, values, strict=True)
-    }
