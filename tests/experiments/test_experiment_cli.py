@@ -13,7 +13,14 @@ from flobc.cli.main import cli
 from flobc.experiments import NAMES, experiment, reputation, split, sync
 from flobc.experiments.report import table
 from flobc.experiments.runtime import Runner
-from flobc.experiments.settings import FULL, QUICK, Options, make_config, sim_timing
+from flobc.experiments.settings import (
+    FULL,
+    QUICK,
+    Options,
+    make_config,
+    parse_override,
+    sim_timing,
+)
 
 
 def test_presets_and_config() -> None:
@@ -25,6 +32,18 @@ def test_presets_and_config() -> None:
     assert full.network.trainers == 6
     assert Options(quick=True).n_rounds == QUICK.rounds
     assert Options(rounds=3).n_rounds == 3
+
+
+def test_set_overrides_apply_last() -> None:
+    assert parse_override("training.epochs=3") == ("training.epochs", 3)
+    assert parse_override("training.speed=[1, 2.5]") == ("training.speed", [1, 2.5])
+    assert parse_override("sync.wait_for_all=false") == ("sync.wait_for_all", False)
+    assert parse_override("model.name=mlp") == ("model.name", "mlp")
+    with pytest.raises(ValueError):
+        parse_override("no-equals-sign")
+    opts = Options(quick=True, overrides={"reputation.acceptance_threshold": 0.0})
+    cfg = sync.config(opts, "BSP", 8.0, 100)
+    assert cfg.reputation.acceptance_threshold == 0.0  # the user's --set beats the arm's -1
 
 
 def test_sim_timing_scales_with_data() -> None:
@@ -58,12 +77,15 @@ def test_sync_period_between_paces() -> None:
 
 def test_cli_writes_results_folder_and_replots(tmp_path: Path) -> None:
     out = tmp_path / "rep"
-    args = ["experiment", "reputation", "--quick", "--rounds", "2", "--seed", "1"]
+    args = ["experiment", "reputation", "--quick", "--rounds", "2", "--seed", "1",
+            "--set", "training.epochs=1"]  # fmt: skip
     res = CliRunner().invoke(cli, [*args, "--out", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "results.json").read_text())
     assert doc["experiment"] == "reputation" and doc["options"]["seed"] == 1
     assert "flobc experiment reputation" in doc["options"]["command"]
+    assert "--set training.epochs=1" in doc["options"]["command"]
+    assert doc["config"]["training"]["epochs"] == 1
     assert [v["version"] for v in doc["runs"]["scoring"]["versions"]] == [0, 1, 2]
     for name in ("report.md", "accuracy.png", "scores.png"):
         assert (out / name).stat().st_size > 0

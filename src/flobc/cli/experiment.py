@@ -32,10 +32,14 @@ def _argv(ctx: click.Context) -> list[str]:
     argv = ["flobc", "experiment", ctx.params["name"]]
     for p in ctx.command.params:
         value = ctx.params.get(p.name or "")
-        if isinstance(p, click.Argument) or value in (None, False) or value == p.default:
+        if isinstance(p, click.Argument) or value in (None, False, ()) or value == p.default:
             continue
         flag = p.opts[-1] if len(p.opts) > 1 and p.opts[-1].startswith("--") else p.opts[0]
-        argv += [flag] if value is True else [flag, str(value)]
+        if isinstance(value, tuple):
+            for v in value:
+                argv += [flag, str(v)]
+        else:
+            argv += [flag] if value is True else [flag, str(value)]
     return argv
 
 
@@ -87,6 +91,13 @@ def _replot(name: str, opts: object) -> None:
     help="processes: seconds one run may take.",
 )
 @click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a run-configuration key in every arm, e.g. --set training.epochs=2.",
+)
+@click.option(
     "--replot",
     is_flag=True,
     help="Only rewrite report.md and the plots from OUT/results.json (no runs).",
@@ -102,17 +113,23 @@ def experiment(
     out: Path | None,
     runtime: str,
     timeout: float,
+    overrides: tuple[str, ...],
     replot: bool,
     verbose: bool,
 ) -> None:
     """Run one of the paper's experiments: benchmark, split, reputation, sync (or all)."""
-    from flobc.experiments.settings import Options, command_line
+    from flobc.experiments.settings import Options, command_line, parse_override
     from flobc.ml.data import DatasetNotFound
+    from flobc.node.fl_settings import ConfigError
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(message)s",
     )
+    try:
+        parsed = dict(parse_override(o) for o in overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from exc
     names = list(NAMES) if name == "all" else [name]
     root = out or Path("flobc-results")
     for n in names:
@@ -126,6 +143,7 @@ def experiment(
             runtime=runtime,
             timeout_s=timeout,
             command=command_line(_argv(click.get_current_context())),
+            overrides=parsed,
         )
         if n == "sync" and runtime != "sim":
             click.echo("sync: skipped (simulator only; see docs/experiments.md)", err=True)
@@ -135,5 +153,5 @@ def experiment(
             continue
         try:
             _run_one(n, opts)
-        except DatasetNotFound as exc:
+        except (DatasetNotFound, ConfigError) as exc:
             raise click.ClickException(str(exc)) from exc

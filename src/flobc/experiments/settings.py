@@ -64,7 +64,8 @@ class Options:
     timeout_s: float = 1800.0
     #: The command line that produced the run (recorded in results.json and report.md).
     command: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: ``--set`` overrides (dotted config keys), applied to every arm after its own settings.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def preset(self) -> Preset:
@@ -101,8 +102,24 @@ def base_overrides(opts: Options) -> dict[str, Any]:
 
 
 def make_config(opts: Options, **overrides: Any) -> FLRunConfig:
-    """The run configuration of one experiment arm: preset, then ``overrides``."""
-    return load_config(None, **{**base_overrides(opts), **overrides})
+    """One experiment arm's configuration: preset, then the arm's ``overrides``, then the
+    user's ``--set`` overrides."""
+    return load_config(None, **{**base_overrides(opts), **overrides, **opts.overrides})
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"sync.period_s=5"`` -> ``("sync.period_s", 5)``; values are read as TOML values
+    (numbers, booleans, ``[1, 2]``, quoted strings), anything else as a plain string."""
+    import tomllib
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value
 
 
 def sim_timing(cfg: FLRunConfig, opts: Options) -> SimTiming:
