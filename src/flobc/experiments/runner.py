@@ -9,10 +9,8 @@ runtime (:mod:`flobc.experiments.processes`) returns.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -87,42 +85,9 @@ class Scorer:
         return self._cache[key]
 
 
-@contextlib.contextmanager
-def _clock_aligned() -> Iterator[None]:
-    """Start the simulated chain's genesis at virtual time 0.
-
-    Workaround (reported to the simulator's owners): ``SimLedger`` puts the genesis at
-    1,000,000 ms while the virtual clock starts at 0, so BFT block time (the median of the
-    validators' clocks, at least ``prev + 1``) creeps by 1 ms per block for the first
-    1,000 virtual seconds and round deadlines (BSP/SSP periods) never fire. Only applied
-    when the installed simulator neither aligns its clocks (``clock_offset_ms``) nor
-    starts the genesis at the clock's start.
-    """
-    import flobc.sim.ledger as sim_ledger
-
-    original = sim_ledger.Genesis
-
-    def genesis_at_zero(*args: Any, **kwargs: Any) -> Any:
-        kwargs["genesis_time_ms"] = 0
-        return original(*args, **kwargs)
-
-    sim_ledger.Genesis = genesis_at_zero  # type: ignore[misc,assignment]
-    try:
-        yield
-    finally:
-        sim_ledger.Genesis = original  # type: ignore[misc]
-
-
 def make_network(cfg: FLRunConfig, timing: SimTiming) -> SimFLNetwork:
-    """A simulated FL network whose block time runs with the virtual clock."""
-    net = SimFLNetwork(cfg, timing=timing)
-    if (
-        hasattr(net, "clock_offset_ms")
-        or net.ledger.genesis.genesis_time_ms <= net.ledger.cluster.now
-    ):
-        return net
-    with _clock_aligned():
-        return SimFLNetwork(cfg, timing=timing)
+    """A simulated FL network (its block time runs with the virtual clock)."""
+    return SimFLNetwork(cfg, timing=timing)
 
 
 def run_sim(
@@ -203,7 +168,7 @@ def collect(label: str, net: SimFLNetwork, cfg: FLRunConfig, t0_ms: int) -> RunR
         "uploads": uploads,
         "model_pulls": pulls,
     }
-    offset = getattr(net, "clock_offset_ms", 0) + t0_ms  # trainers' clocks -> run time
+    offset = net.clock_offset_ms + t0_ms  # trainers' clocks -> run time
     per_trainer = {
         index[t.node_id]: [[ms - offset, ver] for ms, ver in t.record.submissions]
         for t in net.trainers
