@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from flobc.app.kvstore import kv_tx
 from flobc.chain.genesis import ConsensusParams
 from flobc.cli import net
+from flobc.cli.bench import BENCH_PARAMS
 from flobc.cli.main import cli
 from flobc.cli.netdir import create_network, list_nodes
 from flobc.crypto import KeyPair
@@ -30,16 +31,7 @@ from flobc.node.client import ClientError, ValidatorClient
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(120)]
 
-PARAMS = ConsensusParams(
-    timeout_propose_ms=500,
-    timeout_propose_delta_ms=250,
-    timeout_prevote_ms=250,
-    timeout_prevote_delta_ms=100,
-    timeout_precommit_ms=250,
-    timeout_precommit_delta_ms=100,
-    timeout_commit_ms=0,
-    empty_block_interval_ms=100,
-)
+PARAMS = ConsensusParams(**BENCH_PARAMS, empty_block_interval_ms=100)
 STATUS_KEYS = {"name", "id", "role", "url", "pid", "running", "height"}
 
 

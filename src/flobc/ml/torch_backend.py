@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flobc.ml.metrics import get_metric
-from flobc.ml.train import EvalFn, TrainConfig, TrainFn, as_callable, batches, plan, summary
+from flobc.ml.train import AdapterLearner, EvalFn, TrainConfig, TrainFn, batches, plan, summary
 from flobc.ml.weights import FLOAT_DTYPES, ModelSpec, TensorSpec, unflatten
 
 _DTYPE_NAMES = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
@@ -102,7 +102,7 @@ class Optimizer:
             p.addcdiv_(m, denom, value=-self.lr / (1 - b1**self.t))
 
 
-class TorchLearner:
+class TorchLearner(AdapterLearner):
     """Learner for ``nn.Module`` classifiers (cross-entropy on logits)."""
 
     def __init__(
@@ -117,22 +117,8 @@ class TorchLearner:
     ) -> None:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
-        self.model = module
-        self.adapter = TorchAdapter(module)
-        self.config = config or TrainConfig()
-        self.train_fn = as_callable(train_fn)
-        self.eval_fn = as_callable(eval_fn)
+        super().__init__(module, TorchAdapter(module), config, train_fn, eval_fn)
         self.eval_batch_size = eval_batch_size
-
-    @property
-    def spec(self) -> ModelSpec:
-        return self.adapter.spec
-
-    def get_weights(self) -> np.ndarray:
-        return self.adapter.get_weights()
-
-    def set_weights(self, vec: np.ndarray) -> None:
-        self.adapter.set_weights(vec)
 
     def train(
         self,

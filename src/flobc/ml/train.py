@@ -144,19 +144,19 @@ def as_callable(fn: str | Callable[..., Any] | None) -> Callable[..., Any] | Non
     return resolve_callable(fn) if isinstance(fn, str) else fn
 
 
-class NumpyLearner:
-    """Learner for NumPy models: mini-batch SGD or Adam written in NumPy."""
+class AdapterLearner:
+    """What every learner shares: a model, its flat-vector adapter, defaults and plug-ins."""
 
     def __init__(
         self,
-        model: NumpyModel,
-        config: TrainConfig | None = None,
-        *,
-        train_fn: str | TrainFn | None = None,
-        eval_fn: str | EvalFn | None = None,
+        model: Any,
+        adapter: Any,
+        config: TrainConfig | None,
+        train_fn: str | TrainFn | None,
+        eval_fn: str | EvalFn | None,
     ) -> None:
         self.model = model
-        self.adapter = NumpyAdapter(model)
+        self.adapter = adapter
         self.config = config or TrainConfig()
         self.train_fn = as_callable(train_fn)
         self.eval_fn = as_callable(eval_fn)
@@ -170,6 +170,20 @@ class NumpyLearner:
 
     def set_weights(self, vec: np.ndarray) -> None:
         self.adapter.set_weights(vec)
+
+
+class NumpyLearner(AdapterLearner):
+    """Learner for NumPy models: mini-batch SGD or Adam written in NumPy."""
+
+    def __init__(
+        self,
+        model: NumpyModel,
+        config: TrainConfig | None = None,
+        *,
+        train_fn: str | TrainFn | None = None,
+        eval_fn: str | EvalFn | None = None,
+    ) -> None:
+        super().__init__(model, NumpyAdapter(model), config, train_fn, eval_fn)
 
     def train(
         self,
