@@ -155,8 +155,8 @@ def slowest_training_s(logs: dict[str, dict[str, list[Any]]]) -> float:
     return max((mean(s for _, s in v) for v in logs["trained"].values() if v), default=0.0)
 
 
-def ideal_round_s(logs: dict[str, dict[str, list[Any]]], rounds: int) -> float:
-    """Slowest trainer's mean local training time + the busiest validator's validation time
-    per round (a validator scores the round's updates one after the other)."""
-    per_validator = [sum(v) / max(rounds, 1) for v in logs["voted"].values()]
-    return slowest_training_s(logs) + max(per_validator, default=0.0)
+def validation_s(logs: dict[str, dict[str, list[Any]]]) -> float:
+    """The slowest validator's mean time to evaluate one update (the part of validation on
+    a round's critical path: the last update is scored after the slowest trainer uploads;
+    the others are scored while it still trains)."""
+    return max((mean(v) for v in logs["voted"].values() if v), default=0.0)
