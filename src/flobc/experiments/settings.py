@@ -8,6 +8,9 @@ Two presets:
 * **full** — Fashion-MNIST with the paper's CNN (``paper-cnn``), 30 rounds, on a seeded
   subsample (``max_train_samples``) so that a whole sweep fits in about an hour of one CPU
   core; see ``docs/experiments.md`` for how this differs from the paper.
+
+Presets are the defaults; ``Options.overrides`` (``--set KEY=VALUE``) change any run
+configuration key in every arm.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ class Preset:
 #: Quick: digits + small-cnn. The virtual costs are those of a slow edge device, so that
 #: an epoch on a trainer's 345 images takes ~1.7 s and training, not consensus, dominates.
 QUICK = Preset("digits", "small-cnn", 8, 2, 0.005, 32, 0, 0, 5.0, 1.0)
-#: Full: Fashion-MNIST + paper-cnn on 10k seeded training images (8k for trainers, 2k held
-#: out for validators) and 5k test images; 0.45 ms per sample and epoch is paper-cnn's cost
-#: on one CPU thread.
+#: Full: Fashion-MNIST + paper-cnn on 6k seeded training images (4.8k for trainers, 1.2k
+#: held out for validators) and 3k test images, one epoch per round; 0.45 ms per sample and
+#: epoch is paper-cnn's cost on one CPU thread.
 FULL = Preset("fashion-mnist", "paper-cnn", 30, 1, 0.003, 32, 6_000, 3_000, 0.45, 0.15)
 
 
