@@ -55,6 +55,8 @@ log = logging.getLogger("flobc.node")
 
 CommitListener = Callable[[Block, BlockResult, int], list[Action]]
 
+#: A missing blob is asked for again after this long.
+BLOB_RETRY_MS = 1000
 #: How many recently committed transaction hashes are kept in memory for duplicate checks.
 RECENT_TXS = 200_000
 
@@ -104,7 +106,9 @@ class ValidatorNode:
         self._last_commit_at = 0
         self._stuck_ticks = 0
         self._tick_height = 0
-        self._wanted_blobs: set[bytes] = set()
+        #: blobs a proposal needs -> the peer to ask (its proposer); and when each was asked
+        self._wanted_blobs: dict[bytes, str] = {}
+        self._asked_at: dict[bytes, int] = {}
         self._synced: CommittedBlock | None = None
         self._peer_heights: dict[str, int] = {}
         self._now = 0
@@ -253,9 +257,21 @@ class ValidatorNode:
                     "validator %d misbehaved at %d/%d: %s", a.validator, a.height, a.round, a.what
                 )
         if self._wanted_blobs:
-            out.append(Broadcast(BlobRequest(sorted(self._wanted_blobs)[:16])))
-            self._wanted_blobs.clear()
+            out += self._request_blobs()
         return out
+
+    def _request_blobs(self) -> list[Action]:
+        """Ask each proposal's proposer (it holds them) for missing blobs, once a second."""
+        by_peer: dict[str, list[bytes]] = {}
+        for h, peer in sorted(self._wanted_blobs.items()):
+            if self._now - self._asked_at.get(h, -(10**12)) >= BLOB_RETRY_MS:
+                self._asked_at[h] = self._now
+                target = peer if peer in self.peers else (self.peers[0] if self.peers else "")
+                by_peer.setdefault(target, []).append(h)
+        self._wanted_blobs.clear()
+        if len(self._asked_at) > 4096:
+            self._asked_at.clear()
+        return [Send(p, BlobRequest(hs[:16])) for p, hs in sorted(by_peer.items()) if p]
 
     def _replay_log(self) -> list[Action]:
         """Rebuild this height's consensus state from the write-ahead log after a restart."""
@@ -358,7 +374,9 @@ class ValidatorNode:
             return cm.Validity.INVALID
         missing = self._missing_blobs(txs)
         if missing:
-            self._wanted_blobs |= missing
+            proposer = block.header.proposer.hex()
+            for h in missing:
+                self._wanted_blobs[h] = proposer
             return cm.Validity.PENDING
         ok = self.app.process_proposal(block.header, txs)
         return cm.Validity.VALID if ok else cm.Validity.INVALID
