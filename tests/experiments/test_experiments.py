@@ -77,9 +77,11 @@ def test_benchmark_overhead_and_traffic(bench_doc: dict[str, Any]) -> None:
     assert 0 < o["overhead_s"] < 1.0
     assert o["paper_scale_ratio"] < o["ratio"]
     per = t["per_round"]
-    # 7 uploads of the model per round, and the validators move more (gossip + consensus).
+    # 7 uploads of the model per round; each reaches the 2 other validators once, plus votes
+    # and blocks: 2-3x the uploaded bytes move between validators.
     assert per["trainer_upload_bytes"] == 7 * t["model_bytes"]
-    assert per["validator_network_bytes"] > per["trainer_upload_bytes"]
+    assert 2 * per["trainer_upload_bytes"] < per["validator_network_bytes"]
+    assert per["validator_network_bytes"] < 3 * per["trainer_upload_bytes"]
 
 
 def test_benchmark_writes_report(bench_doc: dict[str, Any]) -> None:

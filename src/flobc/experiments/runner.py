@@ -86,8 +86,21 @@ class Scorer:
 
 
 def make_network(cfg: FLRunConfig, timing: SimTiming) -> SimFLNetwork:
-    """A simulated FL network (its block time runs with the virtual clock)."""
-    return SimFLNetwork(cfg, timing=timing)
+    """A simulated FL network whose validators broadcast to validators only.
+
+    The simulated trainers talk to their validator in-process, but they are nodes of the
+    cluster, and by default a node's broadcasts reach every other node: each consensus and
+    gossip message (an update's 2.4 MB blob included) was also sent to every trainer, which
+    ignores it, inflating the measured traffic by (V-1+T)/(V-1) and the simulation time.
+    No trainer ever answers, so runs whose rounds end when every trainer is decided release
+    the same versions either way; with deadlines, event order (hence timing) can shift by a
+    few milliseconds.
+    """
+    net = SimFLNetwork(cfg, timing=timing)
+    ids = net.ledger.ids
+    for nid in ids:
+        net.ledger.cluster.set_peers(nid, [p for p in ids if p != nid])
+    return net
 
 
 def run_sim(
