@@ -117,7 +117,8 @@ def experiment(
     replot: bool,
     verbose: bool,
 ) -> None:
-    """Run one of the paper's experiments: benchmark, split, reputation, sync (or all)."""
+    """Run one of the paper's experiments (docs/experiments.md): benchmark, split,
+    reputation, sync (simulator only) or all; writes results.json, plots and report.md."""
     from flobc.experiments.settings import Options, command_line, parse_override
     from flobc.ml.data import DatasetNotFound
     from flobc.node.fl_settings import ConfigError
