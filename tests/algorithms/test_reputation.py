@@ -176,3 +176,28 @@ def test_table_one_shape() -> None:
 def test_control_group_stays_uniform() -> None:
     h = simulate(Uniform())
     assert all(v == pytest.approx(1 / 6) for v in h[30].values())
+
+
+# ---------------------------------------------------------------------- Beta reputation
+
+
+def test_beta_weights_follow_the_track_record_not_the_order() -> None:
+    from flobc.algorithms.reputation import Beta
+
+    scores = {"a": 0.25, "b": 0.25, "c": 0.25, "d": 0.25}
+    evidence = {"a": (9, 1), "b": (10, 0), "c": (1, 9), "d": (0, 0)}
+    out = Beta().update(scores, "a", 0.0, True, evidence=evidence)
+    assert out["c"] == 0.0 and out["d"] == 0.0  # attackers and newcomers weigh nothing
+    assert out["b"] > out["a"] > 0.4  # one false rejection costs an honest trainer little
+    assert math.fsum(out.values()) == pytest.approx(1.0)
+    assert Beta().update(scores, "c", -1.0, False, evidence=evidence) == out
+
+
+def test_beta_without_evidence_is_uniform_and_needs_counts() -> None:
+    from flobc.algorithms.reputation import Beta
+
+    scores = {"a": 0.5, "b": 0.5}
+    assert Beta().update(scores, "a", 0.0, True, evidence={}) == {"a": 0.5, "b": 0.5}
+    with pytest.raises(ValueError, match="decision counts"):
+        Beta().update(scores, "a", 0.0, True)
+    assert policy_from_name("beta").name == "beta"

@@ -1,4 +1,4 @@
-"""Reputation (trust score) policies — the paper's reward-penalty policy (§III.D, Exp. 2).
+"""Reputation (trust score) policies: the paper's reward-penalty (§III.D, Exp. 2) and Beta.
 
 Every registered trainer ``i`` holds a trust score ``φ_i`` with ``0 ≤ φ_i ≤ 1`` and
 ``Σ φ_i = 1``; the score weighs its updates in aggregation. After each decided update the
@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "POLICIES",
+    "Beta",
     "ReputationPolicy",
     "RewardPenalty",
     "Uniform",
@@ -34,9 +35,19 @@ class ReputationPolicy(Protocol):
     name: str
 
     def update(
-        self, scores: Mapping[str, float], trainer: str, improvement: float, accepted: bool
+        self,
+        scores: Mapping[str, float],
+        trainer: str,
+        improvement: float,
+        accepted: bool,
+        *,
+        evidence: Mapping[str, tuple[int, int]] | None = None,
     ) -> dict[str, float]:
-        """Scores after ``trainer``'s update was decided with this median improvement."""
+        """Scores after ``trainer``'s update was decided with this median improvement.
+
+        ``evidence`` maps every trainer to its (accepted, rejected) decision counts so far;
+        policies that judge by track record rather than by single steps read it.
+        """
         ...
 
     def on_register(self, scores: Mapping[str, float], new_trainer: str) -> dict[str, float]:
@@ -126,7 +137,13 @@ class RewardPenalty:
         return min(1.0, max(-1.0, raw))
 
     def update(
-        self, scores: Mapping[str, float], trainer: str, improvement: float, accepted: bool
+        self,
+        scores: Mapping[str, float],
+        trainer: str,
+        improvement: float,
+        accepted: bool,
+        *,
+        evidence: Mapping[str, tuple[int, int]] | None = None,
     ) -> dict[str, float]:
         """Apply one decision to ``trainer``'s score; raises ``KeyError`` if unregistered."""
         if trainer not in scores:
@@ -134,6 +151,55 @@ class RewardPenalty:
         current = normalise_scores(scores)
         current[trainer] = max(0.0, current[trainer] + self.step(improvement, accepted))
         return normalise_scores(current)
+
+    def on_register(self, scores: Mapping[str, float], new_trainer: str) -> dict[str, float]:
+        return register_trainer(scores, new_trainer)
+
+
+class Beta:
+    """Beta reputation (Jøsang & Ismail 2002): trust follows a trainer's track record.
+
+    A trainer with ``a`` accepted and ``b`` rejected updates is honest with expected
+    probability ``E = (1 + a) / (2 + a + b)`` under a uniform prior. Its weight is
+    ``max(0, 2E - 1) = max(0, (a - b) / (2 + a + b))``, then all weights are normalised:
+
+    * unlike reward-penalty it is not competitive: honest trainers whose updates are
+      accepted keep similar weights, and a rare false rejection costs little, so honest
+      trainers cannot be driven to 0;
+    * a trainer rejected at least as often as accepted weighs exactly 0 (attackers fall
+      to 0, and their rare accepted updates add nothing);
+    * with no evidence yet everyone is at 0, which normalises to equal weights.
+
+    Scores depend only on the counts, so the order decisions are applied in cannot
+    change them.
+    """
+
+    name = "beta"
+
+    def __repr__(self) -> str:
+        return "Beta()"
+
+    @staticmethod
+    def weight(accepted: int, rejected: int) -> float:
+        a, b = max(0, int(accepted)), max(0, int(rejected))
+        return max(0.0, (a - b) / (2.0 + a + b))
+
+    def update(
+        self,
+        scores: Mapping[str, float],
+        trainer: str,
+        improvement: float,
+        accepted: bool,
+        *,
+        evidence: Mapping[str, tuple[int, int]] | None = None,
+    ) -> dict[str, float]:
+        if trainer not in scores:
+            raise KeyError(f"unregistered trainer {trainer!r}")
+        if evidence is None:
+            raise ValueError("the beta policy needs every trainer's decision counts")
+        return normalise_scores(
+            {t: self.weight(*evidence.get(t, (0, 0))) for t in sorted(scores)}
+        )
 
     def on_register(self, scores: Mapping[str, float], new_trainer: str) -> dict[str, float]:
         return register_trainer(scores, new_trainer)
@@ -148,7 +214,13 @@ class Uniform:
         return "Uniform()"
 
     def update(
-        self, scores: Mapping[str, float], trainer: str, improvement: float, accepted: bool
+        self,
+        scores: Mapping[str, float],
+        trainer: str,
+        improvement: float,
+        accepted: bool,
+        *,
+        evidence: Mapping[str, tuple[int, int]] | None = None,
     ) -> dict[str, float]:
         if trainer not in scores:
             raise KeyError(f"unregistered trainer {trainer!r}")
@@ -160,6 +232,7 @@ class Uniform:
 
 #: Registry of policy constructors by name (see :func:`policy_from_name`).
 POLICIES: dict[str, Callable[..., ReputationPolicy]] = {
+    Beta.name: Beta,
     RewardPenalty.name: RewardPenalty,
     Uniform.name: Uniform,
 }

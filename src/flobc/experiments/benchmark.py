@@ -40,7 +40,6 @@ def config(opts: Options) -> FLRunConfig:
         **{
             "network.trainers": TRAINERS,
             "network.validators": VALIDATORS,
-            "reputation.policy": "reward_penalty",
             "sync.scheme": "bsp",
             "sync.wait_for_all": True,
             "sync.period_s": 600.0,

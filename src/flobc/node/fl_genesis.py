@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,18 @@ import numpy as np
 from flobc.encoding import sha256
 from flobc.node.fl_roles import dataset, make_learner
 from flobc.node.fl_settings import FLRunConfig
+
+#: Honest trainers may declare up to this many times the local steps of a full pass.
+STEP_MARGIN = 2
+
+
+def max_local_steps(cfg: FLRunConfig, n_train: int) -> int:
+    """The most local steps an update may declare: a margin over what training for the
+    configured epochs (or steps) on the whole training set would take, and at least the
+    SSP extension's extra steps."""
+    t = cfg.training
+    full = t.steps or max(1, t.epochs) * math.ceil(n_train / t.batch_size)
+    return STEP_MARGIN * (full + cfg.sync.ssp_max_extra_steps)
 
 
 def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, Any], bytes]:
@@ -22,6 +35,7 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
     w0 = np.ascontiguousarray(learner.get_weights(), dtype="<f4")
     blob = w0.tobytes()
     s, r, a = cfg.sync, cfg.reputation, cfg.aggregation
+    rule, rule_params = cfg.validation_rule()
     fl = {
         "model": {
             "name": cfg.model.name,
@@ -33,7 +47,9 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
         },
         "trainers": list(trainer_keys),
         "open_registration": cfg.open_registration,
-        "acceptance_threshold": r.acceptance_threshold,
+        "validation": rule,
+        "validation_params": rule_params,
+        "max_local_steps": max_local_steps(cfg, len(ds.x_train)),
         "reputation": r.policy,
         "reputation_params": (
             {"reward": r.reward, "penalty": r.penalty} if r.policy == "reward_penalty" else {}

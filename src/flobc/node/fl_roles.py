@@ -1,11 +1,10 @@
 """The ML side of the two FL roles, independent of any transport.
 
-* :class:`Evaluator` — a validator's training-validation service: scores base + Δ and the
-  base model on the validator's private validation data and produces a vote body.
 * :class:`TrainerCore` — a trainer's model-training service: trains the pulled model on its
   private partition and produces the update Δ = w_local - w_base and its upload.
 
-Both are driven by the HTTP runtime (:mod:`flobc.node.fl_workers`) and by the simulator.
+The validator's side, the :class:`~flobc.node.fl_evaluator.Evaluator`, shares the data
+assignment. Both are driven by the HTTP runtime (:mod:`flobc.node.fl_workers`) and by the simulator.
 Data assignment is seeded: validators' data is disjoint from trainers'; the test set is
 separate from both.
 """
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from flobc.app.fl.txs import UpdateBody, VoteBody, update_tx
+from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import sha256
@@ -118,35 +117,6 @@ def make_learner(cfg: FLRunConfig, seed: int) -> Any:
 
 def as_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
-
-
-class Evaluator:
-    """Scores updates for one validator; caches the base model's score per weights hash."""
-
-    def __init__(self, cfg: FLRunConfig, index: int):
-        self.cfg = cfg
-        self.data = validator_data(cfg, index)
-        self.learner = make_learner(cfg, cfg.seed)
-        self._base_scores: dict[bytes, float] = {}
-
-    def score(self, weights: np.ndarray) -> float:
-        """The metric of ``weights`` on this validator's data, oriented so higher is better
-        (a lower-is-better metric such as ``loss`` is negated) as votes require."""
-        from flobc.ml.metrics import get_metric
-
-        metric = get_metric(self.cfg.training.metric)
-        self.learner.set_weights(weights)
-        value = float(self.learner.evaluate(self.data.x, self.data.y, metric.name))
-        return value if metric.higher_is_better else -value
-
-    def evaluate(self, update_id: bytes, base_blob: bytes, delta_blob: bytes) -> VoteBody:
-        """The vote body for one update: the metric of base + Δ and of the base."""
-        key = sha256(base_blob)
-        base = as_vector(base_blob)
-        if key not in self._base_scores:
-            self._base_scores[key] = self.score(base)
-        candidate = (base.astype(np.float64) + as_vector(delta_blob)).astype(np.float32)
-        return VoteBody(update_id, self.score(candidate), self._base_scores[key])
 
 
 class TrainerCore:

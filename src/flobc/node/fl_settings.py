@@ -9,7 +9,8 @@ the experiments read it. Unknown keys and bad values are rejected with a clear m
     [data]     dataset = "digits", partition = "iid", fraction = 0.3
     [training] epochs = 2, lr = 0.005, batch_size = 32, optimizer = "adam"
     [sync]     scheme = "bsp", period_s = 20, wait_for_all = true
-    [reputation] policy = "reward_penalty", acceptance_threshold = 0.0
+    [reputation] policy = "beta"
+    [validation] rule = "robust"
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
 
 class _Section(BaseModel):
@@ -91,10 +94,26 @@ class SyncSection(_Section):
 
 
 class ReputationSection(_Section):
-    policy: Literal["reward_penalty", "uniform"] = "reward_penalty"
+    policy: Literal["beta", "reward_penalty", "uniform"] = "beta"
     reward: float = Field(1.0, ge=0)
     penalty: float = Field(2.0, ge=0)
-    acceptance_threshold: float = 0.0
+    #: The paper's acceptance threshold; setting it selects the ``paper`` validation rule
+    #: (unless ``[validation] rule`` names another), as configurations before the rule
+    #: registry meant.
+    acceptance_threshold: float | None = None
+
+
+class ValidationSection(_Section):
+    """Which rule decides updates from validators' votes (flobc.algorithms.validation)."""
+
+    rule: str | None = None  # robust (default) | paper | none
+    params: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _known(self) -> ValidationSection:
+        if self.rule is not None or self.params:
+            rule_from_name(self.rule or DEFAULT_RULE, **self.params)  # names the problem
+        return self
 
 
 class AggregationSection(_Section):
@@ -112,6 +131,7 @@ class FLRunConfig(_Section):
     training: TrainingSection = TrainingSection()
     sync: SyncSection = SyncSection()
     reputation: ReputationSection = ReputationSection()
+    validation: ValidationSection = ValidationSection()
     aggregation: AggregationSection = AggregationSection()
     open_registration: bool = False
 
@@ -121,6 +141,15 @@ class FLRunConfig(_Section):
 
     def noise_std(self, trainer: int) -> float:
         return self.training.noise_k * trainer
+
+    def validation_rule(self) -> tuple[str, dict[str, float]]:
+        """The validation rule's name and parameters, as the genesis records them."""
+        v, threshold = self.validation, self.reputation.acceptance_threshold
+        name = v.rule or ("paper" if threshold is not None else DEFAULT_RULE)
+        params = dict(v.params)
+        if name == "paper" and threshold is not None:
+            params.setdefault("threshold", threshold)
+        return name, params
 
 
 class ConfigError(ValueError):

@@ -24,7 +24,8 @@ from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
 from flobc.node.api import TxSubmission
-from flobc.node.fl_roles import Evaluator, TrainerCore
+from flobc.node.fl_evaluator import EvaluationTask, Evaluator
+from flobc.node.fl_roles import TrainerCore
 from flobc.node.fl_settings import FLRunConfig
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.trainer_policy import TrainerView, next_work
@@ -51,32 +52,26 @@ def attach_evaluator(
     me = str(node.me)
 
     def job(n: ValidatorNode, now: int, uid: bytes) -> tuple[Any, list[Any]]:
-        upd = n.app.state.updates.get(uid.hex())  # type: ignore[attr-defined]
-        if upd is None or upd.status != "pending" or me in upd.votes:
+        doc = n.app.query("evaluation", {"id": uid.hex()})
+        if doc is None or me in doc["voted"]:
             return None, []
-        base = n.app.state.versions[upd.base_version].weights  # type: ignore[attr-defined]
-        return (n.blobs.get(bytes.fromhex(base)), n.blobs.get(bytes.fromhex(upd.blob))), []
+        task = EvaluationTask.from_query(doc)
+        hashes = [task.base, task.delta] + ([task.previous] if task.previous else [])
+        blobs = {h: n.blobs.get(bytes.fromhex(h)) for h in hashes}
+        return (task, blobs), []
 
     async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
-        pending = await rt.call(
-            lambda n, now: (
-                [
-                    bytes.fromhex(u.id)
-                    for u in n.app.state.updates.values()  # type: ignore[attr-defined]
-                    if u.status == "pending" and me not in u.votes
-                ],
-                [],
-            )
-        )
+        pending = await rt.call(lambda n, now: (n.app.query("unvoted", {"validator": me}), []))
         for uid in pending:
-            queue.put_nowait(uid)
+            queue.put_nowait(bytes.fromhex(uid))
         while True:
             uid = await queue.get()
-            blobs = await rt.call(lambda n, now, uid=uid: job(n, now, uid))
-            if blobs is None or None in blobs:
+            found = await rt.call(lambda n, now, uid=uid: job(n, now, uid))
+            if found is None or None in found[1].values():
                 continue
+            task, blobs = found
             started = time.perf_counter()
-            body = await rt.run_in_worker(evaluator.evaluate, uid, *blobs)
+            body = await rt.run_in_worker(evaluator.evaluate, task, blobs.__getitem__)
             tx = vote_tx(node.chain_id, key, body, time.time_ns() // 1000)
             check = await rt.call(lambda n, now, tx=tx: n.submit_tx(tx.encoded(), [], now))
             log.info(

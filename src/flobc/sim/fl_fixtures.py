@@ -50,6 +50,10 @@ def toy_fl_config(initial: np.ndarray, trainer_keys: Sequence[str], **fl: Any) -
     ``fl`` overrides top-level FL settings; ``sync`` is merged into the sync settings.
     """
     sync = {"scheme": "bsp", "period_ms": 10_000, "wait_for_all": False, **fl.pop("sync", {})}
+    # Toy votes are hand-made improvements: the paper's rule reads them directly.
+    if "validation" not in fl:
+        fl["validation"] = "paper"
+        fl["validation_params"] = {"threshold": fl.pop("acceptance_threshold", 0.0)}
     return {
         "model": {
             "name": "toy",
@@ -152,11 +156,16 @@ class AppDriver:
         return update_tx(self.chain_id, key, body, n), blob
 
     def vote(
-        self, j: int, update: SignedTx, improvement: float, base_score: float = 0.5
+        self,
+        j: int,
+        update: SignedTx,
+        improvement: float,
+        base_score: float = 0.5,
+        measures: dict[str, float] | None = None,
     ) -> SignedTx:
-        """Validator ``j``'s vote: score = base_score + improvement."""
+        """Validator ``j``'s vote: score = base_score + improvement, plus ``measures``."""
         key = self.vkeys[j]
-        body = VoteBody(update.hash, base_score + improvement, base_score)
+        body = VoteBody(update.hash, base_score + improvement, base_score, measures or {})
         return vote_tx(self.chain_id, key, body, self.next_nonce(key))
 
     def votes(self, update: SignedTx, improvements: Sequence[float]) -> list[SignedTx]:

@@ -18,11 +18,12 @@ import numpy as np
 
 from flobc.app.abci import BlockResult
 from flobc.app.fl.app import FLApp
-from flobc.app.fl.txs import UPDATE, VoteBody, vote_tx
+from flobc.app.fl.txs import UPDATE, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
+from flobc.node.fl_evaluator import EvaluationTask, Evaluator
 from flobc.node.fl_genesis import fl_app_state
-from flobc.node.fl_roles import Evaluator, TrainerCore, as_vector
+from flobc.node.fl_roles import TrainerCore, as_vector
 from flobc.node.fl_settings import FLRunConfig
 from flobc.node.process import Action, SetTimer
 from flobc.node.trainer_policy import TrainerView, next_work
@@ -239,15 +240,10 @@ class SimFLNetwork:
         return on_commit
 
     def _schedule_vote(self, i: int, update_id: bytes, now_ms: int) -> None:
-        node = self.ledger.node(i)
-        upd = node.app.state.updates.get(update_id.hex())  # type: ignore[attr-defined]
-        if upd is None or upd.status != "pending":
+        doc = self.ledger.node(i).app.query("evaluation", {"id": update_id.hex()})
+        if doc is None:
             return
-        app: FLApp = node.app  # type: ignore[assignment]
-        base = app.state.versions[upd.base_version].weights
-        body: VoteBody = self.evaluators[i].evaluate(
-            update_id, self.blob(base), self.blob(upd.blob)
-        )
+        body = self.evaluators[i].evaluate(EvaluationTask.from_query(doc), self.blob)
         self._vote_nonce[i] += 1
         tx = vote_tx(self.ledger.genesis.chain_id, self.ledger.keys[i], body, self._vote_nonce[i])
         nid = self.ledger.ids[i]

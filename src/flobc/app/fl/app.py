@@ -15,9 +15,10 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flobc.algorithms.decision import decide, has_quorum
+from flobc.algorithms.decision import has_quorum
 from flobc.algorithms.reputation import ReputationPolicy, policy_from_name
 from flobc.algorithms.sync import accepts_update
+from flobc.algorithms.validation import ValidationRule, rule_from_name
 from flobc.app.abci import BlockResult, TxCheck, TxResult
 from flobc.app.fl import rounds
 from flobc.app.fl.config import FLConfig
@@ -34,6 +35,11 @@ log = logging.getLogger("flobc.app.fl")
 DTYPE = np.dtype("<f4")
 
 
+def vote_measures(body: VoteBody) -> dict[str, float]:
+    """A vote as the rule reads it and the ledger keeps it: the measures and both scores."""
+    return {**body.measures, "score": body.score, "base_score": body.base_score}
+
+
 class FLApp:
     """Federated learning over the ledger (see the module docstring)."""
 
@@ -43,6 +49,9 @@ class FLApp:
         self.sync_rule = self.cfg.sync.rule()
         self.policy: ReputationPolicy = policy_from_name(
             self.cfg.reputation, **self.cfg.reputation_params
+        )
+        self.rule: ValidationRule = rule_from_name(
+            self.cfg.validation, **self.cfg.validation_params
         )
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
@@ -204,6 +213,9 @@ class FLApp:
             return TxCheck(400, "update_hash must be 32 bytes"), None
         if not 0 < body.num_samples <= self.cfg.max_samples:
             return TxCheck(400, f"num_samples must be in 1..{self.cfg.max_samples}"), None
+        cap = self.cfg.max_local_steps
+        if body.local_steps < 0 or (cap and body.local_steps > cap):
+            return TxCheck(400, f"local_steps must be in 0..{cap or 'any'}"), None
         assert st.round is not None
         view = rounds.view(st, now_ms)
         ok, reason = accepts_update(
@@ -254,6 +266,13 @@ class FLApp:
             return TxCheck(401, "bad signature"), None
         if not (np.isfinite(body.score) and np.isfinite(body.base_score)):
             return TxCheck(400, "scores must be finite"), None
+        missing = [m for m in self.rule.measures if m not in vote_measures(body)]
+        if missing:
+            return TxCheck(400, f"the {self.rule.name} rule needs measures {missing}"), None
+        if not all(np.isfinite(v) for v in body.measures.values()):
+            return TxCheck(400, "measures must be finite"), None
+        if len(body.measures) > 32:
+            return TxCheck(400, "at most 32 measures per vote"), None
         upd = st.updates.get(body.update_id.hex())
         if upd is None:
             return TxCheck(404, "unknown update"), None
@@ -279,14 +298,14 @@ class FLApp:
     def _record_vote(self, st: FLState, tx: SignedTx, body: VoteBody, header: BlockHeader) -> None:
         idx = self.validators[tx.signer.hex()]
         upd = st.updates[body.update_id.hex()]
-        upd.votes[str(idx)] = [body.score, body.base_score]
+        upd.votes[str(idx)] = vote_measures(body)
         voters = [int(i) for i in upd.votes]
         if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
             return
-        ordered = [tuple(upd.votes[k]) for k in sorted(upd.votes, key=int)]
-        decision = decide(ordered, threshold=self.cfg.acceptance_threshold)
+        decision = self.rule.decide([upd.votes[k] for k in sorted(upd.votes, key=int)])
         upd.status = "accepted" if decision.accepted else "rejected"
         upd.improvement = decision.improvement
+        upd.reason = decision.reason
         upd.decided_height = header.height
         trainer = st.trainers[upd.trainer]
         if decision.accepted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from flobc.algorithms.sync import SyncConfig
+from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
 
 class ModelRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,8 +52,13 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Registered trainers' public keys (hex) at genesis (permissioned network).
     trainers: list[str] = []
     open_registration: bool = False
-    #: An update is accepted iff the median vote improvement is at least this.
-    acceptance_threshold: float = 0.0
+    #: The validation rule deciding updates from votes, and its parameters
+    #: (flobc.algorithms.validation; "paper" takes ``threshold``).
+    validation: str = DEFAULT_RULE
+    validation_params: dict[str, float] = {}
+    #: Updates may declare at most this many local steps (0 = no limit): validators
+    #: train a reference step as long, so the bound also bounds their work.
+    max_local_steps: int = 0
     reputation: str = "reward_penalty"
     reputation_params: dict[str, float] = {}
     weight_by_samples: bool = False
@@ -67,4 +73,8 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         except (KeyError, msgspec.ValidationError) as exc:
             raise ValueError(f"invalid FL config in genesis: {exc}") from exc
         cfg.sync.rule()  # validates the scheme parameters
+        try:
+            rule_from_name(cfg.validation, **cfg.validation_params)
+        except ValueError as exc:
+            raise ValueError(f"invalid FL config in genesis: {exc}") from exc
         return cfg

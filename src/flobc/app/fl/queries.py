@@ -56,8 +56,29 @@ def round_doc(app: FLApp, st: FLState) -> dict[str, Any]:
     }
 
 
+def evaluation_doc(app: FLApp, st: FLState, update_id: str) -> dict[str, Any] | None:
+    """What a validator needs to vote on an update, or None once votes are closed.
+
+    ``share`` is the weight the update gets in an equally weighted aggregate of the
+    active trainers; ``previous`` is the version before the base (the last global step).
+    """
+    upd = st.updates.get(update_id)
+    if upd is None or upd.status != "pending":
+        return None
+    return {
+        "update": upd.id,
+        "base": st.versions[upd.base_version].weights,
+        "previous": st.versions[upd.base_version - 1].weights if upd.base_version else None,
+        "delta": upd.blob,
+        "local_steps": upd.local_steps,
+        "share": 1.0 / max(1, len(st.active())),
+        "voted": sorted(upd.votes, key=int),
+    }
+
+
 def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
-    """Paths: latest, version (version=), trainers, update (id=), round, config."""
+    """Paths: latest, version (version=), trainers, update (id=), round, config,
+    evaluation (id=) and unvoted (validator=) for the validators' evaluators."""
     st = app.state
     if path == "latest":
         return version_doc(st.version)
@@ -95,6 +116,11 @@ def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
         return msgspec.to_builtins(upd)
     if path == "round":
         return round_doc(app, st)
+    if path == "evaluation":
+        return evaluation_doc(app, st, str(params["id"]))
+    if path == "unvoted":
+        me = str(params["validator"])
+        return [u.id for u in st.updates.values() if u.status == "pending" and me not in u.votes]
     if path == "config":
         return msgspec.to_builtins(app.cfg)
     raise KeyError(f"unknown query {path!r}")

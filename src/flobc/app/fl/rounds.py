@@ -71,6 +71,7 @@ def record_update(
         height=header.height,
         time_ms=header.time_ms,
         nonce=tx.nonce,
+        local_steps=body.local_steps,
     )
     if app.cfg.sync.scheme == "asp":
         base = weights(app, st.version.weights)
@@ -111,9 +112,12 @@ def apply_reputation(app: FLApp, st: FLState) -> None:
         (st.updates[u] for u in st.unscored),
         key=lambda u: (u.round, st.trainers[u.trainer].index, u.nonce),
     )
+    evidence = {t: (info.accepted, info.rejected) for t, info in st.trainers.items()}
     for u in decided:
         assert u.improvement is not None
-        scores = app.policy.update(st.scores(), u.trainer, u.improvement, u.status == "accepted")
+        scores = app.policy.update(
+            st.scores(), u.trainer, u.improvement, u.status == "accepted", evidence=evidence
+        )
         for t, score in scores.items():
             st.trainers[t].score = score
     st.unscored = []

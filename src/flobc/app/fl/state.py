@@ -34,8 +34,9 @@ class UpdateInfo(msgspec.Struct):
     num_samples: int
     height: int
     time_ms: int
-    #: validator index (as a string key) -> [score, base_score]
-    votes: dict[str, list[float]] = {}
+    #: validator index (as a string key) -> its measures: score, base_score and the
+    #: validation rule's own (see flobc.algorithms.validation)
+    votes: dict[str, dict[str, float]] = {}
     #: pending | accepted | rejected | skipped (ASP) | stale (undecided at release) |
     #: superseded (accepted, but replaced by the trainer's later accepted update)
     status: str = "pending"
@@ -44,6 +45,10 @@ class UpdateInfo(msgspec.Struct):
     relative_norm: float = 0.0
     #: the transaction's nonce: orders one trainer's updates within a round
     nonce: int = -1
+    #: local steps the trainer declared (validators train their reference step as long)
+    local_steps: int = 0
+    #: why the validation rule rejected it (empty when accepted or undecided)
+    reason: str = ""
 
 
 class VersionInfo(msgspec.Struct):

@@ -30,6 +30,8 @@ class VoteBody(msgspec.Struct, **_BODY):
     update_id: bytes  # hash of the update transaction
     score: float  # metric of base + Δ
     base_score: float  # metric of the base model on the same data
+    #: the validation rule's measures (see flobc.algorithms.validation), e.g. loss_gain
+    measures: dict[str, float] = {}
 
 
 class RegisterBody(msgspec.Struct, **_BODY):

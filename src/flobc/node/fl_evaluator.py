@@ -1,0 +1,162 @@
+"""A validator's training-validation service: the measures of one vote (paper §III.B).
+
+The validation rule (``flobc.algorithms.validation``) decides on-chain from the measures
+every validator computes here, off-chain, on its private validation slice:
+
+* ``score`` / ``base_score`` — the network's metric (accuracy by default) of base + Δ and
+  of the base, as in the paper;
+* ``loss_gain`` / ``loss_gain_se`` — the mean per-sample cross-entropy gain of
+  base + s·Δ over the base, s being the update's share of the aggregate, and its paired
+  standard error (the sampling noise of this validator's slice);
+* ``cosine`` / ``norm_ratio`` — direction and size of Δ against the validator's own
+  reference step, trained from the same base for as many local steps as the trainer
+  declared (FLTrust's root-dataset step);
+* ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders.
+
+Base-model outputs and reference steps are cached per base version, so a round costs one
+reference training and one forward pass per update. Votes under the ``none`` rule carry
+no measures and cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from flobc.algorithms.validation import rule_from_name
+from flobc.app.fl.txs import VoteBody
+from flobc.encoding import sha256
+from flobc.ml.metrics import get_metric, log_softmax
+from flobc.node.fl_roles import as_vector, make_learner, validator_data
+from flobc.node.fl_settings import FLRunConfig
+
+
+@dataclass(frozen=True)
+class EvaluationTask:
+    """What a validator needs to vote on one update, read from the ledger (app query)."""
+
+    update_id: bytes
+    base: str  # hex hash of the base model's weights
+    delta: str  # hex hash of the Δ blob
+    previous: str | None = None  # hex hash of the version before the base (last step)
+    local_steps: int = 0
+    share: float = 1.0  # the update's weight in the aggregate: 1 / active trainers
+
+    @classmethod
+    def from_query(cls, doc: dict[str, Any]) -> EvaluationTask:
+        return cls(
+            bytes.fromhex(doc["update"]),
+            doc["base"],
+            doc["delta"],
+            doc.get("previous"),
+            int(doc.get("local_steps", 0)),
+            float(doc.get("share", 1.0)),
+        )
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """cos(a, b) in float64; 0 when either vector is zero."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
+    if na == 0.0 or nb == 0.0 or not (math.isfinite(na) and math.isfinite(nb)):
+        return 0.0
+    return float(np.dot(a64, b64) / (na * nb))
+
+
+def per_sample_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of every sample (float64)."""
+    logp = log_softmax(logits)
+    return -logp[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]
+
+
+class Evaluator:
+    """Scores updates for validator ``index`` of a network configured by ``cfg``."""
+
+    def __init__(self, cfg: FLRunConfig, index: int):
+        self.cfg = cfg
+        self.index = index
+        self.data = validator_data(cfg, index)
+        self.learner = make_learner(cfg, cfg.seed)
+        rule_name, params = cfg.validation_rule()
+        self.measures = rule_from_name(rule_name, **params).measures
+        self.metric = get_metric(cfg.training.metric)
+        self._base: dict[str, tuple[float, np.ndarray]] = {}
+        self._reference: dict[tuple[str, int], np.ndarray] = {}
+
+    # ------------------------------------------------------------------ scoring
+
+    def _forward(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """(oriented metric, per-sample losses) of ``weights`` on the validation slice."""
+        self.learner.set_weights(weights)
+        value = float(self.learner.evaluate(self.data.x, self.data.y, self.metric.name))
+        score = value if self.metric.higher_is_better else -value
+        if not self.measures:
+            return score, np.zeros(0)
+        losses = per_sample_loss(self.learner.predict(self.data.x), self.data.y)
+        return score, losses
+
+    def score(self, weights: np.ndarray) -> float:
+        """The metric of ``weights``, oriented so higher is better (loss is negated)."""
+        return self._forward(weights)[0]
+
+    def _base_forward(self, key: str, base: np.ndarray) -> tuple[float, np.ndarray]:
+        if key not in self._base:
+            self._base = {key: self._forward(base)}  # one base at a time: bounded memory
+        return self._base[key]
+
+    def reference_step(self, key: str, base: np.ndarray, steps: int) -> np.ndarray:
+        """The validator's own update from ``base``: ``steps`` local steps on its slice."""
+        steps = max(1, steps)
+        if (key, steps) not in self._reference:
+            if self._reference and next(iter(self._reference))[0] != key:
+                self._reference = {}
+            seed = int.from_bytes(sha256(f"ref/{self.cfg.seed}/{self.index}/{key}".encode())[:4])
+            self.learner.set_weights(base)
+            self.learner.train(self.data.x, self.data.y, steps=steps, seed=seed)
+            local = self.learner.get_weights().astype(np.float64)
+            self._reference[(key, steps)] = (local - base.astype(np.float64)).astype(np.float32)
+        return self._reference[(key, steps)]
+
+    def _default_steps(self) -> int:
+        t = self.cfg.training
+        if t.steps:
+            return t.steps
+        return max(1, t.epochs) * math.ceil(len(self.data.x) / max(1, t.batch_size))
+
+    def evaluate(self, task: EvaluationTask, blob: Callable[[str], bytes]) -> VoteBody:
+        """The vote body for ``task``; ``blob(hex)`` returns a hash-verified blob."""
+        base = as_vector(blob(task.base))
+        delta = as_vector(blob(task.delta))
+        base_score, base_losses = self._base_forward(task.base, base)
+        full = (base.astype(np.float64) + delta).astype(np.float32)
+        score, full_losses = self._forward(full)
+        if not self.measures:
+            return VoteBody(task.update_id, score, base_score)
+        share = min(1.0, max(task.share, 0.0)) or 1.0
+        if share == 1.0:
+            losses = full_losses
+        else:
+            _, losses = self._forward((base.astype(np.float64) + share * delta).astype(np.float32))
+        gains = base_losses - losses
+        n = len(gains)
+        se = float(np.std(gains, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+        ref = self.reference_step(task.base, base, task.local_steps or self._default_steps())
+        ref_norm = float(np.linalg.norm(ref.astype(np.float64)))
+        norm = float(np.linalg.norm(delta.astype(np.float64)))
+        last = 0.0
+        if task.previous is not None:
+            step = base.astype(np.float64) - as_vector(blob(task.previous)).astype(np.float64)
+            last = cosine(delta, step)
+        measures = {
+            "loss_gain": float(np.mean(gains)),
+            "loss_gain_se": se,
+            "cosine": cosine(delta, ref),
+            "norm_ratio": norm / ref_norm if ref_norm > 0 else (0.0 if norm == 0 else 1e9),
+            "last_step_cosine": last,
+        }
+        clean = {k: (v if math.isfinite(v) else -1e9) for k, v in measures.items()}
+        return VoteBody(task.update_id, score, base_score, clean)
