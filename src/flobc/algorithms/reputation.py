@@ -197,9 +197,7 @@ class Beta:
             raise KeyError(f"unregistered trainer {trainer!r}")
         if evidence is None:
             raise ValueError("the beta policy needs every trainer's decision counts")
-        return normalise_scores(
-            {t: self.weight(*evidence.get(t, (0, 0))) for t in sorted(scores)}
-        )
+        return normalise_scores({t: self.weight(*evidence.get(t, (0, 0))) for t in sorted(scores)})
 
     def on_register(self, scores: Mapping[str, float], new_trainer: str) -> dict[str, float]:
         return register_trainer(scores, new_trainer)
