@@ -13,6 +13,9 @@ every validator computes here, off-chain, on its private validation slice:
   declared (FLTrust's root-dataset step);
 * ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders.
 
+A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
+honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
+
 Base-model outputs and reference steps are cached per base version, so a round costs one
 reference training and one forward pass per update. Votes under the ``none`` rule carry
 no measures and cost nothing.
@@ -27,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from flobc.algorithms.attacks.validators import vote_behaviour
 from flobc.algorithms.validation import rule_from_name
+from flobc.app.fl.app import vote_measures
 from flobc.app.fl.txs import VoteBody
 from flobc.encoding import sha256
 from flobc.ml.metrics import get_metric, log_softmax
@@ -84,6 +89,9 @@ class Evaluator:
         rule_name, params = cfg.validation_rule()
         self.measures = rule_from_name(rule_name, **params).measures
         self.metric = get_metric(cfg.training.metric)
+        behaviour = cfg.validator_behaviour(index)
+        self.behaviour = behaviour
+        self._forge = vote_behaviour(behaviour) if behaviour else None
         self._base: dict[str, tuple[float, np.ndarray]] = {}
         self._reference: dict[tuple[str, int], np.ndarray] = {}
 
@@ -160,3 +168,16 @@ class Evaluator:
         }
         clean = {k: (v if math.isfinite(v) else -1e9) for k, v in measures.items()}
         return VoteBody(task.update_id, score, base_score, clean)
+
+    def votes(self, task: EvaluationTask, blob: Callable[[str], bytes]) -> list[VoteBody]:
+        """What this validator sends for ``task``: its honest vote, or what its Byzantine
+        behaviour makes of it (none, one, or two conflicting votes for different peers)."""
+        honest = self.evaluate(task, blob)
+        if self._forge is None:
+            return [honest]
+        rng = np.random.default_rng([self.cfg.seed, self.index, *task.update_id[:8]])
+        out = []
+        for m in self._forge(vote_measures(honest), rng):
+            score, base_score = m.pop("score"), m.pop("base_score")
+            out.append(VoteBody(task.update_id, score, base_score, m))
+        return out

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flobc.algorithms.attacks.validators import vote_behaviour
 from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
 
@@ -121,6 +122,20 @@ class AggregationSection(_Section):
     server_lr: float = Field(1.0, gt=0)
 
 
+class ByzantineValidatorSection(_Section):
+    """Validators that lie in their votes (flobc.algorithms.attacks.validators)."""
+
+    behaviour: str
+    validators: list[int]
+
+    @model_validator(mode="after")
+    def _known(self) -> ByzantineValidatorSection:
+        vote_behaviour(self.behaviour)  # ValueError names the known behaviours
+        if not self.validators:
+            raise ValueError("list at least one validator index")
+        return self
+
+
 class FLRunConfig(_Section):
     """Everything about one FL network run."""
 
@@ -134,6 +149,29 @@ class FLRunConfig(_Section):
     validation: ValidationSection = ValidationSection()
     aggregation: AggregationSection = AggregationSection()
     open_registration: bool = False
+    byzantine_validators: list[ByzantineValidatorSection] = []
+
+    @model_validator(mode="after")
+    def _byzantine_in_range(self) -> FLRunConfig:
+        seen: set[int] = set()
+        for b in self.byzantine_validators:
+            for i in b.validators:
+                if not 0 <= i < self.network.validators:
+                    raise ValueError(
+                        f"byzantine_validators: no validator {i} "
+                        f"(the network has {self.network.validators})"
+                    )
+                if i in seen:
+                    raise ValueError(f"byzantine_validators: validator {i} is listed twice")
+                seen.add(i)
+        return self
+
+    def validator_behaviour(self, index: int) -> str | None:
+        """How validator ``index`` lies in its votes, or None for an honest validator."""
+        for b in self.byzantine_validators:
+            if index in b.validators:
+                return b.behaviour
+        return None
 
     def speed_of(self, trainer: int) -> float:
         s = self.training.speed

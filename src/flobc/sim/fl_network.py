@@ -243,18 +243,22 @@ class SimFLNetwork:
         doc = self.ledger.node(i).app.query("evaluation", {"id": update_id.hex()})
         if doc is None:
             return
-        body = self.evaluators[i].evaluate(EvaluationTask.from_query(doc), self.blob)
-        self._vote_nonce[i] += 1
-        tx = vote_tx(self.ledger.genesis.chain_id, self.ledger.keys[i], body, self._vote_nonce[i])
-        nid = self.ledger.ids[i]
+        bodies = self.evaluators[i].votes(EvaluationTask.from_query(doc), self.blob)
+        nv = len(self.ledger.ids)
+        for k, body in enumerate(bodies):  # a second vote is an equivocation: to a peer
+            self._vote_nonce[i] += 1
+            tx = vote_tx(
+                self.ledger.genesis.chain_id, self.ledger.keys[i], body, self._vote_nonce[i]
+            )
+            target = self.ledger.ids[(i + k) % nv]
 
-        def submit(proc: Any, now: int) -> list[Action]:
-            _, actions = proc.submit_tx(tx.encoded(), [], now)
-            return actions
+            def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
+                _, actions = proc.submit_tx(tx.encoded(), [], now)
+                return actions
 
-        # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
-        at = now_ms - self.ledger.cluster.skew(nid) + self.timing.eval_ms
-        self.ledger.cluster.call_at(at, nid, submit)
+            # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
+            at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
+            self.ledger.cluster.call_at(at, target, submit)
 
     # ------------------------------------------------------------------ running
 
