@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from flobc.experiments import NAMES
+from flobc.experiments import NAMES, PAPER
 
 
 def _run_one(name: str, opts: object) -> None:
@@ -102,6 +102,20 @@ def _replot(name: str, opts: object) -> None:
     is_flag=True,
     help="Only rewrite report.md and the plots from OUT/results.json (no runs).",
 )
+@click.option(
+    "--grid",
+    "grid_axes",
+    multiple=True,
+    metavar="AXIS=V1,V2",
+    help="robustness: run only these attacks, defenses, fractions or partitions.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="robustness: simulations to run in parallel processes.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every run as it starts and ends.")
 def experiment(
     name: str,
@@ -115,13 +129,15 @@ def experiment(
     timeout: float,
     overrides: tuple[str, ...],
     replot: bool,
+    grid_axes: tuple[str, ...],
+    jobs: int,
     verbose: bool,
 ) -> None:
     """Run one of the paper's experiments (docs/experiments.md): benchmark, split,
-    reputation, sync (simulator only) or all; writes results.json, plots and report.md."""
+    reputation, sync (simulator only) or all of them; or robustness (attacks x defences,
+    simulator only). Writes results.json, plots and report.md."""
     from flobc.experiments.settings import Options, command_line, parse_override
     from flobc.ml.data import DatasetNotFound
-    from flobc.node.fl_settings import ConfigError
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -131,7 +147,13 @@ def experiment(
         parsed = dict(parse_override(o) for o in overrides)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from exc
-    names = list(NAMES) if name == "all" else [name]
+    grid: dict[str, list[str]] = {}
+    for g in grid_axes:
+        axis, sep, values = g.partition("=")
+        if not sep or not values.strip():
+            raise click.BadParameter(f"expected AXIS=V1,V2, got {g!r}", param_hint="--grid")
+        grid[axis.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    names = list(PAPER) if name == "all" else [name]
     root = out or Path("flobc-results")
     for n in names:
         opts = Options(
@@ -145,14 +167,16 @@ def experiment(
             timeout_s=timeout,
             command=command_line(_argv(click.get_current_context())),
             overrides=parsed,
+            grid=grid,
+            jobs=jobs,
         )
-        if n == "sync" and runtime != "sim":
-            click.echo("sync: skipped (simulator only; see docs/experiments.md)", err=True)
+        if n in ("sync", "robustness") and runtime != "sim":
+            click.echo(f"{n}: skipped (simulator only; see docs/experiments.md)", err=True)
             continue
         if replot:
             _replot(n, opts)
             continue
         try:
             _run_one(n, opts)
-        except (DatasetNotFound, ConfigError) as exc:
+        except (DatasetNotFound, ValueError) as exc:  # ConfigError is a ValueError
             raise click.ClickException(str(exc)) from exc

@@ -1,6 +1,6 @@
 """The paper's experiments (Section V), rerunnable with one command each, and their plots.
 
-``flobc experiment NAME`` runs one of :data:`EXPERIMENTS` and writes a results folder with
+``flobc experiment NAME`` runs one of :data:`NAMES` and writes a results folder with
 ``results.json`` (every plotted number), PNG plots and ``report.md`` (ours next to the
 paper's). Each experiment module has ``run(opts, runner) -> document`` and
 ``write(document, opts)``.
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-NAMES = ("benchmark", "split", "reputation", "sync")
+#: The paper's four experiments (what ``flobc experiment all`` runs).
+PAPER = ("benchmark", "split", "reputation", "sync")
+#: Every experiment: the paper's and ours beyond it.
+NAMES = (*PAPER, "robustness")
 
 
 def experiment(name: str) -> ModuleType:

@@ -70,3 +70,36 @@ def bar_plot(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def heatmap(
+    path: Path,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    *,
+    title: str,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "RdYlGn",
+    fmt: str = "{:.2f}",
+) -> Path:
+    """A labelled grid of values (None cells are left blank), saved as a PNG."""
+    import numpy as np
+
+    grid = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.25 * len(cols), 1.0 + 0.42 * len(rows)), dpi=120)
+    im = ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(cols)), labels=list(cols), rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=8)
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            if v is not None:
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

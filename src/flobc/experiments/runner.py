@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,11 +113,13 @@ def run_sim(
     *,
     min_time_s: float = 0.0,
     max_time_s: float | None = None,
+    measure: Callable[[SimFLNetwork], dict[str, Any]] | None = None,
 ) -> RunResult:
     """Run until ``rounds`` versions are out and ``min_time_s`` virtual seconds have passed.
 
     ``max_time_s`` (virtual) bounds the run; by default 20 x the time the slowest trainer
-    needs for one round's training, per round.
+    needs for one round's training, per round. ``measure(network)`` adds what an
+    experiment needs beyond the common record to ``extra`` (e.g. a backdoor's success).
     """
     started = time.perf_counter()
     net = make_network(cfg, timing)
@@ -134,6 +138,8 @@ def run_sim(
     result.wall_s = round(time.perf_counter() - started, 2)
     result.extra["virtual_s"] = (c.now - t0) / 1000
     result.extra["timing"] = asdict(timing)
+    if measure is not None:
+        result.extra.update(measure(net))
     return result
 
 
@@ -193,5 +199,13 @@ def collect(label: str, net: SimFLNetwork, cfg: FLRunConfig, t0_ms: int) -> RunR
         agreed=agreed,
         wall_s=0.0,
         bytes=traffic,
-        extra={"submissions": per_trainer},
+        extra={"submissions": per_trainer, "decisions": decisions(st, index)},
     )
+
+
+def decisions(st: Any, index: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Trainer index -> how many of its updates ended in each status."""
+    out: dict[str, Counter[str]] = {i: Counter() for i in index.values()}
+    for u in st.updates.values():
+        out[index.get(u.trainer, u.trainer)][u.status] += 1
+    return {i: dict(sorted(c.items())) for i, c in out.items()}

@@ -69,6 +69,10 @@ class Options:
     command: str = ""
     #: ``--set`` overrides (dotted config keys), applied to every arm after its own settings.
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: robustness: the grid's axes to narrow (``--grid AXIS=V1,V2``)
+    grid: dict[str, list[str]] = field(default_factory=dict)
+    #: robustness: cells run in parallel processes
+    jobs: int = 1
 
     @property
     def preset(self) -> Preset:
