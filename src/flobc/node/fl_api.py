@@ -79,9 +79,30 @@ async def update(request: web.Request) -> web.Response:
     return web.json_response(await _query(request, "update", id=request.match_info["id"]))
 
 
+@routes.get("/v1/updates/{id}/delta")
+async def update_delta(request: web.Request) -> web.Response:
+    """The update's Δ blob: raw little-endian float32 (public, like the ledger it is on)."""
+    doc = await _query(request, "update", id=request.match_info["id"])
+    rt = request.app[RUNTIME_KEY]
+
+    def read(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
+        return node.blobs.get(bytes.fromhex(doc["blob"])), []
+
+    data = await rt.call(read)
+    if data is None:
+        raise ApiError(404, "update blob not available on this node")
+    return web.Response(
+        body=data,
+        content_type="application/octet-stream",
+        headers={"X-Flobc-Blob-Hash": doc["blob"]},
+    )
+
+
 @routes.get("/v1/round")
 async def round_(request: web.Request) -> web.Response:
-    return web.json_response(await _query(request, "round"))
+    """The current round; ``?updates=1`` lists the round's updates too."""
+    updates = request.query.get("updates", "") not in ("", "0", "false")
+    return web.json_response(await _query(request, "round", updates=updates))
 
 
 @routes.get("/v1/config")

@@ -115,22 +115,67 @@ def make_learner(cfg: FLRunConfig, seed: int) -> Any:
     )
 
 
+def _diff(base: np.ndarray, local: np.ndarray) -> np.ndarray:
+    return (local.astype(np.float64) - base.astype(np.float64)).astype(np.float32)
+
+
 def as_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
 
 
 class TrainerCore:
-    """One trainer: trains on its partition and builds signed update uploads."""
+    """One trainer: trains on its partition and builds signed update uploads.
+
+    A Byzantine trainer (``[[attacks]]`` in the config) poisons its partition here, once,
+    with a data attack, and its update in :meth:`delta` with a model attack; the runtimes
+    pass a :class:`~flobc.node.fl_attacks.LedgerView` when :attr:`attack` asks for one.
+    """
 
     def __init__(self, cfg: FLRunConfig, index: int, key: KeyPair, chain_id: str):
+        from flobc.node.fl_attacks import trainer_attack
+
         self.cfg = cfg
         self.index = index
         self.key = key
         self.chain_id = chain_id
+        self.attack = trainer_attack(cfg, index)
         self.data = trainer_data(cfg, index)
+        if self.attack is not None:
+            x, y = self.attack.poison_data(self.data.x, self.data.y, dataset(cfg).num_classes)
+            self.data = DataSplit(x, y)
         self.learner = make_learner(cfg, cfg.seed)
         self.nonce = 0
+        #: the paper's noise (training.noise_k) keeps its own stream, as before the attack
+        #: library, so Experiment 2 reproduces its committed results bit for bit
         self._noise = np.random.default_rng([cfg.seed, 7, index])
+        #: the last train() call, replayed by :meth:`replay_honest` for colluders
+        self._call: tuple[np.ndarray, int, int | None, bool, int] | None = None
+        self._replayed: dict[int, np.ndarray] = {}
+        self._peer_data: dict[int, DataSplit] = {}
+        #: the honest Δ behind the last upload (equal to it for an honest trainer)
+        self.last_honest: np.ndarray | None = None
+
+    def _fit(
+        self,
+        data: DataSplit,
+        index: int,
+        start: np.ndarray,
+        version: int,
+        steps: int | None,
+        rnd: int,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        t = self.cfg.training
+        self.learner.set_weights(start)
+        seed = int.from_bytes(
+            sha256(f"{self.cfg.seed}/{index}/{version}/{rnd}".encode())[:4], "little"
+        )
+        if steps is not None:
+            stats = self.learner.train(data.x, data.y, steps=steps, seed=seed)
+        elif t.steps:
+            stats = self.learner.train(data.x, data.y, steps=t.steps, seed=seed)
+        else:
+            stats = self.learner.train(data.x, data.y, epochs=t.epochs, seed=seed)
+        return self.learner.get_weights(), stats
 
     def train(
         self,
@@ -146,27 +191,50 @@ class TrainerCore:
         The RNG seed is derived from (run seed, trainer, version, round) so every run with
         the same configuration trains identically.
         """
-        t = self.cfg.training
-        self.learner.set_weights(base if start is None else start)
-        seed = int.from_bytes(
-            sha256(f"{self.cfg.seed}/{self.index}/{version}/{rnd}".encode())[:4], "little"
+        self._call = (base, version, steps, start is not None, rnd)
+        if start is None:
+            self._replayed = {}
+        return self._fit(
+            self.data, self.index, base if start is None else start, version, steps, rnd
         )
-        if steps is not None:
-            stats = self.learner.train(self.data.x, self.data.y, steps=steps, seed=seed)
-        elif t.steps:
-            stats = self.learner.train(self.data.x, self.data.y, steps=t.steps, seed=seed)
-        else:
-            stats = self.learner.train(self.data.x, self.data.y, epochs=t.epochs, seed=seed)
-        return self.learner.get_weights(), stats
 
-    def delta(self, base: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """Δ = w_local - w_base, plus the experiment's noise for this trainer (if any)."""
-        d = (local.astype(np.float64) - base.astype(np.float64)).astype(np.float32)
+    def replay_honest(self, j: int) -> np.ndarray:
+        """Trainer ``j``'s honest Δ for the last :meth:`train` call, by replaying its training
+        (its partition, its seeds): how colluders know each other's honest updates."""
+        assert self._call is not None, "train() first"
+        base, version, steps, continued, rnd = self._call
+        if j not in self._peer_data:
+            self._peer_data[j] = trainer_data(self.cfg, j)
+        prev = self._replayed.get(j)
+        start = base if not continued or prev is None else prev
+        local, _ = self._fit(self._peer_data[j], j, start, version, steps, rnd)
+        self._replayed[j] = local
+        return _diff(base, local)
+
+    def delta(
+        self,
+        base: np.ndarray,
+        local: np.ndarray,
+        *,
+        version: int = 0,
+        rnd: int = 0,
+        view: Any = None,
+    ) -> np.ndarray:
+        """Δ = w_local - w_base, poisoned if this trainer attacks.
+
+        ``view`` is the :class:`~flobc.node.fl_attacks.LedgerView` of base ``version``
+        (needed only when ``self.attack`` wants peers or the previous global model).
+        """
+        d = _diff(base, local)
+        self.last_honest = d
+        if self.attack is not None:
+            return self.attack.poison_update(base, d, version, rnd, self.replay_honest, view)
         std = self.cfg.noise_std(self.index)
-        if std > 0:
-            from flobc.ml.noise import add_update_noise
+        if std > 0:  # the paper's noisy trainers: the ``gaussian`` attack on its own stream
+            from flobc.algorithms.attacks import AttackContext, gaussian
 
-            d = add_update_noise(d, std, self._noise).astype(np.float32)
+            ctx = AttackContext(base, d, version, rnd, self._noise, trainer=self.index)
+            d = gaussian(std)(ctx)
         return d
 
     def upload(

@@ -11,10 +11,12 @@ the experiments read it. Unknown keys and bad values are rejected with a clear m
     [sync]     scheme = "bsp", period_s = 20, wait_for_all = true
     [reputation] policy = "beta"
     [validation] rule = "robust"
+    [[attacks]]  name = "sign_flip", fraction = 0.3, params = { scale = 10 }
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -136,6 +138,60 @@ class ByzantineValidatorSection(_Section):
         return self
 
 
+class AttackEntry(_Section):
+    """Byzantine trainers: which ones run which attack (:mod:`flobc.algorithms.attacks`).
+
+    ``trainers`` lists indices; ``fraction`` picks the LAST ``ceil(fraction x trainers)``
+    indices, so that trainer 0 (the paper's noise-free reference) stays honest and growing
+    the fraction only adds attackers. The trainers of one entry are one collusion group:
+    with ``sybil`` they send byte-identical poison (the group's first trainer's), and
+    colluding attacks use the honest updates of the group's first ``max_reference``
+    trainers as their reference while the ledger shows none of the round.
+    """
+
+    #: a registry name (``flobc.algorithms.attacks.ATTACKS``) or a ``module:function`` plug-in
+    name: str
+    trainers: list[int] | None = None
+    fraction: float | None = Field(None, gt=0, lt=1)
+    params: dict[str, Any] = {}
+    sybil: bool = False
+    max_reference: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AttackEntry:
+        if (self.trainers is None) == (self.fraction is None):
+            raise ValueError(f"attack {self.name!r}: give either trainers = [...] or fraction")
+        if self.trainers is not None:
+            if not self.trainers:
+                raise ValueError(f"attack {self.name!r}: trainers is empty")
+            if len(set(self.trainers)) != len(self.trainers):
+                raise ValueError(f"attack {self.name!r}: a trainer is listed twice")
+            if min(self.trainers) < 0:
+                raise ValueError(f"attack {self.name!r}: trainer indices are >= 0")
+        attack = self.build()
+        if self.sybil and attack.kind != "model":
+            raise ValueError(f"attack {self.name!r}: sybil needs a model attack")
+        return self
+
+    def build(self) -> Any:
+        """The attack object (resolving a ``module:function`` plug-in)."""
+        from flobc.algorithms.attacks import attack_from_callable, attack_from_name, is_plugin_name
+
+        if not is_plugin_name(self.name):
+            return attack_from_name(self.name, **self.params)
+        from flobc.ml.plugins import resolve_callable
+
+        return attack_from_callable(self.name, resolve_callable(self.name), self.params)
+
+    def indices(self, n_trainers: int) -> list[int]:
+        """The attacking trainer indices, sorted."""
+        if self.trainers is not None:
+            return sorted(self.trainers)
+        assert self.fraction is not None
+        k = math.ceil(self.fraction * n_trainers - 1e-9)
+        return list(range(n_trainers - k, n_trainers))
+
+
 class FLRunConfig(_Section):
     """Everything about one FL network run."""
 
@@ -150,6 +206,7 @@ class FLRunConfig(_Section):
     aggregation: AggregationSection = AggregationSection()
     open_registration: bool = False
     byzantine_validators: list[ByzantineValidatorSection] = []
+    attacks: list[AttackEntry] = []
 
     @model_validator(mode="after")
     def _byzantine_in_range(self) -> FLRunConfig:
@@ -172,6 +229,40 @@ class FLRunConfig(_Section):
             if index in b.validators:
                 return b.behaviour
         return None
+
+    @model_validator(mode="after")
+    def _attackers(self) -> FLRunConfig:
+        n, seen = self.network.trainers, dict[int, str]()
+        for entry in self.attacks:
+            for i in entry.indices(n):
+                if i >= n:
+                    raise ValueError(
+                        f"attack {entry.name!r}: trainer {i} does not exist "
+                        f"(network.trainers = {n}, indices 0..{n - 1})"
+                    )
+                if i in seen:
+                    raise ValueError(
+                        f"trainer {i} is given two attacks: {seen[i]!r} and {entry.name!r}"
+                    )
+                seen[i] = entry.name
+        if self.attacks and self.training.noise_k > 0:
+            raise ValueError(
+                "training.noise_k (the paper's noisy trainers) and [[attacks]] are exclusive; "
+                'use [[attacks]] name = "gaussian" for noise on chosen trainers'
+            )
+        return self
+
+    def attack_entry(self, trainer: int) -> AttackEntry | None:
+        """The ``[[attacks]]`` entry trainer ``trainer`` runs, if any."""
+        for entry in self.attacks:
+            if trainer in entry.indices(self.network.trainers):
+                return entry
+        return None
+
+    def attackers(self) -> frozenset[int]:
+        """Every attacking trainer index."""
+        n = self.network.trainers
+        return frozenset(i for e in self.attacks for i in e.indices(n))
 
     def speed_of(self, trainer: int) -> float:
         s = self.training.speed

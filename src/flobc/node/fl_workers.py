@@ -24,6 +24,7 @@ from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
 from flobc.node.api import TxSubmission
+from flobc.node.fl_attacks import LedgerView, TrainerAttack, visible_updates
 from flobc.node.fl_evaluator import EvaluationTask, Evaluator
 from flobc.node.fl_roles import TrainerCore
 from flobc.node.fl_settings import FLRunConfig
@@ -141,6 +142,32 @@ class FLClient:
             raise ValueError(f"weights of version {version} do not match hash {expected_hash}")
         return vec
 
+    async def delta(self, update_id: str) -> np.ndarray | None:
+        """An update's Δ (``GET /v1/updates/{id}/delta``), None if the node lacks it."""
+        async with await self._get(f"/v1/updates/{update_id}/delta") as resp:
+            if resp.status == 404:
+                return None
+            resp.raise_for_status()
+            return np.frombuffer(await resp.read(), dtype="<f4")
+
+    async def ledger_view(self, attack: TrainerAttack | None, version: int) -> LedgerView | None:
+        """What the ledger shows an attacker building on ``version`` (None if it asks for
+        nothing); the same view the simulator builds in-process."""
+        if attack is None or not (attack.wants_peers or attack.wants_previous):
+            return None
+        peers = []
+        if attack.wants_peers:
+            doc = await self.json("/v1/round?updates=1")
+            for j, uid in visible_updates(doc, version):
+                d = await self.delta(uid)
+                if d is not None:
+                    peers.append((j, d))
+        previous = None
+        if attack.wants_previous and version > 0:
+            prev = await self.json(f"/v1/models/{version - 1}")
+            previous = await self.weights(version - 1, prev["hash"])
+        return LedgerView(tuple(peers), previous)
+
     async def upload(self, tx: SignedTx, blob: bytes) -> tuple[int, dict[str, Any]]:
         from flobc.encoding import encode
 
@@ -218,7 +245,10 @@ async def run_trainer(
             )
             if speed > 1.0:  # the paper's heterogeneous pace: a slower machine
                 await asyncio.sleep((speed - 1.0) * (time.perf_counter() - t0))
-            delta = core.delta(base, local)
+            view = await client.ledger_view(core.attack, trained)
+            delta = await asyncio.to_thread(
+                core.delta, base, local, version=trained, rnd=shares, view=view
+            )
             tx, blob = core.upload(
                 delta, trained, int(stats.get("steps", 0)), nonce=time.time_ns() // 1000
             )

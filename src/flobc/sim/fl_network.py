@@ -21,6 +21,7 @@ from flobc.app.fl.app import FLApp
 from flobc.app.fl.txs import UPDATE, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
+from flobc.node.fl_attacks import LedgerView, visible_updates
 from flobc.node.fl_evaluator import EvaluationTask, Evaluator
 from flobc.node.fl_genesis import fl_app_state
 from flobc.node.fl_roles import TrainerCore, as_vector
@@ -115,14 +116,13 @@ class SimTrainer:
             start = self.local
             self.extra_done = True
         assert self.base is not None
+        rnd = sum(v == self.trained_version for _, v in self.record.submissions)
         self.local, stats = self.core.train(
-            self.base,
-            self.trained_version,
-            steps=work.steps,
-            start=start,
-            rnd=sum(v == self.trained_version for _, v in self.record.submissions),
+            self.base, self.trained_version, steps=work.steps, start=start, rnd=rnd
         )
-        delta = self.core.delta(self.base, self.local)
+        delta = self.core.delta(
+            self.base, self.local, version=self.trained_version, rnd=rnd, view=self._view(app)
+        )
         self.pending = self.core.upload(delta, self.trained_version, int(stats.get("steps", 0)))
         self.busy = True
         t = self.net.timing
@@ -133,6 +133,24 @@ class SimTrainer:
         )
         delay = int(cost * self.net.cfg.speed_of(self.index))
         return [*out, SetTimer("submit", now_ms + delay)]
+
+    def _view(self, app: FLApp) -> LedgerView | None:
+        """What this trainer's validator shows an attacker (see :mod:`flobc.node.fl_attacks`)."""
+        a, v = self.core.attack, self.trained_version
+        if a is None or not (a.wants_peers or a.wants_previous):
+            return None
+        peers = []
+        if a.wants_peers:
+            for j, uid in visible_updates(app.query("round", {"updates": True}), v):
+                try:
+                    blob = self.net.blob(app.query("update", {"id": uid})["blob"])
+                except KeyError:
+                    continue
+                peers.append((j, as_vector(blob)))
+        previous = None
+        if a.wants_previous and v > 0:
+            previous = as_vector(self.net.blob(app.state.versions[v - 1].weights))
+        return LedgerView(tuple(peers), previous)
 
     def _submit(self, now_ms: int) -> list[Action]:
         self.busy = False

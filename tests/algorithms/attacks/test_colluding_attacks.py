@@ -47,21 +47,21 @@ def test_alie_is_mean_minus_z_std() -> None:
     out = attack_from_name("alie")(ctx())
     expected = G.mean(axis=0) - alie_z(10, 3) * G.std(axis=0)
     np.testing.assert_allclose(out, expected.astype(np.float32), rtol=1e-6)
-    fixed = attack_from_name("alie", {"z": 1.5})(ctx())
+    fixed = attack_from_name("alie", z=1.5)(ctx())
     np.testing.assert_allclose(fixed, G.mean(axis=0) - 1.5 * G.std(axis=0), rtol=1e-5)
 
 
 def test_ipm_is_minus_epsilon_mean() -> None:
-    out = attack_from_name("ipm", {"epsilon": 0.1})(ctx())
+    out = attack_from_name("ipm", epsilon=0.1)(ctx())
     np.testing.assert_allclose(out, -0.1 * G.mean(axis=0), rtol=1e-6)
     assert float(out @ G.mean(axis=0)) < 0
 
 
 def test_colluders_honest_updates_are_the_reference_without_peers() -> None:
     own = (np.ones(40, np.float32), 3 * np.ones(40, np.float32))
-    out = attack_from_name("ipm", {"epsilon": 1.0})(ctx(peers=(), colluders=own))
+    out = attack_from_name("ipm", epsilon=1.0)(ctx(peers=(), colluders=own))
     np.testing.assert_allclose(out, -2 * np.ones(40))
-    alone = attack_from_name("ipm", {"epsilon": 1.0})(ctx(peers=()))
+    alone = attack_from_name("ipm", epsilon=1.0)(ctx(peers=()))
     np.testing.assert_allclose(alone, -9 * np.ones(40))  # the honest Δ alone
 
 
@@ -75,7 +75,7 @@ def test_search_gamma_finds_the_largest_feasible_gamma() -> None:
 def test_min_max_is_no_farther_from_any_honest_update_than_they_are_from_each_other(
     direction: str,
 ) -> None:
-    out = attack_from_name("min_max", {"direction": direction})(ctx()).astype(np.float64)
+    out = attack_from_name("min_max", direction=direction)(ctx()).astype(np.float64)
     bound = pairwise_distances(G).max()
     dist = np.linalg.norm(G - out, axis=1).max()
     assert dist <= bound * (1 + 1e-5)
@@ -85,7 +85,7 @@ def test_min_max_is_no_farther_from_any_honest_update_than_they_are_from_each_ot
 
 @pytest.mark.parametrize("direction", ["unit_vec", "std", "sign"])
 def test_min_sum_squared_distances_stay_within_the_honest_maximum(direction: str) -> None:
-    out = attack_from_name("min_sum", {"direction": direction})(ctx()).astype(np.float64)
+    out = attack_from_name("min_sum", direction=direction)(ctx()).astype(np.float64)
     bound = (pairwise_distances(G) ** 2).sum(axis=1).max()
     total = (np.linalg.norm(G - out, axis=1) ** 2).sum()
     assert total <= bound * (1 + 1e-5)
@@ -93,7 +93,7 @@ def test_min_sum_squared_distances_stay_within_the_honest_maximum(direction: str
 
 
 def test_min_max_moves_against_the_mean_with_unit_vec() -> None:
-    out = attack_from_name("min_max", {"direction": "unit_vec"})(ctx()).astype(np.float64)
+    out = attack_from_name("min_max", direction="unit_vec")(ctx()).astype(np.float64)
     mu = G.mean(axis=0)
     gamma = np.linalg.norm(out - mu)
     np.testing.assert_allclose(out, mu - gamma * mu / np.linalg.norm(mu), rtol=1e-5, atol=1e-6)

@@ -25,10 +25,10 @@ def test_label_flip_maps_y_to_c_minus_1_minus_y() -> None:
 
 
 def test_label_flip_with_a_mapping_and_a_fraction() -> None:
-    attack = attack_from_name("label_flip", {"mapping": {"1": 7}})
+    attack = attack_from_name("label_flip", mapping={"1": 7})
     _, y = attack(X, Y, 10, attack_rng(0))
     np.testing.assert_array_equal(y, np.where(Y == 1, 7, Y))
-    half = attack_from_name("label_flip", {"fraction": 0.5})
+    half = attack_from_name("label_flip", fraction=0.5)
     _, y = half(X, Y, 10, attack_rng(0))
     assert (y != Y).sum() == 20
     changed = y != Y
@@ -36,11 +36,11 @@ def test_label_flip_with_a_mapping_and_a_fraction() -> None:
     _, again = half(X, Y, 10, attack_rng(0))
     np.testing.assert_array_equal(again, y)  # deterministic
     with pytest.raises(ValueError, match="names class 12 of 10"):
-        attack_from_name("label_flip", {"mapping": {"1": 12}})(X, Y, 10, attack_rng(0))
+        attack_from_name("label_flip", mapping={"1": 12})(X, Y, 10, attack_rng(0))
 
 
 def test_backdoor_stamps_a_bright_corner_square_and_relabels_to_the_target() -> None:
-    attack = attack_from_name("backdoor", {"target": 3, "fraction": 0.25, "size": 2})
+    attack = attack_from_name("backdoor", target=3, fraction=0.25, size=2)
     x, y = attack(X, Y, 10, attack_rng(0))
     poisoned = np.flatnonzero((x != X).any(axis=(1, 2, 3)))
     assert len(poisoned) == 10
@@ -71,3 +71,13 @@ def test_triggered_test_set_has_every_non_target_image_with_the_trigger() -> Non
     assert (x[:, :, 6:, 6:] == 1.0).all()
     np.testing.assert_array_equal(x[:, :, :6, :], X[Y != 3][:, :, :6, :])
     assert attack_success_rate(np.array([3, 3, 1, 3]), 3) == 0.75
+
+
+def test_the_backdoor_attack_builds_its_own_asr_test_set() -> None:
+    attack = attack_from_name("backdoor", target=3, size=2, value=1.0)
+    x, y = attack.triggered_test_set(X, Y)  # type: ignore[union-attr]
+    ex, ey = triggered_test_set(X, Y, 3, Trigger(2, 1.0))
+    np.testing.assert_array_equal(x, ex)
+    np.testing.assert_array_equal(y, ey)
+    with pytest.raises(ValueError, match="no attack-success test set"):
+        attack_from_name("label_flip").triggered_test_set(X, Y)  # type: ignore[union-attr]

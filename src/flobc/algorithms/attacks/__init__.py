@@ -13,7 +13,8 @@ trainer's :class:`~flobc.node.fl_roles.TrainerCore` in the simulator and in proc
   ``ipm``, ``min_max``, ``min_sum``.
 
 User attacks are ``"package.module:function"`` references. The registry stays pure: the
-caller passes a ``resolver`` (the node layer passes :func:`flobc.ml.plugins.resolve_callable`).
+node layer imports them (:meth:`flobc.node.fl_settings.AttackEntry.build`, through
+:func:`flobc.ml.plugins.resolve_callable`) and wraps them with :func:`attack_from_callable`.
 A plug-in ``fn(ctx, **params) -> Δ`` is a model attack; one with ``fn.attack_kind = "data"``
 is a data attack ``fn(x, y, num_classes, rng, **params) -> (x, y)``. A model plug-in that
 reads ``ctx.peers``/``ctx.colluders`` or ``ctx.global_step`` says so with
@@ -101,21 +102,16 @@ def attack_from_callable(name: str, fn: Callable[..., Any], params: Mapping[str,
     )
 
 
-def attack_from_name(
-    name: str,
-    params: Mapping[str, Any] | None = None,
-    *,
-    resolver: Callable[[str], Callable[..., Any]] | None = None,
-) -> Attack:
-    """The attack ``name`` with ``params``; ValueError for an unknown name or bad params.
-
-    ``name`` is a key of :data:`ATTACKS` or, with a ``resolver``, ``"module:function"``.
-    """
-    params = dict(params or {})
+def attack_from_name(name: str, /, **params: Any) -> Attack:
+    """The registry's attack ``name`` with ``params``; ValueError for an unknown name or
+    bad params. ``module:function`` plug-ins are imported by the node layer (this package
+    does no I/O): :meth:`flobc.node.fl_settings.AttackEntry.build`, which then calls
+    :func:`attack_from_callable`."""
     if is_plugin_name(name):
-        if resolver is None:
-            raise ValueError(f"attack {name!r} is a plug-in; pass a resolver to load it")
-        return attack_from_callable(name, resolver(name), params)
+        raise ValueError(
+            f"attack {name!r} is a plug-in: load it with "
+            "flobc.node.fl_settings.AttackEntry(...).build() (or attack_from_callable)"
+        )
     factory = ATTACKS.get(name)
     if factory is None:
         raise ValueError(

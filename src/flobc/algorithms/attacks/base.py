@@ -120,7 +120,15 @@ class DataAttack:
     name: str
     fn: Callable[[np.ndarray, np.ndarray, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
     params: dict[str, Any] = field(default_factory=dict)
+    #: builds the set an attack success rate is measured on (backdoors), from a test set
+    test_set: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     kind: Literal["data"] = "data"
+
+    def triggered_test_set(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The test set on which accuracy is this attack's success rate (backdoors only)."""
+        if self.test_set is None:
+            raise ValueError(f"attack {self.name!r} has no attack-success test set")
+        return self.test_set(x, y)
 
     def __call__(
         self, x: np.ndarray, y: np.ndarray, num_classes: int, rng: np.random.Generator

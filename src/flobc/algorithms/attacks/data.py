@@ -137,7 +137,9 @@ def backdoor(
         return nx, ny
 
     params = {"target": target, "fraction": frac, "trigger": trigger}
-    return DataAttack("backdoor", fn, params)
+    return DataAttack(
+        "backdoor", fn, params, lambda x, y: triggered_test_set(x, y, target, trigger)
+    )
 
 
 def triggered_test_set(

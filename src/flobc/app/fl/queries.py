@@ -29,13 +29,17 @@ def version_doc(v: VersionInfo) -> dict[str, Any]:
     }
 
 
-def round_doc(app: FLApp, st: FLState) -> dict[str, Any]:
+def round_doc(app: FLApp, st: FLState, *, with_updates: bool = False) -> dict[str, Any]:
+    """The current round; ``with_updates`` adds ``updates``: each trainer's current update
+    of the round (id, trainer index, base version), public like everything on the ledger,
+    read by colluding attacks (:mod:`flobc.node.fl_attacks`). Off by default: trainers poll
+    this document and it would grow with the number of trainers."""
     r = st.round
     assert r is not None
     view = rounds.view(st, st.time_ms)
     from flobc.algorithms.sync import labour_ratio, slack_ratio
 
-    return {
+    doc: dict[str, Any] = {
         "round": r.number,
         "scheme": app.cfg.sync.scheme,
         "base_version": r.base_version,
@@ -54,6 +58,16 @@ def round_doc(app: FLApp, st: FLState) -> dict[str, Any]:
         "block_time_ms": st.time_ms,
         "height": st.height,
     }
+    if with_updates:
+        doc["updates"] = [
+            {
+                "id": uid,
+                "trainer": st.trainers[tid].index,
+                "base_version": st.updates[uid].base_version,
+            }
+            for tid, uid in sorted(r.submitted.items(), key=lambda kv: st.trainers[kv[0]].index)
+        ]
+    return doc
 
 
 def evaluation_doc(app: FLApp, st: FLState, update_id: str) -> dict[str, Any] | None:
@@ -77,7 +91,7 @@ def evaluation_doc(app: FLApp, st: FLState, update_id: str) -> dict[str, Any] | 
 
 
 def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
-    """Paths: latest, version (version=), trainers, update (id=), round, config,
+    """Paths: latest, version (version=), trainers, update (id=), round (updates=), config,
     evaluation (id=) and unvoted (validator=) for the validators' evaluators."""
     st = app.state
     if path == "latest":
@@ -115,7 +129,7 @@ def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
             raise KeyError("unknown update")
         return msgspec.to_builtins(upd)
     if path == "round":
-        return round_doc(app, st)
+        return round_doc(app, st, with_updates=bool(params.get("updates")))
     if path == "evaluation":
         return evaluation_doc(app, st, str(params["id"]))
     if path == "unvoted":
