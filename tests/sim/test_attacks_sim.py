@@ -11,6 +11,7 @@ import pytest
 
 from flobc.app.fl.app import FLApp
 from flobc.ml.noise import add_update_noise
+from flobc.node import fl_roles
 from flobc.node.fl_attacks import LedgerView, trainer_attack
 from flobc.node.fl_roles import TrainerCore, as_vector, make_learner, trainer_data
 from flobc.sim.fl_fixtures import tiny_config
@@ -118,7 +119,9 @@ def test_colluders_replay_each_others_honest_training_exactly() -> None:
     c3.delta(base, w3, version=1)
     honest3 = c3.last_honest
     assert honest3 is not None
-    assert c2.replay_honest(3).tobytes() == honest3.tobytes()
+    assert c2.replay_honest(3).tobytes() == honest3.tobytes()  # shared from trainer 3
+    fl_roles._REPLAYS.clear()
+    assert c2.replay_honest(3).tobytes() == honest3.tobytes()  # replayed from scratch
     # IPM over both colluders' honest updates (no peer visible yet)
     sent = c2.delta(base, w2, version=1)
     honest2 = c2.last_honest
