@@ -1,9 +1,11 @@
 """Colluding attacks: poison crafted from the honest updates of the same round.
 
 Updates are public on the ledger, so attackers can read the round's honest Δs before
-sending theirs; until any is visible they use their own honest Δs (each colluder also trains
-honestly: Shejwalkar & Houmansadr's "partial knowledge" setting). The reference set is
-:meth:`AttackContext.reference`. Statistics are coordinate-wise, in float64.
+sending theirs. They add the colluders' own honest Δs (each colluder also trains honestly:
+Shejwalkar & Houmansadr's "partial knowledge" setting), which is all they have while no
+honest update of the round is visible yet, as in a BSP round where everyone trains at
+once. The reference set is :meth:`AttackContext.reference`. Statistics are
+coordinate-wise, in float64.
 
 * ``alie`` — Baruch, Baruch & Goldberg (NeurIPS 2019), "A little is enough": μ - z·sd, with
   z_max from the number of workers n and attackers m: s = ⌊n/2 + 1⌋ - m,
