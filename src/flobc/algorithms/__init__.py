@@ -4,6 +4,8 @@ These run inside block execution on every validator: no clocks, no randomness, n
 torch; fixed iteration order; only ints, floats and numpy; identical bytes everywhere.
 
 * :mod:`.aggregation` — trust-weighted FedAvg (§III.B, §III.D)
+* :mod:`.aggregators` — registry of aggregation rules: FedAvg and robust ones (median,
+  trimmed mean, Krum, geometric median, centered clipping, norm clipping)
 * :mod:`.decision` — accepting an update from validators' votes (median improvement)
 * :mod:`.reputation` — reward-penalty trust scores (§III.D, Experiment 2)
 * :mod:`.sync` — BSP / SSP / BAP / ASP barriers (§III.C, Experiment 3)
@@ -18,6 +20,7 @@ from flobc.algorithms.aggregation import (
     aggregate_plain_fedavg,
     aggregation_weights,
 )
+from flobc.algorithms.aggregators import AGGREGATORS, Aggregator, aggregator_from_name
 from flobc.algorithms.decision import Decision, decide, has_quorum, median_improvement
 from flobc.algorithms.reputation import (
     POLICIES,
@@ -52,7 +55,9 @@ from flobc.algorithms.sync import (
 )
 
 __all__ = [
+    "AGGREGATORS",
     "POLICIES",
+    "Aggregator",
     "Continue",
     "Decision",
     "Extend",
@@ -68,6 +73,7 @@ __all__ = [
     "aggregate",
     "aggregate_plain_fedavg",
     "aggregation_weights",
+    "aggregator_from_name",
     "all_decided",
     "decide",
     "evaluate_round",

@@ -56,6 +56,9 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
         ),
         "weight_by_samples": a.weight_by_samples,
         "server_lr": a.server_lr,
+        "aggregator": a.rule,
+        "aggregator_params": dict(a.params),
+        "clip_multiplier": a.clip_multiplier,
         "sync": {
             "scheme": s.scheme,
             "period_ms": int(s.period_s * 1000),

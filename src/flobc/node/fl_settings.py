@@ -12,6 +12,7 @@ the experiments read it. Unknown keys and bad values are rejected with a clear m
     [reputation] policy = "beta"
     [validation] rule = "robust"
     [[attacks]]  name = "sign_flip", fraction = 0.3, params = { scale = 10 }
+    [aggregation] rule = "fedavg", params = {}, clip_multiplier = 0.0, server_lr = 1.0
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flobc.algorithms.aggregators import AGGREGATORS, aggregator_from_name
 from flobc.algorithms.attacks.validators import vote_behaviour
 from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
@@ -120,8 +122,37 @@ class ValidationSection(_Section):
 
 
 class AggregationSection(_Section):
+    """How accepted updates become the next model (written into the genesis).
+
+    ``rule`` names a registered aggregator (``fedavg``, ``median``, ``trimmed_mean``,
+    ``krum``, ``multi_krum``, ``geometric_median``, ``centered_clipping``), ``params`` its
+    parameters, ``clip_multiplier > 0`` adds the norm-clipping pre-step. A bad rule or
+    parameter is refused here, before any process starts, rather than at genesis load.
+    """
+
+    rule: str = "fedavg"
+    params: dict[str, float] = {}
+    clip_multiplier: float = Field(0.0, ge=0)
     weight_by_samples: bool = False
     server_lr: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _rule(self) -> AggregationSection:
+        key = self.rule.strip().lower().replace("-", "_")
+        if key not in AGGREGATORS:
+            raise ValueError(
+                f"aggregation.rule: unknown aggregator {self.rule!r}; known: {sorted(AGGREGATORS)}"
+            )
+        if self.weight_by_samples and key != "fedavg":
+            raise ValueError(
+                f"aggregation.weight_by_samples: applies only to rule = 'fedavg', not {key!r}"
+            )
+        try:
+            aggregator_from_name(key, clip_multiplier=self.clip_multiplier, **self.params)
+        except ValueError as exc:
+            raise ValueError(f"aggregation.params: {exc}") from None
+        self.rule = key
+        return self
 
 
 class ByzantineValidatorSection(_Section):

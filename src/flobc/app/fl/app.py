@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from flobc.algorithms.aggregators import Aggregator
 from flobc.algorithms.decision import has_quorum
 from flobc.algorithms.reputation import ReputationPolicy, policy_from_name
 from flobc.algorithms.sync import accepts_update
@@ -53,6 +54,7 @@ class FLApp:
         self.rule: ValidationRule = rule_from_name(
             self.cfg.validation, **self.cfg.validation_params
         )
+        self.aggregator: Aggregator = self.cfg.aggregation_rule()
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()

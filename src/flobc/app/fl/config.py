@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
+from flobc.algorithms.aggregators import Aggregator, aggregator_from_name
 from flobc.algorithms.sync import SyncConfig
 from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
@@ -63,8 +66,21 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reputation_params: dict[str, float] = {}
     weight_by_samples: bool = False
     server_lr: float = 1.0
+    #: Aggregation rule (registry name, see flobc.algorithms.aggregators) and its params;
+    #: in the genesis so that every validator aggregates with the same rule.
+    aggregator: str = "fedavg"
+    aggregator_params: dict[str, float] = {}
+    #: Norm-clipping pre-step: clip each delta to this x the round's median norm (0 = off).
+    clip_multiplier: float = 0.0
     sync: SyncSettings = SyncSettings()
     max_samples: int = 10_000_000
+
+    def aggregation_rule(self) -> Aggregator:
+        """The configured rule; ``weight_by_samples`` is FedAvg's own parameter."""
+        params: dict[str, Any] = dict(self.aggregator_params)
+        if self.weight_by_samples:
+            params["weight_by_samples"] = True
+        return aggregator_from_name(self.aggregator, clip_multiplier=self.clip_multiplier, **params)
 
     @classmethod
     def from_app_state(cls, app_state: dict) -> FLConfig:
@@ -75,6 +91,7 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         cfg.sync.rule()  # validates the scheme parameters
         try:
             rule_from_name(cfg.validation, **cfg.validation_params)
+            cfg.aggregation_rule()
         except ValueError as exc:
             raise ValueError(f"invalid FL config in genesis: {exc}") from exc
         return cfg

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flobc.algorithms.adaptive_period import next_period
-from flobc.algorithms.aggregation import WeightedUpdate, aggregate
+from flobc.algorithms.aggregators import WeightedUpdate
 from flobc.algorithms.significance import relative_magnitude
 from flobc.algorithms.sync import Extend, Release, RoundView, evaluate_round
 from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, VersionInfo
@@ -125,7 +125,7 @@ def apply_reputation(app: FLApp, st: FLState) -> None:
 
 def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> None:
     """Apply trust, aggregate the round's accepted updates into a new model version with the
-    trust scores as weights, and open a new round."""
+    genesis' aggregation rule (trust-weighted FedAvg by default), and open a new round."""
     r = st.round
     assert r is not None
     apply_reputation(app, st)
@@ -147,13 +147,12 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
             u.status = "stale"
     if chosen:
         base = weights(app, base_version.weights)
-        new = aggregate(
+        new = app.aggregator.aggregate(
             base,
             [
                 WeightedUpdate(weights(app, u.blob), st.trainers[u.trainer].score, u.num_samples)
                 for u in chosen
             ],
-            weight_by_samples=app.cfg.weight_by_samples,
             server_lr=app.cfg.server_lr,
         )
         data = new.astype(DTYPE).tobytes()
