@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from flobc.chain.genesis import ConsensusParams
+from flobc.cli.dashboard import first_running_dashboard
 from flobc.cli.netdir import create_network
 from flobc.dashboard import STATIC_DIR
 from flobc.node import events
@@ -135,3 +136,17 @@ async def test_too_many_streams_are_refused(
         async with s.get("/v1/events") as second:
             assert second.status == 503
             assert "error" in await second.json()
+
+
+async def test_cli_finds_the_first_validator_that_answers(tmp_path: Path) -> None:
+    netdir = tmp_path / "net"
+    create_network(netdir, validators=2)
+    assert await asyncio.to_thread(first_running_dashboard, netdir, 0.5) is None
+    rt, opened = build_validator(netdir / "validator-1")  # validator-0 stays down
+    await rt.start()
+    try:
+        url = await asyncio.to_thread(first_running_dashboard, netdir, 0.5)
+    finally:
+        await rt.stop()
+        opened.close()
+    assert url == f"http://127.0.0.1:{rt.port}/"

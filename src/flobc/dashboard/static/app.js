@@ -140,15 +140,18 @@
   function drawDecisions() {
     const vs = state.versions.filter((v) => v && v.version > 0);
     if (!vs.length) return emptyChart("chart-decisions", "no released version yet");
-    const data = [vs.map((v) => v.version), vs.map((v) => v.accepted), vs.map((v) => v.rejected)];
-    const bars = (align) => uPlot.paths.bars({ size: [0.38, 28], align: align });
+    // Stacked: accepted (green) drawn over accepted + rejected (red).
+    const rejected = vs.map((v) => v.rejected);
+    const data = [vs.map((v) => v.version), vs.map((v) => v.accepted + v.rejected), vs.map((v) => v.accepted)];
+    const bars = () => uPlot.paths.bars({ size: [0.7, 24] });
     drawChart("chart-decisions", "bars", () => ({
       scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.6, hi + 0.6] }, y: { range: (u, lo, hi) => [0, Math.max(hi, 1) + 0.5] } },
       axes: [intAxis("model version"), { label: "updates", size: 44, incrs: [1, 2, 5, 10, 20, 50, 100] }],
       series: [
         { label: "version" },
-        { label: "accepted", fill: "#16a34acc", stroke: "#15803d", paths: bars(-1), points: { show: false } },
-        { label: "rejected", fill: "#dc2626cc", stroke: "#b91c1c", paths: bars(1), points: { show: false } },
+        { label: "rejected", fill: "#ef4444d0", stroke: "#b91c1c", width: 0, paths: bars(), points: { show: false },
+          value: (u, v, si, i) => (i === null || i === undefined ? "–" : rejected[i]) },
+        { label: "accepted", fill: "#22c55ed0", stroke: "#15803d", width: 0, paths: bars(), points: { show: false } },
       ],
     }), data);
   }
@@ -174,11 +177,11 @@
     fillBody("nodes", net.validators.map((v) => {
       const s = v.status;
       const st = !v.reachable ? badge("down") : (v.height ?? 0) < top - 1 ? badge("behind") : badge("up");
-      const name = el("td", { class: "mono" }, short(v.node_id, 10));
+      const name = el("td", { class: "mono", title: v.node_id }, short(v.node_id, 8));
       if (v.self) name.append(badge("this node", "self"));
       const url = el("td", {}, v.url ? el("a", { href: v.url + "/", text: v.url }) : "–");
       return el("tr", { "data-node": v.index }, td(v.index), name, url, td(v.height ?? "–", "num"),
-        td(s ? "round " + s.round + " · " + s.step : "–"), td(s ? s.mempool : "–", "num"), el("td", {}, st));
+        td(s ? s.step + " (r" + s.round + ")" : "–"), td(s ? s.mempool : "–", "num"), el("td", {}, st));
     }));
   }
 
@@ -229,7 +232,7 @@
         td(v.version, "num"), td(v.round, "num"), td(v.height, "num"), td(clock(v.time_ms)),
         td(v.reason || "–"), td(v.accepted, "num"), td(v.rejected, "num"), td(v.skipped, "num"),
         td(v.validation && v.validation.median !== null ? fmt(sign * v.validation.median, 4) : "–", "num"),
-        el("td", { class: "mono", title: v.hash }, short(v.hash, 12)));
+        el("td", { class: "mono", title: v.hash }, short(v.hash, 10)));
       if (!state.firstLoad && !state.seenVersions.has(v.version)) row.classList.add("fresh");
       state.seenVersions.add(v.version);
       return row;
