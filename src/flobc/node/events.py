@@ -118,6 +118,9 @@ class EventHub:
 
     def _publish_commit(self, block: Block) -> None:
         st = self._fl_state()
+        if not self.subscribers:
+            self._versions = len(st.versions) if st is not None else 0
+            return
         frames = []
         if st is not None:
             for v in st.versions[self._versions :]:
@@ -139,8 +142,6 @@ class EventHub:
             "round": st.round.number if st is not None and st.round is not None else None,
         }
         frames.insert(0, format_event("block", doc, block.height))
-        if not self.subscribers:
-            return
         for sub in self.subscribers:
             for frame in frames:
                 sub.push(frame)
