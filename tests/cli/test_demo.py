@@ -35,6 +35,7 @@ def test_demo_learns_agrees_and_stops_everything(tmp_path: Path) -> None:
         cmd, capture_output=True, text=True, timeout=280, env={**os.environ, "COLUMNS": "120"}
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "dashboard: http://127.0.0.1:" in res.stdout
     report = json.loads((out / "report.json").read_text())
     versions = report["versions"]
     assert [v["version"] for v in versions][:5] == [0, 1, 2, 3, 4]

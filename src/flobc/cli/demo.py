@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from flobc.cli import net as netctl
+from flobc.cli.dashboard import dashboard_url
 from flobc.cli.fl_setup import fl_network_args
 from flobc.cli.netdir import create_network, list_nodes
 from flobc.cli.watch import Watcher
@@ -82,6 +83,10 @@ def run_demo(out: Path, cfg: FLRunConfig, rounds: int, timeout_s: float) -> dict
         console.print(
             f"starting {len(validators)} validators and {cfg.network.trainers} "
             f"trainers as processes (logs in {netdir / 'run'}) ..."
+        )
+        console.print(
+            f"[bold]dashboard:[/bold] {dashboard_url(nodes[0])} "
+            "(open it in a browser; live once the validators are up, until the demo ends)"
         )
         rows = netctl.up(netdir, wait=True, timeout=120)
         bad = [r for r in rows if r.state not in (netctl.READY, netctl.RUNNING)]

@@ -20,6 +20,7 @@ class LazyGroup(click.Group):
 
     lazy: dict[str, str] = {
         "demo": "flobc.cli.demo:demo",
+        "dashboard": "flobc.cli.dashboard:dashboard",
         "net": "flobc.cli.net:net",
         "data": "flobc.cli.data_export:data",
         "export": "flobc.cli.data_export:export",

@@ -9,6 +9,9 @@ from pathlib import Path
 from flobc.app.registry import make_app
 from flobc.node.api import MAX_SUBMISSION_BYTES
 from flobc.node.api import routes as core_routes
+from flobc.node.dashboard_api import attach_dashboard
+from flobc.node.dashboard_api import fl_routes as dashboard_fl_routes
+from flobc.node.dashboard_api import routes as dashboard_routes
 from flobc.node.home import OpenedHome, open_home
 from flobc.node.http_runtime import HttpRuntime, run
 from flobc.node.validator import NodeConfig, ValidatorNode
@@ -28,21 +31,23 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
         config=NodeConfig(gossip_interval_ms=s.gossip_interval_ms),
     )
     peers = {v.address.hex(): v.url for v in g.validators if v.url}
-    routes = list(core_routes)
+    routes = list(core_routes) + list(dashboard_routes)
     if g.app_state.get("app") == "fl":
         from flobc.node.fl_api import routes as fl_routes
 
-        routes += list(fl_routes)
+        routes += list(fl_routes) + list(dashboard_fl_routes)
     runtime = HttpRuntime(
         node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
     )
+    metric = None
     if g.app_state.get("app") == "fl" and "fl" in s.extra:
         from flobc.node.fl_settings import FLRunConfig
         from flobc.node.fl_workers import attach_evaluator
 
-        attach_evaluator(
-            runtime, FLRunConfig.model_validate(s.extra["fl"]), int(s.extra["index"]), opened.key
-        )
+        fl_cfg = FLRunConfig.model_validate(s.extra["fl"])
+        attach_evaluator(runtime, fl_cfg, int(s.extra["index"]), opened.key)
+        metric = fl_cfg.training.metric
+    attach_dashboard(runtime, metric)
     return runtime, opened
 
 

@@ -1,0 +1,208 @@
+"""Server-sent events from a validator: one event per committed block and per new version.
+
+:class:`EventHub` listens to the node's commits (on the event-loop thread, where the
+runtime drives the process) and fans each event out to subscribers without ever waiting
+on them: each subscriber has a bounded buffer; one that falls behind gets a ``resync``
+event instead of the backlog. :func:`stream_events` serves ``GET /v1/events`` as
+``text/event-stream`` and unsubscribes when the client goes away or the node stops.
+
+Events (``data`` is JSON):
+
+* ``hello`` — on connect: ``{"height", "version"}``
+* ``block`` — ``{"height", "time_ms", "txs", "version", "round"}`` per committed block
+* ``version`` — ``{"version", "round", "height", "accepted", "rejected", "reason"}`` per
+  released model version (FL networks)
+* ``resync`` — the client missed events and should re-fetch everything
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+from flobc.app.abci import BlockResult
+from flobc.chain.types import Block
+from flobc.node.http_errors import ApiError
+from flobc.node.http_runtime import HttpRuntime
+from flobc.node.validator import ValidatorNode
+
+log = logging.getLogger("flobc.events")
+
+#: Events buffered per subscriber before it is told to resync instead.
+MAX_BUFFERED = 256
+#: Concurrent event streams one validator serves.
+MAX_SUBSCRIBERS = 64
+#: Seconds between keep-alive comments on an idle stream (also detects gone clients).
+KEEPALIVE_S = 15.0
+#: Seconds between checks that the node is still running.
+POLL_S = 0.5
+
+
+def format_event(kind: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
+    """One SSE frame: ``event:``, optional ``id:``, one ``data:`` line of JSON."""
+    head = f"event: {kind}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return (head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n").encode()
+
+
+class Subscriber:
+    """One client's buffer of encoded frames; never blocks the producer."""
+
+    def __init__(self, max_buffered: int = MAX_BUFFERED) -> None:
+        self.frames: deque[bytes] = deque()
+        self.max_buffered = max_buffered
+        self.overflowed = False
+        self.wake = asyncio.Event()
+
+    def push(self, frame: bytes) -> None:
+        if len(self.frames) >= self.max_buffered:
+            self.frames.clear()
+            self.overflowed = True
+        else:
+            self.frames.append(frame)
+        self.wake.set()
+
+    def drain(self) -> list[bytes]:
+        """Frames to write now (a ``resync`` alone after an overflow)."""
+        self.wake.clear()
+        if self.overflowed:
+            self.overflowed = False
+            self.frames.clear()
+            return [format_event("resync", {})]
+        out = list(self.frames)
+        self.frames.clear()
+        return out
+
+
+class EventHub:
+    """Commit events of one validator, fanned out to its SSE subscribers."""
+
+    def __init__(self, node: ValidatorNode) -> None:
+        self.node = node
+        self.subscribers: set[Subscriber] = set()
+        self.metric: dict[str, Any] | None = None
+        #: cached ``/v1/network`` peer view: (loop time, document)
+        self.network_cache: tuple[float, list[dict[str, Any]]] | None = None
+        self.network_lock = asyncio.Lock()
+        self._versions = self._version_count()
+        node.commit_listeners.append(self.on_commit)
+
+    def _fl_state(self) -> Any:
+        return getattr(self.node.app, "state", None) if self.is_fl else None
+
+    @property
+    def is_fl(self) -> bool:
+        return self.node.genesis.app_state.get("app") == "fl"
+
+    def _version_count(self) -> int:
+        st = self._fl_state()
+        return len(st.versions) if st is not None else 0
+
+    def latest_version(self) -> int | None:
+        st = self._fl_state()
+        return st.version.version if st is not None and st.versions else None
+
+    def on_commit(self, block: Block, result: BlockResult, now_ms: int) -> list[Any]:
+        """Commit listener: publish ``block`` and any new ``version`` events."""
+        try:
+            self._publish_commit(block)
+        except Exception:  # never let the dashboard break a commit
+            log.exception("event hub failed on block %d", block.height)
+        return []
+
+    def _publish_commit(self, block: Block) -> None:
+        st = self._fl_state()
+        if not self.subscribers:
+            self._versions = len(st.versions) if st is not None else 0
+            return
+        frames = []
+        if st is not None:
+            for v in st.versions[self._versions :]:
+                doc = {
+                    "version": v.version,
+                    "round": v.round,
+                    "height": v.height,
+                    "accepted": v.accepted,
+                    "rejected": v.rejected,
+                    "reason": v.reason,
+                }
+                frames.append(format_event("version", doc, block.height))
+            self._versions = len(st.versions)
+        doc = {
+            "height": block.height,
+            "time_ms": block.header.time_ms,
+            "txs": len(block.txs),
+            "version": self.latest_version(),
+            "round": st.round.number if st is not None and st.round is not None else None,
+        }
+        frames.insert(0, format_event("block", doc, block.height))
+        for sub in self.subscribers:
+            for frame in frames:
+                sub.push(frame)
+
+    def subscribe(self) -> Subscriber:
+        if len(self.subscribers) >= MAX_SUBSCRIBERS:
+            raise ApiError(503, "too many event streams on this node")
+        sub = Subscriber()
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+
+_hubs: weakref.WeakKeyDictionary[HttpRuntime[Any], EventHub] = weakref.WeakKeyDictionary()
+
+
+def hub_for(runtime: HttpRuntime[ValidatorNode]) -> EventHub:
+    """The runtime's hub, created (and hooked to commits) on first use."""
+    hub = _hubs.get(runtime)
+    if hub is None:
+        hub = _hubs[runtime] = EventHub(runtime.process)
+    return hub
+
+
+async def stream_events(
+    request: web.Request, runtime: HttpRuntime[ValidatorNode]
+) -> web.StreamResponse:
+    """Serve ``GET /v1/events`` until the client disconnects or the node stops."""
+    hub = hub_for(runtime)
+    sub = hub.subscribe()
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await resp.prepare(request)
+        hello = {"height": hub.node.store.height(), "version": hub.latest_version()}
+        await resp.write(b"retry: 2000\n\n" + format_event("hello", hello))
+        idle, poll_s = 0.0, POLL_S
+        while runtime.running:
+            try:
+                await asyncio.wait_for(sub.wake.wait(), poll_s)
+            except TimeoutError:
+                idle += poll_s
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    await resp.write(b": keep-alive\n\n")
+                continue
+            idle = 0.0
+            frames = sub.drain()
+            if frames:
+                await resp.write(b"".join(frames))
+        with contextlib.suppress(ConnectionError):
+            await resp.write_eof()
+        return resp
+    except ConnectionError:  # the client went away
+        return resp
+    finally:
+        hub.unsubscribe(sub)
