@@ -16,8 +16,10 @@ Each cell of ``results.json`` holds the keys other tools read: ``attack``, ``def
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,15 +173,32 @@ def run_cell(opts: Options, cell: Cell) -> dict[str, Any]:
     return summarise(cell, result, bad)
 
 
-def _run_all(opts: Options, todo: Iterable[Cell]) -> list[dict[str, Any]]:
-    todo = list(todo)
-    if opts.jobs <= 1:
-        return [run_cell(opts, c) for c in todo]
-    import multiprocessing
+def _run_all(opts: Options, todo: list[Cell]) -> list[dict[str, Any]]:
+    """Every cell's summary, in ``todo`` order; progress goes to stderr as cells finish."""
+    done: dict[int, dict[str, Any]] = {}
+    started = time.perf_counter()
 
-    ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
-    with ProcessPoolExecutor(opts.jobs, mp_context=ctx) as pool:
-        return list(pool.map(run_cell, [opts] * len(todo), todo))
+    def progress(i: int, summary: dict[str, Any]) -> None:
+        done[i] = summary
+        print(
+            f"[{len(done)}/{len(todo)} {time.perf_counter() - started:.0f}s] {todo[i].label}: "
+            f"final accuracy {summary['final_accuracy']:.4f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    if opts.jobs <= 1:
+        for i, cell in enumerate(todo):
+            progress(i, run_cell(opts, cell))
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
+        with ProcessPoolExecutor(opts.jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(run_cell, opts, c): i for i, c in enumerate(todo)}
+            for fut in as_completed(futures):
+                progress(futures[fut], fut.result())
+    return [done[i] for i in range(len(todo))]
 
 
 def run(opts: Options, runner: Any) -> dict[str, Any]:

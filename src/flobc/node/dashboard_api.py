@@ -170,7 +170,8 @@ def version_scores(updates: Any) -> dict[int, dict[str, float]]:
     out: dict[int, dict[str, float]] = {}
     for u in updates:
         per = out.setdefault(u.base_version, {})
-        for k, (_score, base) in u.votes.items():
+        for k, vote in u.votes.items():
+            base = vote["base_score"]
             per.setdefault(k, base)
     return out
 

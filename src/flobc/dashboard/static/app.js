@@ -242,18 +242,21 @@
   function renderUpdates() {
     fillBody("updates", state.updates.map((u) => {
       const votes = el("td", {}, el("div", { class: "votes" }, ...Object.keys(u.votes).sort((a, b) => a - b).map((k) => {
-        const [score, base] = u.votes[k];
-        const d = score - base;
+        const vote = u.votes[k];
+        const d = vote.score - vote.base_score;
+        const measures = Object.keys(vote).sort().map((m) => m + " " + fmt(vote[m], 4)).join(", ");
         return el("span", {
           class: "vote " + (d > 0 ? "up" : d < 0 ? "down" : ""),
-          title: "validator " + k + ": score " + fmt(score, 4) + ", base " + fmt(base, 4),
+          title: "validator " + k + ": " + measures,
         }, "v" + k + " " + (d >= 0 ? "+" : "") + fmt(d, 4));
       })));
       if (!Object.keys(u.votes).length) votes.firstChild.append(el("span", { class: "muted", text: "no votes yet" }));
       const row = el("tr", { "data-update": u.id },
         el("td", { class: "mono", title: u.id }, short(u.id, 10)), td(trainerName(u.trainer)),
         td(u.round, "num"), td(u.base_version, "num"), td(u.height, "num"),
-        el("td", {}, badge(u.status)), td(fmt(u.improvement, 4), "num"), votes);
+        el("td", { title: u.reason || "" }, badge(u.status),
+          u.reason ? el("div", { class: "muted reason", text: u.reason }) : ""),
+        td(fmt(u.improvement, 4), "num"), votes);
       if (!state.firstLoad && !state.seenUpdates.has(u.id)) row.classList.add("fresh");
       state.seenUpdates.add(u.id);
       return row;
