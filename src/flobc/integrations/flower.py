@@ -84,7 +84,7 @@ class FlowerClientRunner:
         return client.to_client() if isinstance(client, self._numpy_client_type) else client
 
     def get_parameters(self) -> list[np.ndarray]:
-        if self._app is not None:
+        if self.message_api:
             raise ValueError(
                 "a ClientApp has no get_parameters; set [model] name to a FLoBC model with "
                 "the client's parameters (e.g. flobc.integrations.flower:torch_module with "
@@ -92,7 +92,17 @@ class FlowerClientRunner:
             )
         from flwr.common import GetParametersIns, parameters_to_ndarrays
 
-        res = self._client().get_parameters(GetParametersIns(config={}))
+        ins = GetParametersIns(config={})
+        if self._app is not None:
+            from flwr.common import MessageTypeLegacy
+            from flwr.compat.common import recorddict_compat as compat
+
+            out = self._call(
+                compat.getparametersins_to_recorddict(ins), MessageTypeLegacy.GET_PARAMETERS
+            )
+            res = compat.recorddict_to_getparametersres(out, keep_input=False)
+        else:
+            res = self._client().get_parameters(ins)
         return parameters_to_ndarrays(res.parameters)
 
     def fit(self, arrays: Arrays, config: dict[str, Any]) -> tuple[Any, int, dict[str, Any]]:
@@ -345,12 +355,30 @@ def flower_learner(
     runner = FlowerClientRunner(resolve_callable(ref), context)
     if scorer is not None:
         spec, initial = scorer.spec, scorer.get_weights()
+        if not runner.message_api:
+            _check_shapes(runner, spec)
     else:
         _seed_all(config.seed)
         params = runner.get_parameters()
         spec = spec_from_client_arrays(params)
         initial = arrays_to_vector(params, spec)
     return FlowerLearner(runner, spec, initial, scorer, config, fit_config or {})
+
+
+def _check_shapes(runner: FlowerClientRunner, spec: ModelSpec) -> None:
+    """Fail at start, with the two shape lists, if ``[model]`` is not the client's model.
+    A client without ``get_parameters`` (optional in Flower) is checked at its first fit."""
+    try:
+        params = runner.get_parameters()
+    except Exception:  # the client does not implement it: nothing to compare yet
+        return
+    got = [tuple(p.shape) for p in params]
+    want = [t.shape for t in spec.tensors]
+    if got != want:
+        raise ValueError(
+            f"the Flower client's parameters {got} differ from the FLoBC model's {want}: "
+            "[model] must match the client's parameters, or use [model] name = 'flower'"
+        )
 
 
 def _seed_all(seed: int) -> None:
