@@ -393,3 +393,13 @@ def consensus(
         }
         json_out.write_text(json.dumps(doc, indent=2))
         click.echo(f"wrote {json_out}")
+
+
+def _add_round() -> None:
+    """``flobc bench round`` lives in its own module (FLoBC vs Flower)."""
+    from flobc.cli.bench_round import round_
+
+    bench.add_command(round_, "round")
+
+
+_add_round()

@@ -118,13 +118,13 @@ def init(
     click.echo(f"start it with: flobc net up {netdir}")
 
 
-def _run_home(runner: str, home: Path) -> None:
+def _run_home(runner: str, home: Path, **kwargs: str | None) -> None:
     """Run ``flobc.node.launch.<runner>(home)`` and exit with its status."""
     from flobc.node import launch
     from flobc.node.home import HomeError
 
     try:
-        code = getattr(launch, runner)(home)
+        code = getattr(launch, runner)(home, **kwargs)
     except HomeError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
@@ -144,9 +144,15 @@ def validator(home: Path) -> None:
 
 @cli.command()
 @_HOME
-def trainer(home: Path) -> None:
+@click.option(
+    "--flower",
+    default=None,
+    metavar="PKG.MODULE:CLIENT_FN",
+    help="Train with this Flower client_fn or ClientApp (needs flobc[flower]).",
+)
+def trainer(home: Path, flower: str | None) -> None:
     """Run one trainer process from its home folder."""
-    _run_home("run_trainer_home", home)
+    _run_home("run_trainer_home", home, flower=flower)
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ A Byzantine validator (``[[byzantine_validators]]`` in the configuration) comput
 honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
 
 Base-model outputs and reference steps are cached per base version, so a round costs one
-reference training and one forward pass per update. Votes under the ``none`` rule carry
-no measures and cost nothing.
+reference training and two forward passes per update. Under the ``paper`` and ``none``
+rules votes carry the scores alone (one forward pass per update, for the record).
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ from flobc.encoding import sha256
 from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node.fl_roles import as_vector, make_learner, validator_data
 from flobc.node.fl_settings import FLRunConfig
+
+
+#: Measures every vote carries as its own fields.
+SCORES = ("score", "base_score")
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,12 @@ class Evaluator:
         self.cfg = cfg
         self.index = index
         self.data = validator_data(cfg, index)
-        self.learner = make_learner(cfg, cfg.seed)
+        self.learner = make_learner(cfg, cfg.seed, role="validator", index=index)
         rule_name, params = cfg.validation_rule()
-        self.measures = rule_from_name(rule_name, **params).measures
+        #: what votes carry beyond the metric (``score``/``base_score`` always go)
+        self.measures = tuple(
+            m for m in rule_from_name(rule_name, **params).measures if m not in SCORES
+        )
         self.metric = get_metric(cfg.training.metric)
         behaviour = cfg.validator_behaviour(index)
         self.behaviour = behaviour

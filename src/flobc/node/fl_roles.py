@@ -97,7 +97,36 @@ def test_data(cfg: FLRunConfig) -> DataSplit:
     return DataSplit(ds.x_test, ds.y_test)
 
 
-def make_learner(cfg: FLRunConfig, seed: int) -> Any:
+def make_learner(cfg: FLRunConfig, seed: int, *, role: str = "observer", index: int = 0) -> Any:
+    """The learner of one node. With ``[training] flower_client`` trainers (and, when
+    ``[model] name = "flower"``, everyone) run the Flower client instead."""
+    t = cfg.training
+    scorer = None if cfg.model.name == "flower" else _zoo_learner(cfg, seed)
+    if t.flower_client and (role == "trainer" or scorer is None):
+        from flobc.integrations.flower import flower_learner
+        from flobc.ml.train import TrainConfig
+
+        n = cfg.network.validators if role == "validator" else cfg.network.trainers
+        return flower_learner(
+            t.flower_client,
+            partition=index,
+            partitions=n,
+            role=role,
+            scorer=scorer,
+            config=TrainConfig(
+                lr=t.lr,
+                batch_size=t.batch_size,
+                optimizer=t.optimizer,
+                epochs=max(t.epochs, 1),
+                seed=seed,
+            ),
+            run_config=t.flower_run_config,
+            fit_config=t.flower_config,
+        )
+    return scorer
+
+
+def _zoo_learner(cfg: FLRunConfig, seed: int) -> Any:
     from flobc.ml.train import make_learner as _make
 
     ds, t = dataset(cfg), cfg.training
@@ -150,7 +179,7 @@ class TrainerCore:
         if self.attack is not None:
             x, y = self.attack.poison_data(self.data.x, self.data.y, dataset(cfg).num_classes)
             self.data = DataSplit(x, y)
-        self.learner = make_learner(cfg, cfg.seed)
+        self.learner = make_learner(cfg, cfg.seed, role="trainer", index=index)
         self.nonce = 0
         #: the paper's noise (training.noise_k) keeps its own stream, as before the attack
         #: library, so Experiment 2 reproduces its committed results bit for bit

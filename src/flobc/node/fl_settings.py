@@ -72,6 +72,12 @@ class TrainingSection(_Section):
     #: User plug-ins, "module:function".
     train_fn: str | None = None
     eval_fn: str | None = None
+    #: An existing Flower client run as the trainers: "pkg.module:client_fn" or a ClientApp
+    #: (see flobc.integrations.flower). ``flower_config`` is added to every round's fit
+    #: config, ``flower_run_config`` to the Context's run_config.
+    flower_client: str | None = None
+    flower_config: dict[str, Any] = {}
+    flower_run_config: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _work(self) -> TrainingSection:
@@ -294,6 +300,17 @@ class FLRunConfig(_Section):
         """Every attacking trainer index."""
         n = self.network.trainers
         return frozenset(i for e in self.attacks for i in e.indices(n))
+
+    @model_validator(mode="after")
+    def _flower_model(self) -> FLRunConfig:
+        if self.model.name == "flower" and not self.training.flower_client:
+            raise ValueError('[model] name = "flower" needs [training] flower_client')
+        if self.model.name == "flower" and self.validation_rule()[0] == "robust":
+            raise ValueError(
+                "validation.rule: the robust rule runs the model on per-sample losses, which "
+                '[model] name = "flower" cannot; name a FLoBC model or use rule = "paper"'
+            )
+        return self
 
     def speed_of(self, trainer: int) -> float:
         s = self.training.speed

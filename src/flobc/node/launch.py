@@ -59,8 +59,9 @@ def _logging(name: str, level: str) -> None:
     )
 
 
-def run_trainer_home(home: Path) -> int:
-    """Run the trainer of ``home`` until SIGTERM/SIGINT."""
+def run_trainer_home(home: Path, flower: str | None = None) -> int:
+    """Run the trainer of ``home`` until SIGTERM/SIGINT; ``flower`` ("pkg.module:client_fn"
+    or a ClientApp) overrides ``[training] flower_client``."""
     import asyncio
     import contextlib
     import signal
@@ -75,7 +76,10 @@ def run_trainer_home(home: Path) -> int:
     if s.role != "trainer" or "fl" not in s.extra:
         raise HomeError(f"{home} is not a trainer home")
     _logging(s.name, s.log_level)
-    cfg = FLRunConfig.model_validate(s.extra["fl"])
+    raw = dict(s.extra["fl"])
+    if flower:
+        raw["training"] = {**raw.get("training", {}), "flower_client": flower}
+    cfg = FLRunConfig.model_validate(raw)
     genesis = Genesis.load(home / GENESIS_FILE)
     key = KeyPair.load(home / KEY_FILE)
 

@@ -1,0 +1,1 @@
+"""Benchmarks that compare FLoBC with other systems on one fixed workload."""
