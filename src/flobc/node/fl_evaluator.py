@@ -39,7 +39,6 @@ from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node.fl_roles import as_vector, make_learner, validator_data
 from flobc.node.fl_settings import FLRunConfig
 
-
 #: Measures every vote carries as its own fields.
 SCORES = ("score", "base_score")
 
