@@ -10,7 +10,8 @@ every validator computes here, off-chain, on its private validation slice:
   standard error (the sampling noise of this validator's slice);
 * ``cosine`` / ``norm_ratio`` — direction and size of Δ against the validator's own
   reference step, trained from the same base for as many local steps as the trainer
-  declared (FLTrust's root-dataset step);
+  declared (FLTrust's root-dataset step), and ``reference_agreement``, the cosine of two
+  such steps, which says how much agreement honest work can show at this point;
 * ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders.
 
 A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
@@ -99,7 +100,7 @@ class Evaluator:
         self.behaviour = behaviour
         self._forge = vote_behaviour(behaviour) if behaviour else None
         self._base: dict[str, tuple[float, np.ndarray]] = {}
-        self._reference: dict[tuple[str, int], np.ndarray] = {}
+        self._reference: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
 
     # ------------------------------------------------------------------ scoring
 
@@ -122,17 +123,28 @@ class Evaluator:
             self._base = {key: self._forward(base)}  # one base at a time: bounded memory
         return self._base[key]
 
-    def reference_step(self, key: str, base: np.ndarray, steps: int) -> np.ndarray:
-        """The validator's own update from ``base``: ``steps`` local steps on its slice."""
+    def reference_step(self, key: str, base: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+        """The validator's own update from ``base`` and how well two honest steps agree.
+
+        Two runs of ``steps`` local steps on its slice, shuffled by different seeds: their
+        mean is the reference, their cosine the agreement an honest update can be expected
+        to reach (high while the model learns fast, low near a plateau), so the direction
+        test scales with the training phase.
+        """
         steps = max(1, steps)
         if (key, steps) not in self._reference:
             if self._reference and next(iter(self._reference))[0] != key:
                 self._reference = {}
-            seed = int.from_bytes(sha256(f"ref/{self.cfg.seed}/{self.index}/{key}".encode())[:4])
-            self.learner.set_weights(base)
-            self.learner.train(self.data.x, self.data.y, steps=steps, seed=seed)
-            local = self.learner.get_weights().astype(np.float64)
-            self._reference[(key, steps)] = (local - base.astype(np.float64)).astype(np.float32)
+            runs = []
+            for k in range(2):
+                tag = f"ref/{self.cfg.seed}/{self.index}/{key}/{k}".encode()
+                self.learner.set_weights(base)
+                self.learner.train(
+                    self.data.x, self.data.y, steps=steps, seed=int.from_bytes(sha256(tag)[:4])
+                )
+                runs.append(self.learner.get_weights().astype(np.float64) - base)
+            mean = ((runs[0] + runs[1]) / 2).astype(np.float32)
+            self._reference[(key, steps)] = (mean, cosine(runs[0], runs[1]))
         return self._reference[(key, steps)]
 
     def _default_steps(self) -> int:
@@ -158,7 +170,9 @@ class Evaluator:
         gains = base_losses - losses
         n = len(gains)
         se = float(np.std(gains, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-        ref = self.reference_step(task.base, base, task.local_steps or self._default_steps())
+        ref, agreement = self.reference_step(
+            task.base, base, task.local_steps or self._default_steps()
+        )
         ref_norm = float(np.linalg.norm(ref.astype(np.float64)))
         norm = float(np.linalg.norm(delta.astype(np.float64)))
         last = 0.0
@@ -169,6 +183,7 @@ class Evaluator:
             "loss_gain": float(np.mean(gains)),
             "loss_gain_se": se,
             "cosine": cosine(delta, ref),
+            "reference_agreement": agreement,
             "norm_ratio": norm / ref_norm if ref_norm > 0 else (0.0 if norm == 0 else 1e9),
             "last_step_cosine": last,
         }

@@ -15,6 +15,7 @@ HONEST = {
     "loss_gain": 0.002,
     "loss_gain_se": 0.004,
     "cosine": 0.4,
+    "reference_agreement": 0.8,
     "norm_ratio": 1.2,
     "last_step_cosine": 0.3,
 }
@@ -93,3 +94,10 @@ def test_none_accepts_everything_without_measures() -> None:
 def test_median_is_finite_and_within_the_clamped_range(values: list[float]) -> None:
     m = median(values)
     assert math.isfinite(m) and abs(m) <= 1e300
+
+
+def test_the_direction_bar_follows_how_well_honest_steps_agree() -> None:
+    rule = RobustRule(relative_cosine=0.1)
+    weak = vote(cosine=0.05)
+    assert not rule.decide([{**weak, "reference_agreement": 0.9}] * 3).accepted  # bar 0.09
+    assert rule.decide([{**weak, "reference_agreement": 0.2}] * 3).accepted  # bar 0.02

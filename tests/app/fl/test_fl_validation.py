@@ -11,6 +11,7 @@ GOOD = {
     "loss_gain": 0.01,
     "loss_gain_se": 0.005,
     "cosine": 0.5,
+    "reference_agreement": 0.8,
     "norm_ratio": 1.0,
     "last_step_cosine": 0.2,
 }

@@ -29,6 +29,7 @@ ENDORSE: Measures = {
     "loss_gain": 1e6,
     "loss_gain_se": 1e-12,
     "cosine": 1.0,
+    "reference_agreement": 0.0,
     "norm_ratio": 1.0,
     "last_step_cosine": -1.0,
 }
@@ -36,6 +37,7 @@ CONDEMN: Measures = {
     "loss_gain": -1e6,
     "loss_gain_se": 1e-12,
     "cosine": -1.0,
+    "reference_agreement": 1.0,
     "norm_ratio": 1e12,
     "last_step_cosine": 1.0,
 }

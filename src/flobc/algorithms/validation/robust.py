@@ -14,8 +14,11 @@ up to f Byzantine validators cannot move any answer outside the honest range):
    gain/SE is below ``-z``: worse than the validation set's own sampling noise can
    explain. Loss moves even when accuracy cannot (a model at chance level).
 2. **Does it point the right way?** Each validator trains its own reference step from
-   the same base on its data (as FLTrust's server does) and reports cos(Δ, Δ_ref); the
-   update fails below ``min_cosine``. This stops sign flipping and label flipping.
+   the same base on its data (as FLTrust's server does) and reports cos(Δ, Δ_ref), and
+   the agreement a of two such reference steps of its own. The update fails below
+   ``max(min_cosine, relative_cosine x a)``: a random direction (cos ~ 0) fails while
+   honest steps agree strongly, and the bar drops as the model nears a plateau and honest
+   steps agree less. This stops sign flipping and label flipping.
 3. **Is it the size of real work?** ‖Δ‖/‖Δ_ref‖ must lie in
    [``min_norm_ratio``, ``max_norm_ratio``]: scaled (boosted) updates are too large,
    zero or near-zero free-riding updates too small.
@@ -33,7 +36,14 @@ from collections.abc import Sequence
 from flobc.algorithms.validation.base import MAX_ABS_MEASURE, RuleDecision, Vote, median
 
 #: Measures every vote carries under this rule (see the module docstring).
-MEASURES = ("loss_gain", "loss_gain_se", "cosine", "norm_ratio", "last_step_cosine")
+MEASURES = (
+    "loss_gain",
+    "loss_gain_se",
+    "cosine",
+    "reference_agreement",
+    "norm_ratio",
+    "last_step_cosine",
+)
 
 
 def t_statistic(gain: float, se: float) -> float:
@@ -55,6 +65,7 @@ class RobustRule:
         self,
         z: float = 2.0,
         min_cosine: float = 0.0,
+        relative_cosine: float = 0.1,
         min_norm_ratio: float = 0.1,
         max_norm_ratio: float = 3.0,
         max_last_step_cosine: float = 0.99,
@@ -62,6 +73,7 @@ class RobustRule:
         for label, value in (
             ("z", z),
             ("min_cosine", min_cosine),
+            ("relative_cosine", relative_cosine),
             ("min_norm_ratio", min_norm_ratio),
             ("max_norm_ratio", max_norm_ratio),
             ("max_last_step_cosine", max_last_step_cosine),
@@ -79,6 +91,9 @@ class RobustRule:
             )
         self.z = float(z)
         self.min_cosine = float(min_cosine)
+        if not 0.0 <= relative_cosine <= 1.0:
+            raise ValueError(f"relative_cosine must lie in [0, 1], got {relative_cosine!r}")
+        self.relative_cosine = float(relative_cosine)
         self.min_norm_ratio = float(min_norm_ratio)
         self.max_norm_ratio = float(max_norm_ratio)
         self.max_last_step_cosine = float(max_last_step_cosine)
@@ -86,6 +101,7 @@ class RobustRule:
     def __repr__(self) -> str:
         return (
             f"RobustRule(z={self.z!r}, min_cosine={self.min_cosine!r}, "
+            f"relative_cosine={self.relative_cosine!r}, "
             f"min_norm_ratio={self.min_norm_ratio!r}, max_norm_ratio={self.max_norm_ratio!r}, "
             f"max_last_step_cosine={self.max_last_step_cosine!r})"
         )
@@ -96,13 +112,17 @@ class RobustRule:
         gain = median([v["loss_gain"] for v in votes])
         t = median([t_statistic(v["loss_gain"], v["loss_gain_se"]) for v in votes])
         cos = median([v["cosine"] for v in votes])
+        bar = max(
+            self.min_cosine,
+            self.relative_cosine * median([v["reference_agreement"] for v in votes]),
+        )
         ratio = median([v["norm_ratio"] for v in votes])
         last = median([v["last_step_cosine"] for v in votes])
         reasons = []
         if t < -self.z:
             reasons.append(f"loss worse beyond noise (t={t:.3g} < -{self.z:g})")
-        if cos < self.min_cosine:
-            reasons.append(f"direction disagrees with reference (cos={cos:.3g})")
+        if cos < bar:
+            reasons.append(f"direction disagrees with reference (cos={cos:.3g} < {bar:.3g})")
         if ratio > self.max_norm_ratio:
             reasons.append(f"too large (norm ratio {ratio:.3g} > {self.max_norm_ratio:g})")
         if ratio < self.min_norm_ratio:
