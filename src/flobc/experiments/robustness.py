@@ -26,11 +26,13 @@ from typing import Any
 from flobc.experiments.settings import Options, make_config, sim_timing
 from flobc.node.fl_settings import FLRunConfig
 
-#: Attack name -> its parameters in the grid (library defaults where empty).
+#: Attack name -> its parameters in the grid (library defaults where empty). The backdoor
+#: poisons half of each attacker's data (a stealthy implant: all of it is label flipping
+#: in effect); the noise is the size of the paper's noisiest trainer's (Exp. 2).
 ATTACKS: dict[str, dict[str, Any]] = {
     "label_flip": {},
-    "backdoor": {},
-    "gaussian": {},
+    "backdoor": {"fraction": 0.5},
+    "gaussian": {"std": 0.3},
     "sign_flip": {},
     "scaling": {},
     "free_ride_zero": {},
