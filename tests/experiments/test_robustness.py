@@ -32,11 +32,12 @@ def test_grid_axes_are_narrowed_and_checked() -> None:
             robustness.grid(Options(quick=True, grid=bad))
 
 
-def test_attackers_are_the_last_floor_fraction() -> None:
-    assert robustness.attackers(0.3, 10) == [7, 8, 9]
-    assert robustness.attackers(0.45, 10) == [6, 7, 8, 9]
-    assert robustness.attackers(0.45, 20) == list(range(11, 20))
-    assert robustness.attackers(0.0, 10) == []
+def test_cells_attack_the_last_floor_fraction_of_trainers() -> None:
+    opts = Options(quick=True)
+    cfg = robustness.config(opts, robustness.Cell("sign_flip", "fedavg+robust", 0.45, "iid"))
+    assert sorted(cfg.attackers()) == [6, 7, 8, 9]
+    honest = robustness.config(opts, robustness.Cell("none", "fedavg+robust", 0.0, "iid"))
+    assert honest.attacks == [] and cfg.validation_rule()[0] == "robust"
 
 
 def test_honest_run_stands_for_every_attack_at_fraction_zero() -> None:

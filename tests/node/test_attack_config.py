@@ -29,19 +29,14 @@ name = "label_flip"
 trainers = [1, 0]
 """,
     )
-    assert cfg.attacks[0].indices(10) == [7, 8, 9]  # the LAST ceil(0.3 * 10)
+    assert cfg.attacks[0].indices(10) == [7, 8, 9]  # the LAST floor(0.3 * 10)
     assert cfg.attacks[1].indices(10) == [0, 1]
     assert cfg.attackers() == frozenset({0, 1, 7, 8, 9})
     entry = cfg.attack_entry(8)
     assert entry is not None and entry.params == {"scale": 10}
     assert cfg.attack_entry(3) is None
-    assert load(tmp_path, '[[attacks]]\nname = "ipm"\nfraction = 0.45').attacks[0].indices(10) == [
-        5,
-        6,
-        7,
-        8,
-        9,
-    ]
+    ipm = load(tmp_path, '[[attacks]]\nname = "ipm"\nfraction = 0.45').attacks[0]
+    assert ipm.indices(10) == [6, 7, 8, 9]  # floor(4.5) = 4: at most the fraction
     # it survives the JSON round trip the process launcher uses
     again = FLRunConfig.model_validate(cfg.model_dump(mode="json", exclude_none=True))
     assert again.attackers() == cfg.attackers()
@@ -94,5 +89,10 @@ def test_noise_k_and_attacks_are_exclusive(tmp_path: Path) -> None:
 
 
 def test_overrides_can_set_attacks() -> None:
-    cfg = load_config(None, attacks=[{"name": "alie", "fraction": 0.2}])
-    assert cfg.attackers() == frozenset({5, 6})  # default 7 trainers: ceil(1.4) = 2
+    cfg = load_config(None, attacks=[{"name": "alie", "fraction": 0.3}])
+    assert cfg.attackers() == frozenset({5, 6})  # default 7 trainers: floor(2.1) = 2
+
+
+def test_a_fraction_that_selects_no_trainer_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="selects none"):
+        load_config(None, attacks=[{"name": "alie", "fraction": 0.1}])  # floor(0.7) = 0

@@ -15,7 +15,6 @@ Each cell of ``results.json`` holds the keys other tools read: ``attack``, ``def
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Mapping
@@ -124,12 +123,6 @@ def n_trainers(opts: Options) -> int:
     return QUICK_TRAINERS if opts.quick else TRAINERS
 
 
-def attackers(fraction: float, trainers: int) -> list[int]:
-    """The last ``floor(fraction x trainers)`` trainer indices (at most that fraction)."""
-    k = math.floor(fraction * trainers + 1e-9)
-    return list(range(trainers - k, trainers))
-
-
 def cells(axes: Mapping[str, list[Any]]) -> list[Cell]:
     """Honest runs first (one per defence and partition), then every attack cell."""
     out = []
@@ -144,9 +137,10 @@ def cells(axes: Mapping[str, list[Any]]) -> list[Cell]:
 
 def config(opts: Options, cell: Cell) -> FLRunConfig:
     trainers = n_trainers(opts)
-    bad = attackers(cell.fraction, trainers)
     attacks = (
-        [{"name": cell.attack, "trainers": bad, "params": ATTACKS[cell.attack]}] if bad else []
+        [{"name": cell.attack, "fraction": cell.fraction, "params": ATTACKS[cell.attack]}]
+        if cell.fraction > 0
+        else []
     )
     return make_config(
         opts,
@@ -171,8 +165,7 @@ def run_cell(opts: Options, cell: Cell) -> dict[str, Any]:
     cfg = config(opts, cell)
     measure = backdoor_success(cfg) if cell.attack == "backdoor" and cell.fraction else None
     result = run_sim(cell.label, cfg, sim_timing(cfg, opts), opts.n_rounds, measure=measure)
-    bad = attackers(cell.fraction, cfg.network.trainers)
-    return summarise(cell, result, bad)
+    return summarise(cell, result, sorted(cfg.attackers()))
 
 
 def _run_all(opts: Options, todo: list[Cell]) -> list[dict[str, Any]]:

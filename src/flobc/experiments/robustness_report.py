@@ -46,7 +46,8 @@ def write_report(doc: dict[str, Any], opts: Options) -> None:
     lines = report.header("Robustness: attacks x defences", opts, doc)
     lines += [
         f"{doc['trainers']} trainers, {doc['validators']} validators, BSP waiting for every "
-        "trainer. Attackers are the last `floor(fraction x trainers)` trainers. Defences are "
+        "trainer. Attackers are the last `floor(fraction x trainers)` trainers (0.45 of 10 "
+        "is 4). Defences are "
         "`aggregator+validation rule`: `fedavg+none` is the no-defence control, "
         "`fedavg+paper` the paper's system (accuracy-gain rule, reward-penalty trust), "
         "`fedavg+robust` the default.",

@@ -178,7 +178,7 @@ class ByzantineValidatorSection(_Section):
 class AttackEntry(_Section):
     """Byzantine trainers: which ones run which attack (:mod:`flobc.algorithms.attacks`).
 
-    ``trainers`` lists indices; ``fraction`` picks the LAST ``ceil(fraction x trainers)``
+    ``trainers`` lists indices; ``fraction`` picks the LAST ``floor(fraction x trainers)``
     indices, so that trainer 0 (the paper's noise-free reference) stays honest and growing
     the fraction only adds attackers. The trainers of one entry are one collusion group:
     with ``sybil`` they send byte-identical poison (the group's first trainer's), and
@@ -225,7 +225,7 @@ class AttackEntry(_Section):
         if self.trainers is not None:
             return sorted(self.trainers)
         assert self.fraction is not None
-        k = math.ceil(self.fraction * n_trainers - 1e-9)
+        k = math.floor(self.fraction * n_trainers + 1e-9)
         return list(range(n_trainers - k, n_trainers))
 
 
@@ -271,6 +271,11 @@ class FLRunConfig(_Section):
     def _attackers(self) -> FLRunConfig:
         n, seen = self.network.trainers, dict[int, str]()
         for entry in self.attacks:
+            if not entry.indices(n):
+                raise ValueError(
+                    f"attack {entry.name!r}: fraction {entry.fraction} of {n} trainers "
+                    "selects none (the attackers are the last floor(fraction x trainers))"
+                )
             for i in entry.indices(n):
                 if i >= n:
                     raise ValueError(
