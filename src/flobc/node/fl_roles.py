@@ -23,6 +23,7 @@ from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import sha256
 from flobc.node.fl_settings import FLRunConfig
+from flobc.node.privacy import TrainerPrivacy
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,8 @@ class TrainerCore:
         self.learner = make_learner(cfg, cfg.seed)
         self.nonce = 0
         self._noise = np.random.default_rng([cfg.seed, 7, index])
+        #: differential privacy (``[privacy]``), checked here, before any training
+        self.privacy = TrainerPrivacy.from_config(cfg, index, len(self.data.x))
 
     def train(
         self,
@@ -181,12 +184,34 @@ class TrainerCore:
         seed = int.from_bytes(
             sha256(f"{self.cfg.seed}/{self.index}/{version}/{rnd}".encode())[:4], "little"
         )
+        if self.privacy is not None:
+            self.privacy.ensure_budget(steps or t.steps or None)
+            if self.privacy.params.mechanism == "dpsgd":
+                return self._train_dpsgd(steps or t.steps, seed)
         if steps is not None:
             stats = self.learner.train(self.data.x, self.data.y, steps=steps, seed=seed)
         elif t.steps:
             stats = self.learner.train(self.data.x, self.data.y, steps=t.steps, seed=seed)
         else:
             stats = self.learner.train(self.data.x, self.data.y, epochs=t.epochs, seed=seed)
+        return self.learner.get_weights(), stats
+
+    def _train_dpsgd(self, steps: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+        from flobc.ml.dp import dpsgd_plan
+
+        t = self.cfg.training
+        _, n = dpsgd_plan(len(self.data.x), t.batch_size, t.epochs, steps)
+        assert self.privacy is not None
+        stats = self.privacy.train_dpsgd(
+            self.learner,
+            self.data.x,
+            self.data.y,
+            steps=n,
+            lr=t.lr,
+            batch_size=t.batch_size,
+            optimizer=t.optimizer,
+            seed=seed,
+        )
         return self.learner.get_weights(), stats
 
     def delta(self, base: np.ndarray, local: np.ndarray) -> np.ndarray:
@@ -202,8 +227,12 @@ class TrainerCore:
     def upload(
         self, delta: np.ndarray, base_version: int, local_steps: int = 0, nonce: int | None = None
     ) -> tuple[SignedTx, bytes]:
-        """The signed ``fl.update`` transaction and the Δ blob it references."""
+        """The signed ``fl.update`` transaction and the Δ blob it references (made
+        differentially private first when ``[privacy]`` is on)."""
+        dp = None
+        if self.privacy is not None:
+            delta, dp = self.privacy.release(delta, base_version, local_steps)
         blob = np.ascontiguousarray(delta, dtype="<f4").tobytes()
         self.nonce = max(self.nonce + 1, nonce or 0)
-        body = UpdateBody(base_version, sha256(blob), len(self.data.x), local_steps)
+        body = UpdateBody(base_version, sha256(blob), len(self.data.x), local_steps, dp)
         return update_tx(self.chain_id, self.key, body, self.nonce), blob

@@ -24,6 +24,7 @@ from flobc.encoding import decode, sha256
 from flobc.node.fl_genesis import fl_app_state
 from flobc.node.fl_roles import Evaluator, TrainerCore, as_vector
 from flobc.node.fl_settings import FLRunConfig
+from flobc.node.privacy import BudgetSpent
 from flobc.node.process import Action, SetTimer
 from flobc.node.trainer_policy import TrainerView, next_work
 from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
@@ -69,6 +70,8 @@ class SimTrainer:
         self.pending: tuple[SignedTx, bytes] | None = None
         self.record = TrainerRecord()
         self.last_check: Any = None
+        #: why the trainer stopped for good (its privacy budget is spent), if it did
+        self.stopped: str | None = None
 
     def start(self, now_ms: int) -> list[Action]:
         return [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
@@ -80,6 +83,8 @@ class SimTrainer:
         if name == "submit":
             return self._submit(now_ms)
         out: list[Action] = [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
+        if self.stopped:
+            return []
         if self.busy:
             return out
         app = self.net.validator_app(self.index)
@@ -114,15 +119,21 @@ class SimTrainer:
             start = self.local
             self.extra_done = True
         assert self.base is not None
-        self.local, stats = self.core.train(
-            self.base,
-            self.trained_version,
-            steps=work.steps,
-            start=start,
-            rnd=sum(v == self.trained_version for _, v in self.record.submissions),
-        )
-        delta = self.core.delta(self.base, self.local)
-        self.pending = self.core.upload(delta, self.trained_version, int(stats.get("steps", 0)))
+        try:
+            self.local, stats = self.core.train(
+                self.base,
+                self.trained_version,
+                steps=work.steps,
+                start=start,
+                rnd=sum(v == self.trained_version for _, v in self.record.submissions),
+            )
+            delta = self.core.delta(self.base, self.local)
+            self.pending = self.core.upload(
+                delta, self.trained_version, int(stats.get("steps", 0))
+            )
+        except BudgetSpent as exc:
+            self.stopped = str(exc)
+            return []
         self.busy = True
         t = self.net.timing
         cost = (
