@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("opacus")
 
-from opacus.accountants import RDPAccountant  # noqa: E402
+from opacus.accountants import RDPAccountant
 
-from flobc.ml.dp import Accountant, noise_for_target, train_dpsgd  # noqa: E402
-from flobc.ml.train import make_learner  # noqa: E402
+from flobc.ml.dp import Accountant, noise_for_target, train_dpsgd
+from flobc.ml.train import make_learner
 
 
 def _opacus_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
