@@ -118,7 +118,9 @@ def experiment(
     verbose: bool,
 ) -> None:
     """Run one of the paper's experiments (docs/experiments.md): benchmark, split,
-    reputation, sync (simulator only) or all; writes results.json, plots and report.md."""
+    reputation, sync (simulator only), privacy (issue 12; needs the privacy extra) or all;
+    writes results.json, plots and report.md."""
+    from flobc.algorithms.privacy import PrivacyError
     from flobc.experiments.settings import Options, command_line, parse_override
     from flobc.ml.data import DatasetNotFound
     from flobc.node.fl_settings import ConfigError
@@ -154,5 +156,5 @@ def experiment(
             continue
         try:
             _run_one(n, opts)
-        except (DatasetNotFound, ConfigError) as exc:
+        except (DatasetNotFound, ConfigError, PrivacyError) as exc:
             raise click.ClickException(str(exc)) from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-NAMES = ("benchmark", "split", "reputation", "sync")
+NAMES = ("benchmark", "split", "reputation", "sync", "privacy")
 
 
 def experiment(name: str) -> ModuleType:
