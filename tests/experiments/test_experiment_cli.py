@@ -56,7 +56,7 @@ def test_sim_timing_scales_with_data() -> None:
 
 
 def test_helpers() -> None:
-    assert set(NAMES) == {"benchmark", "split", "reputation", "sync"}
+    assert set(NAMES) == {"benchmark", "split", "reputation", "sync", "robustness", "privacy"}
     with pytest.raises(ValueError):
         experiment("nope")
     assert split.splits() == [(t, 10 - t) for t in range(9, 0, -1)]

@@ -135,7 +135,9 @@ def experiment(
 ) -> None:
     """Run one of the paper's experiments (docs/experiments.md): benchmark, split,
     reputation, sync (simulator only) or all of them; or robustness (attacks x defences,
-    simulator only). Writes results.json, plots and report.md."""
+    simulator only) or privacy (needs the privacy extra). Writes results.json, plots and
+    report.md."""
+    from flobc.algorithms.privacy import PrivacyError
     from flobc.experiments.settings import Options, command_line, parse_override
     from flobc.ml.data import DatasetNotFound
 
@@ -178,5 +180,5 @@ def experiment(
             continue
         try:
             _run_one(n, opts)
-        except (DatasetNotFound, ValueError) as exc:  # ConfigError is a ValueError
+        except (DatasetNotFound, ValueError, PrivacyError) as exc:  # ConfigError: ValueError
             raise click.ClickException(str(exc)) from exc

@@ -13,7 +13,7 @@ from types import ModuleType
 #: The paper's four experiments (what ``flobc experiment all`` runs).
 PAPER = ("benchmark", "split", "reputation", "sync")
 #: Every experiment: the paper's and ours beyond it.
-NAMES = (*PAPER, "robustness")
+NAMES = (*PAPER, "robustness", "privacy")
 
 
 def experiment(name: str) -> ModuleType:

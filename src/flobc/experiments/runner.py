@@ -199,7 +199,11 @@ def collect(label: str, net: SimFLNetwork, cfg: FLRunConfig, t0_ms: int) -> RunR
         agreed=agreed,
         wall_s=0.0,
         bytes=traffic,
-        extra={"submissions": per_trainer, "decisions": decisions(st, index)},
+        extra={
+            "submissions": per_trainer,
+            "decisions": decisions(st, index),
+            **_privacy(st, index),
+        },
     )
 
 
@@ -209,3 +213,9 @@ def decisions(st: Any, index: dict[str, str]) -> dict[str, dict[str, int]]:
     for u in st.updates.values():
         out[index.get(u.trainer, u.trainer)][u.status] += 1
     return {i: dict(sorted(c.items())) for i, c in out.items()}
+
+
+def _privacy(st: Any, index: dict[str, str]) -> dict[str, Any]:
+    """ε spent per trainer index, as the ledger records it (only when DP was used)."""
+    spent = {index[t]: round(i.epsilon, 6) for t, i in st.trainers.items() if i.dp_releases}
+    return {"epsilon": dict(sorted(spent.items(), key=lambda kv: int(kv[0])))} if spent else {}

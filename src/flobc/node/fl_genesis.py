@@ -73,4 +73,13 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
             "adaptive_max_ms": int(s.adaptive_max_s * 1000),
         },
     }
+    p = cfg.privacy
+    if p.enabled:
+        fl["privacy"] = {
+            "epsilon_budget": p.epsilon_budget,
+            "delta": p.delta,
+            "required": p.required,
+            "min_noise_multiplier": p.min_noise_multiplier,
+            "max_clip": p.max_clip,
+        }
     return {"app": "fl", "fl": fl}, blob

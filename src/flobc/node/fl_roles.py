@@ -23,6 +23,7 @@ from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import sha256
 from flobc.node.fl_settings import FLRunConfig
+from flobc.node.privacy import TrainerPrivacy
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,8 @@ class TrainerCore:
         #: the paper's noise (training.noise_k) keeps its own stream, as before the attack
         #: library, so Experiment 2 reproduces its committed results bit for bit
         self._noise = np.random.default_rng([cfg.seed, 7, index])
+        #: differential privacy (``[privacy]``), checked here, before any training
+        self.privacy = TrainerPrivacy.from_config(cfg, index, len(self.data.x))
         #: the last train() call, replayed by :meth:`replay_honest` for colluders
         self._call: tuple[np.ndarray, int, int | None, bool, int] | None = None
         self._replayed: dict[int, np.ndarray] = {}
@@ -202,9 +205,7 @@ class TrainerCore:
     ) -> tuple[np.ndarray, dict[str, Any]]:
         t = self.cfg.training
         self.learner.set_weights(start)
-        seed = int.from_bytes(
-            sha256(f"{self.cfg.seed}/{index}/{version}/{rnd}".encode())[:4], "little"
-        )
+        seed = self._seed(index, version, rnd)
         if steps is not None:
             stats = self.learner.train(data.x, data.y, steps=steps, seed=seed)
         elif t.steps:
@@ -230,9 +231,38 @@ class TrainerCore:
         self._call = (base, version, steps, start is not None, rnd)
         if start is None:
             self._replayed = {}
+        t = self.cfg.training
+        if self.privacy is not None:
+            self.privacy.ensure_budget(steps or t.steps or None)
+            if self.privacy.params.mechanism == "dpsgd":
+                self.learner.set_weights(base if start is None else start)
+                return self._train_dpsgd(steps or t.steps, self._seed(self.index, version, rnd))
         return self._fit(
             self.data, self.index, base if start is None else start, version, steps, rnd
         )
+
+    def _seed(self, index: int, version: int, rnd: int) -> int:
+        return int.from_bytes(
+            sha256(f"{self.cfg.seed}/{index}/{version}/{rnd}".encode())[:4], "little"
+        )
+
+    def _train_dpsgd(self, steps: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+        from flobc.ml.dp import dpsgd_plan
+
+        t = self.cfg.training
+        _, n = dpsgd_plan(len(self.data.x), t.batch_size, t.epochs, steps)
+        assert self.privacy is not None
+        stats = self.privacy.train_dpsgd(
+            self.learner,
+            self.data.x,
+            self.data.y,
+            steps=n,
+            lr=t.lr,
+            batch_size=t.batch_size,
+            optimizer=t.optimizer,
+            seed=seed,
+        )
+        return self.learner.get_weights(), stats
 
     def replay_honest(self, j: int) -> np.ndarray:
         """Trainer ``j``'s honest Δ for the last :meth:`train` call, by replaying its training
@@ -302,8 +332,12 @@ class TrainerCore:
     def upload(
         self, delta: np.ndarray, base_version: int, local_steps: int = 0, nonce: int | None = None
     ) -> tuple[SignedTx, bytes]:
-        """The signed ``fl.update`` transaction and the Δ blob it references."""
+        """The signed ``fl.update`` transaction and the Δ blob it references (made
+        differentially private first when ``[privacy]`` is on)."""
+        dp = None
+        if self.privacy is not None:
+            delta, dp = self.privacy.release(delta, base_version, local_steps)
         blob = np.ascontiguousarray(delta, dtype="<f4").tobytes()
         self.nonce = max(self.nonce + 1, nonce or 0)
-        body = UpdateBody(base_version, sha256(blob), len(self.data.x), local_steps)
+        body = UpdateBody(base_version, sha256(blob), len(self.data.x), local_steps, dp)
         return update_tx(self.chain_id, self.key, body, self.nonce), blob

@@ -13,6 +13,7 @@ the experiments read it. Unknown keys and bad values are rejected with a clear m
     [validation] rule = "robust"
     [[attacks]]  name = "sign_flip", fraction = 0.3, params = { scale = 10 }
     [aggregation] rule = "fedavg", params = {}, clip_multiplier = 0.0, server_lr = 1.0
+    [privacy]  enabled = true, epsilon_budget = 8, delta = 1e-5, clip = 1.0
 """
 
 from __future__ import annotations
@@ -229,6 +230,60 @@ class AttackEntry(_Section):
         return list(range(n_trainers - k, n_trainers))
 
 
+class PrivacyOverride(_Section):
+    """One trainer's deviations from the network's ``[privacy]`` settings."""
+
+    mechanism: Literal["gaussian", "dpsgd"] | None = None
+    epsilon_budget: float | None = None
+    clip: float | None = None
+    noise_multiplier: float | None = None
+
+
+class PrivacySection(_Section):
+    """Differential privacy of trainer updates (see :mod:`flobc.node.privacy`).
+
+    ``noise_multiplier`` unset: each trainer derives the smallest σ that spends at most
+    ``epsilon_budget`` over ``planned_rounds`` updates. ``required``, ``min_noise_multiplier``,
+    ``max_clip``, ``epsilon_budget`` and ``delta`` go into the genesis and validators enforce
+    them; ``trainer."3".clip = 0.5`` overrides one trainer (budget only downwards).
+    """
+
+    enabled: bool = False
+    mechanism: Literal["gaussian", "dpsgd"] = "gaussian"
+    epsilon_budget: float = 8.0
+    delta: float = 1e-5
+    clip: float = 1.0
+    noise_multiplier: float | None = None
+    planned_rounds: int = Field(30, ge=1)
+    required: bool = True
+    min_noise_multiplier: float = Field(0.0, ge=0)
+    #: 0 = no maximum
+    max_clip: float = Field(0.0, ge=0)
+    trainer: dict[str, PrivacyOverride] = {}
+
+    @model_validator(mode="after")
+    def _valid(self) -> PrivacySection:
+        from flobc.algorithms.privacy import validate
+
+        validate(self.epsilon_budget, self.delta, self.clip, self.noise_multiplier)
+        for key, o in self.trainer.items():
+            if not key.isdigit():
+                raise ValueError(f"privacy.trainer keys are trainer indices, got {key!r}")
+            budget = self.epsilon_budget if o.epsilon_budget is None else o.epsilon_budget
+            validate(
+                budget,
+                self.delta,
+                self.clip if o.clip is None else o.clip,
+                o.noise_multiplier,
+            )
+            if budget > self.epsilon_budget:
+                raise ValueError(
+                    f"privacy.trainer.{key}: epsilon_budget {budget} exceeds the network's"
+                    f" {self.epsilon_budget}"
+                )
+        return self
+
+
 class FLRunConfig(_Section):
     """Everything about one FL network run."""
 
@@ -241,6 +296,7 @@ class FLRunConfig(_Section):
     reputation: ReputationSection = ReputationSection()
     validation: ValidationSection = ValidationSection()
     aggregation: AggregationSection = AggregationSection()
+    privacy: PrivacySection = PrivacySection()
     open_registration: bool = False
     byzantine_validators: list[ByzantineValidatorSection] = []
     attacks: list[AttackEntry] = []

@@ -29,6 +29,7 @@ from flobc.node.fl_evaluator import EvaluationTask, Evaluator
 from flobc.node.fl_roles import TrainerCore
 from flobc.node.fl_settings import FLRunConfig
 from flobc.node.http_runtime import HttpRuntime
+from flobc.node.privacy import BudgetSpent
 from flobc.node.trainer_policy import TrainerView, next_work
 from flobc.node.validator import ValidatorNode
 
@@ -191,19 +192,42 @@ async def run_trainer(
     *,
     poll_s: float = 0.2,
 ) -> None:
-    """Train forever (until cancelled) as trainer ``index``."""
+    """Train forever (until cancelled) as trainer ``index``; with ``[privacy]``, until the
+    privacy budget is spent (then it logs why and returns)."""
     core = await asyncio.to_thread(TrainerCore, cfg, index, key, chain_id)
+    try:
+        await _train_loop(core, cfg, index, key, urls, poll_s)
+    except BudgetSpent as exc:
+        log.error("trainer %d stops: %s", index, exc)
+
+
+async def _resume_privacy(client: FLClient, core: TrainerCore, key: KeyPair) -> None:
+    """Continue the privacy accounting from the ledger (a restarted trainer's earlier
+    updates are public and spent)."""
+    assert core.privacy is not None
+    for t in await client.json("/v1/trainers"):
+        if t["public_key"] == key.public_key.hex():
+            core.privacy.resume(int(t.get("dp_releases", 0)), float(t.get("epsilon", 0.0)))
+
+
+async def _train_loop(
+    core: TrainerCore, cfg: FLRunConfig, index: int, key: KeyPair, urls: list[str], poll_s: float
+) -> None:
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     speed = cfg.speed_of(index)
     s = cfg.sync
     trained, submitted, extra_done, in_extension, shares = -1, False, False, False, 0
     base: np.ndarray | None = None
     local: np.ndarray | None = None
+    resumed = False
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = FLClient(order, session)
         while True:
             try:
+                if core.privacy is not None and not resumed:
+                    await _resume_privacy(client, core, key)
+                    resumed = True
                 latest = await client.json("/v1/models/latest")
                 rnd = await client.json("/v1/round")
             except (ConnectionError, aiohttp.ClientError) as exc:

@@ -26,6 +26,7 @@ from flobc.node.fl_evaluator import EvaluationTask, Evaluator
 from flobc.node.fl_genesis import fl_app_state
 from flobc.node.fl_roles import TrainerCore, as_vector
 from flobc.node.fl_settings import FLRunConfig
+from flobc.node.privacy import BudgetSpent
 from flobc.node.process import Action, SetTimer
 from flobc.node.trainer_policy import TrainerView, next_work
 from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
@@ -71,6 +72,8 @@ class SimTrainer:
         self.pending: tuple[SignedTx, bytes] | None = None
         self.record = TrainerRecord()
         self.last_check: Any = None
+        #: why the trainer stopped for good (its privacy budget is spent), if it did
+        self.stopped: str | None = None
 
     def start(self, now_ms: int) -> list[Action]:
         return [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
@@ -82,6 +85,8 @@ class SimTrainer:
         if name == "submit":
             return self._submit(now_ms)
         out: list[Action] = [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
+        if self.stopped:
+            return []
         if self.busy:
             return out
         app = self.net.validator_app(self.index)
@@ -117,13 +122,17 @@ class SimTrainer:
             self.extra_done = True
         assert self.base is not None
         rnd = sum(v == self.trained_version for _, v in self.record.submissions)
-        self.local, stats = self.core.train(
-            self.base, self.trained_version, steps=work.steps, start=start, rnd=rnd
-        )
-        delta = self.core.delta(
-            self.base, self.local, version=self.trained_version, rnd=rnd, view=self._view(app)
-        )
-        self.pending = self.core.upload(delta, self.trained_version, int(stats.get("steps", 0)))
+        try:
+            self.local, stats = self.core.train(
+                self.base, self.trained_version, steps=work.steps, start=start, rnd=rnd
+            )
+            delta = self.core.delta(
+                self.base, self.local, version=self.trained_version, rnd=rnd, view=self._view(app)
+            )
+            self.pending = self.core.upload(delta, self.trained_version, int(stats.get("steps", 0)))
+        except BudgetSpent as exc:
+            self.stopped = str(exc)
+            return []
         self.busy = True
         t = self.net.timing
         cost = (

@@ -21,7 +21,7 @@ from flobc.algorithms.reputation import ReputationPolicy, policy_from_name
 from flobc.algorithms.sync import accepts_update
 from flobc.algorithms.validation import ValidationRule, rule_from_name
 from flobc.app.abci import BlockResult, TxCheck, TxResult
-from flobc.app.fl import rounds
+from flobc.app.fl import privacy, rounds
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, VersionInfo
 from flobc.app.fl.txs import REGISTER, UPDATE, VOTE, RegisterBody, UpdateBody, VoteBody
@@ -104,14 +104,21 @@ class FLApp:
             return ()
 
     def check_blob(self, tx: SignedTx, data: bytes) -> TxCheck:
-        """Content checks of an update's Δ blob: shape (length) and finiteness."""
+        """Content checks of an update's Δ blob: shape (length), finiteness, DP norm band."""
         expected = self.cfg.model.size * DTYPE.itemsize
         if len(data) != expected:
             return TxCheck(
                 422, f"update has {len(data) // 4} values; the model spec has {self.cfg.model.size}"
             )
-        if not np.isfinite(np.frombuffer(data, DTYPE)).all():
+        vec = np.frombuffer(data, DTYPE)
+        if not np.isfinite(vec).all():
             return TxCheck(422, "update contains NaN or infinite values")
+        if self.cfg.privacy is not None:
+            try:
+                body = decode(tx.body, UpdateBody)
+            except DecodeError as exc:
+                return TxCheck(400, f"malformed update: {exc}")
+            return privacy.check_delta(self.cfg.privacy, body, vec)
         return TxCheck()
 
     def prepare_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> list[int]:
@@ -179,6 +186,7 @@ class FLApp:
                     return TxResult(content.code, content.message)
             if check.ok:
                 rounds.record_update(self, st, tx, body, header)  # type: ignore[arg-type]
+                privacy.record(self.cfg.privacy, st.trainers[node_id_of(tx.signer)], body)
         elif tx.kind == VOTE:
             check, vbody = self._check_vote(tx, st)
             if check.ok:
@@ -218,6 +226,9 @@ class FLApp:
         cap = self.cfg.max_local_steps
         if body.local_steps < 0 or (cap and body.local_steps > cap):
             return TxCheck(400, f"local_steps must be in 0..{cap or 'any'}"), None
+        dp_check = privacy.check_claim(self.cfg.privacy, trainer, body)
+        if not dp_check.ok:
+            return dp_check, None
         assert st.round is not None
         view = rounds.view(st, now_ms)
         ok, reason = accepts_update(

@@ -50,6 +50,17 @@ class SyncSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         )
 
 
+class PrivacyRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The network's differential-privacy minimum, enforced on every update."""
+
+    epsilon_budget: float
+    delta: float
+    #: updates without a DP claim are rejected
+    required: bool = True
+    min_noise_multiplier: float = 0.0
+    max_clip: float = 0.0  # 0: no maximum
+
+
 class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: ModelRef
     #: Registered trainers' public keys (hex) at genesis (permissioned network).
@@ -74,6 +85,7 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     clip_multiplier: float = 0.0
     sync: SyncSettings = SyncSettings()
     max_samples: int = 10_000_000
+    privacy: PrivacyRules | None = None
 
     def aggregation_rule(self) -> Aggregator:
         """The configured rule; ``weight_by_samples`` is FedAvg's own parameter."""

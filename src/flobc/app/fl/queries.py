@@ -120,6 +120,8 @@ def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
                     "rejected": t.rejected,
                     "active": t.active,
                     "round_status": status,
+                    "epsilon": t.epsilon,
+                    "dp_releases": t.dp_releases,
                 }
             )
         return out

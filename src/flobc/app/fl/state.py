@@ -23,6 +23,11 @@ class TrainerInfo(msgspec.Struct):
     active: bool = True
     #: registration order (genesis order, then joins): the canonical order of trainers
     index: int = 0
+    #: differential privacy: cumulative ε claimed (at the network's δ), the ledger's own
+    #: zCDP ρ of the trainer's Gaussian-mechanism releases, and how many DP updates it sent
+    epsilon: float = 0.0
+    dp_rho: float = 0.0
+    dp_releases: int = 0
 
 
 class UpdateInfo(msgspec.Struct):

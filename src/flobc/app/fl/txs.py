@@ -15,6 +15,15 @@ REGISTER = "fl.register"
 _BODY = {"array_like": True, "frozen": True, "forbid_unknown_fields": True}
 
 
+class DPClaim(msgspec.Struct, **_BODY):
+    """The differential privacy a trainer applied to an update, signed with it."""
+
+    mechanism: str  # "gaussian" (clip + noise on Δ) | "dpsgd" (in local training)
+    clip: float  # C: Δ's (gaussian) or each sample gradient's (dpsgd) L2 bound
+    noise_multiplier: float  # σ: noise std is σ·C
+    epsilon: float  # cumulative ε at the network's δ, this update included
+
+
 class UpdateBody(msgspec.Struct, **_BODY):
     """A trainer's update Δ = w_local - w_base against model version ``base_version``."""
 
@@ -22,6 +31,8 @@ class UpdateBody(msgspec.Struct, **_BODY):
     update_hash: bytes  # SHA-256 of the little-endian float32 Δ blob
     num_samples: int
     local_steps: int = 0
+    #: Last, with a default, so encodings without it still decode.
+    dp: DPClaim | None = None
 
 
 class VoteBody(msgspec.Struct, **_BODY):
