@@ -195,6 +195,19 @@ def _export_final(out: Path, w: Watcher, hash_hex: str) -> None:
     default=None,
     help="TOML run configuration; options above override it.",
 )
+@click.option(
+    "--attack",
+    default=None,
+    help="Make some trainers Byzantine with this attack (sign_flip, scaling, label_flip, "
+    "backdoor, gaussian, alie, ipm, min_max, min_sum, free_ride_zero, ...).",
+)
+@click.option(
+    "--attackers",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.3,
+    show_default=True,
+    help="With --attack: the share of trainers that attack (the last ones).",
+)
 @click.option("--timeout", type=float, default=900, show_default=True, help="Seconds.")
 def demo(
     out: Path,
@@ -207,6 +220,8 @@ def demo(
     sync: str | None,
     seed: int | None,
     config_file: Path | None,
+    attack: str | None,
+    attackers: float,
     timeout: float,
 ) -> None:
     """Run a local decentralized FL network (3 validators, 7 trainers) and watch it learn."""
@@ -221,6 +236,7 @@ def demo(
                 "model.name": model,
                 "sync.scheme": sync,
                 "seed": seed,
+                "attacks": [{"name": attack, "fraction": attackers}] if attack else None,
             },
         )
     except ConfigError as exc:

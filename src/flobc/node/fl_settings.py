@@ -414,4 +414,14 @@ def load_config(path: Path | None, **overrides: Any) -> FLRunConfig:
         return FLRunConfig.model_validate(raw)
     except ValidationError as exc:
         where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}invalid configuration:\n{exc}") from exc
+        raise ConfigError(f"{where}invalid configuration: {describe(exc)}") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """Every problem on one line, each as ``field.path: message``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
