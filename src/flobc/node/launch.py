@@ -11,6 +11,8 @@ from flobc.node.api import MAX_SUBMISSION_BYTES
 from flobc.node.api import routes as core_routes
 from flobc.node.home import OpenedHome, open_home
 from flobc.node.http_runtime import HttpRuntime, run
+from flobc.node.metrics import NodeMetrics
+from flobc.node.openapi import openapi_route
 from flobc.node.validator import NodeConfig, ValidatorNode
 
 
@@ -28,14 +30,17 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
         config=NodeConfig(gossip_interval_ms=s.gossip_interval_ms),
     )
     peers = {v.address.hex(): v.url for v in g.validators if v.url}
-    routes = list(core_routes)
-    if g.app_state.get("app") == "fl":
+    fl = g.app_state.get("app") == "fl"
+    metrics = NodeMetrics(node)
+    routes = [*core_routes, metrics.route, openapi_route(fl=fl)]
+    if fl:
         from flobc.node.fl_api import routes as fl_routes
 
         routes += list(fl_routes)
     runtime = HttpRuntime(
         node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
     )
+    runtime.middlewares.append(metrics.middleware)
     if g.app_state.get("app") == "fl" and "fl" in s.extra:
         from flobc.node.fl_settings import FLRunConfig
         from flobc.node.fl_workers import attach_evaluator
