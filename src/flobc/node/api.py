@@ -48,10 +48,14 @@ def block_json(cb: CommittedBlock) -> dict[str, Any]:
 
 
 def _int(request: web.Request, name: str) -> int:
+    """A path parameter as a non-negative int64 (SQLite's range: larger ones would crash it)."""
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError as exc:
         raise ApiError(400, f"{name} must be an integer") from exc
+    if not 0 <= value < 2**63:
+        raise ApiError(400, f"{name} must be between 0 and 2^63-1")
+    return value
 
 
 @routes.get("/v1/status")

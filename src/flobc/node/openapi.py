@@ -66,6 +66,7 @@ def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 _INT = {"type": "integer"}
+_HEIGHT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 _HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
 _VERSION = _param("version", _INT, "Model version number (0 is the genesis model).")
 #: Answers any operation can give: a client error, or 503 while the node is stopping.
@@ -115,7 +116,7 @@ def _core_paths() -> dict[str, Any]:
             _json(_ref("StatusDoc"), "The node's status."),
         ),
         "/v1/blocks/{height}": {
-            "parameters": [_param("height", _INT, "Block height (1 is the first block).")],
+            "parameters": [_param("height", _HEIGHT, "Block height (1 is the first block).")],
             **_get(
                 "A committed block.",
                 _json(_ref("BlockDoc"), "The block."),
