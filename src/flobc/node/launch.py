@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 from flobc.app.registry import make_app
@@ -11,6 +9,7 @@ from flobc.node.api import MAX_SUBMISSION_BYTES
 from flobc.node.api import routes as core_routes
 from flobc.node.home import OpenedHome, open_home
 from flobc.node.http_runtime import HttpRuntime, run
+from flobc.node.logfmt import LogFormat, configure_logging
 from flobc.node.metrics import NodeMetrics
 from flobc.node.openapi import openapi_route
 from flobc.node.validator import NodeConfig, ValidatorNode
@@ -51,15 +50,7 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
     return runtime, opened
 
 
-def _logging(name: str, level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def run_trainer_home(home: Path) -> int:
+def run_trainer_home(home: Path, log_format: LogFormat = "text") -> int:
     """Run the trainer of ``home`` until SIGTERM/SIGINT."""
     import asyncio
     import contextlib
@@ -74,7 +65,7 @@ def run_trainer_home(home: Path) -> int:
     s = load_settings(home)
     if s.role != "trainer" or "fl" not in s.extra:
         raise HomeError(f"{home} is not a trainer home")
-    _logging(s.name, s.log_level)
+    configure_logging(s.name, s.log_level, log_format)
     cfg = FLRunConfig.model_validate(s.extra["fl"])
     genesis = Genesis.load(home / GENESIS_FILE)
     key = KeyPair.load(home / KEY_FILE)
@@ -93,10 +84,10 @@ def run_trainer_home(home: Path) -> int:
     return 0
 
 
-def run_validator(home: Path) -> int:
+def run_validator(home: Path, log_format: LogFormat = "text") -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     runtime, opened = build_validator(home)
-    _logging(opened.settings.name, opened.settings.log_level)
+    configure_logging(opened.settings.name, opened.settings.log_level, log_format)
     try:
         return run(runtime)
     finally:
