@@ -41,12 +41,17 @@ class LiveNet:
 def live_fl_network(root: Path, validators: int = 1, period_s: float = 3) -> Iterator[LiveNet]:
     """Validators only (no trainer processes), one registered trainer whose key we hold.
 
-    The round period must leave an upload time to be voted on before the next release
-    (else its base version turns stale in the mempool and it is dropped).
+    BSP waits for that trainer (up to 10 periods), so on a loaded machine an upload still
+    gets every validator's vote before its round is forced to close.
     """
     netdir = root / "net"
     cfg = tiny_config(
-        **{"network.validators": validators, "network.trainers": 1, "sync.period_s": period_s}
+        **{
+            "network.validators": validators,
+            "network.trainers": 1,
+            "sync.period_s": period_s,
+            "sync.wait_for_all": True,
+        }
     )
     genesis = create_network(
         netdir, validators=validators, trainers=1, **fl_network_args(None, cfg=cfg)
@@ -87,7 +92,7 @@ def upload_update(w: LiveNet) -> str:
     """Upload small real updates from trainer-0 until one is voted on (the validators'
     evaluators load lazily, so the first may go stale); return its id once the next version
     (which applies its trust effect) is out everywhere and the mempools are empty."""
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 150
     nonce, uid = 1, _submit(w, 1)
     decided_at = None
     while time.monotonic() < deadline:
@@ -105,4 +110,4 @@ def upload_update(w: LiveNet) -> str:
             ):
                 return uid
         time.sleep(0.1)
-    raise AssertionError(f"no update was voted on and released in 90 s (last {uid})")
+    raise AssertionError(f"no update was voted on and released in 150 s (last {uid})")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from live_fl import LiveNet, get, get_text, live_fl_network, upload_update
@@ -77,3 +80,13 @@ def test_metrics_registry_is_per_node(network: LiveNet) -> None:
         heights = {k[1][0][1] for k in scrape(url) if k[0] == "flobc_peer_height"}
         own = get(url + "/v1/status")["node_id"]
         assert heights == ids - {own}
+
+
+def test_grafana_dashboard_uses_exposed_metrics(network: LiveNet) -> None:
+    """Every ``flobc_*`` series in docs/grafana/flobc.json is one a validator serves."""
+    dashboard = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "flobc.json"
+    doc = json.loads(dashboard.read_text())
+    exprs = [t["expr"] for p in doc["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"\bflobc_[a-z0-9_]+", e)}
+    served = {k[0] for k in scrape(network.url)}
+    assert used and used <= served, used - served
