@@ -11,6 +11,9 @@ import pytest
 from live_fl import LiveNet, get, get_text, live_fl_network, upload_update
 from prometheus_client.parser import text_string_to_metric_families
 
+from flobc.cli import net
+from flobc.cli.netdir import create_network, list_nodes
+
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(180)]
 
 
@@ -90,3 +93,19 @@ def test_grafana_dashboard_uses_exposed_metrics(network: LiveNet) -> None:
     used = {name for e in exprs for name in re.findall(r"\bflobc_[a-z0-9_]+", e)}
     served = {k[0] for k in scrape(network.url)}
     assert used and used <= served, used - served
+
+
+def test_kv_validator_serves_core_metrics_and_spec(tmp_path: Path) -> None:
+    """A ledger without FL: core metrics only, and a spec without the FL routes."""
+    netdir = tmp_path / "kv"
+    create_network(netdir, validators=1)
+    try:
+        assert net.up(netdir, timeout=30)[0].state == net.READY
+        url = list_nodes(netdir)[0].url
+        m = scrape(url)
+        assert one(m, "flobc_height") >= 0 and one(m, "flobc_peers") == 0
+        assert not any(k[0].startswith("flobc_model") for k in m)
+        paths = get(url + "/v1/openapi.json")["paths"]
+        assert "/v1/status" in paths and "/v1/models/latest" not in paths
+    finally:
+        net.down(netdir)

@@ -119,7 +119,7 @@ def test_real_answers_match_their_schemas(network: LiveNet) -> None:
         ("/v1/updates/{id}", "/v1/updates/nope", 404),
     ]:
         assert check_answer(base, "get", template, path)[0] == code, path
-    bad = encode(docs.TxSubmissionDoc(b"not a tx", [b"x"]))
+    bad = encode(api.TxSubmission(b"not a tx", [b"x"]))
     for template in ("/v1/txs", "/v1/updates"):
         status, doc = check_answer(base, "post", template, template, bad)
         assert status == 400 and doc["error"], doc

@@ -149,13 +149,6 @@ class RoundDoc(msgspec.Struct):
     height: int
 
 
-class TxSubmissionDoc(msgspec.Struct, array_like=True):
-    """Request body of the submission endpoints, MessagePack-encoded: ``[tx, [blob, ...]]``."""
-
-    tx: bytes
-    blobs: list[bytes] = []
-
-
 __all__ = [
     "BlockDoc",
     "ErrorDoc",
@@ -165,6 +158,5 @@ __all__ = [
     "TrainerDoc",
     "TxAcceptedDoc",
     "TxLocationDoc",
-    "TxSubmissionDoc",
     "VersionDoc",
 ]

@@ -1,9 +1,10 @@
 """The OpenAPI 3.1 description of a validator's HTTP API, served at ``GET /v1/openapi.json``.
 
 The document is data built here: the path table below names each route's parameters,
-bodies and answers, and every JSON body schema is generated from the msgspec structs of
-:mod:`flobc.node.api_schemas` (and the ledger's own :class:`UpdateInfo`, :class:`FLConfig`)
-with ``msgspec.json.schema_components``, so a field added to a struct shows up in the spec.
+bodies and answers, and every body schema is generated with ``msgspec.json.schema_components``
+from msgspec structs (those of :mod:`flobc.node.api_schemas`, and the node's own
+:class:`TxSubmission`, :class:`UpdateInfo` and :class:`FLConfig`), so a field added to a
+struct shows up in the spec.
 ``tests/node/test_openapi.py`` checks that it validates, that every served route is in it
 and that real answers of a live FL network match it.
 """
@@ -21,6 +22,7 @@ from flobc import __version__
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.state import UpdateInfo
 from flobc.node import api_schemas as s
+from flobc.node.api import TxSubmission
 from flobc.node.peer_link import P2P_PATH, SENDER_HEADER
 
 OPENAPI_PATH = "/v1/openapi.json"
@@ -34,7 +36,7 @@ _SCHEMA_TYPES: list[Any] = [
     s.BlockDoc,
     s.TxAcceptedDoc,
     s.TxLocationDoc,
-    s.TxSubmissionDoc,
+    TxSubmission,
     s.VersionDoc,
     s.TrainerDoc,
     s.RoundDoc,
@@ -87,7 +89,7 @@ def _submission(summary: str, description: str) -> dict[str, Any]:
             "description": description,
             "requestBody": {
                 "required": True,
-                "content": {MSGPACK: {"schema": _ref("TxSubmissionDoc")}},
+                "content": {MSGPACK: {"schema": _ref("TxSubmission")}},
             },
             "responses": {
                 "202": _json(_ref("TxAcceptedDoc"), "Checked and added to the mempool."),
