@@ -115,7 +115,9 @@ def test_real_answers_match_their_schemas(network: LiveNet) -> None:
         ("/v1/txs/{hash}", "/v1/txs/" + "ab" * 32, 404),
         ("/v1/txs/{hash}", "/v1/txs/zz", 400),
         ("/v1/models/{version}", "/v1/models/99999", 404),
-        ("/v1/models/{version}/weights", "/v1/models/-1/weights", 404),
+        ("/v1/models/{version}/weights", "/v1/models/-1/weights", 400),
+        ("/v1/models/{version}/weights", "/v1/models/%C2%A08/weights", 400),  # NBSP + 8
+        ("/v1/blocks/{height}", "/v1/blocks/9223372036854775808", 400),  # was a 500
         ("/v1/updates/{id}", "/v1/updates/nope", 404),
     ]:
         assert check_answer(base, "get", template, path)[0] == code, path

@@ -67,10 +67,9 @@ def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
-_INT = {"type": "integer"}
-_HEIGHT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+_UINT63 = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 _HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
-_VERSION = _param("version", _INT, "Model version number (0 is the genesis model).")
+_VERSION = _param("version", _UINT63, "Model version number (0 is the genesis model).")
 #: Answers any operation can give: a client error, or 503 while the node is stopping.
 _COMMON = {
     "4XX": _error("The request was refused; nothing changed."),
@@ -118,7 +117,7 @@ def _core_paths() -> dict[str, Any]:
             _json(_ref("StatusDoc"), "The node's status."),
         ),
         "/v1/blocks/{height}": {
-            "parameters": [_param("height", _HEIGHT, "Block height (1 is the first block).")],
+            "parameters": [_param("height", _UINT63, "Block height (1 is the first block).")],
             **_get(
                 "A committed block.",
                 _json(_ref("BlockDoc"), "The block."),
