@@ -47,7 +47,13 @@ def cli() -> None:
 @cli.command()
 @click.argument("netdir", type=click.Path(path_type=Path))
 @click.option("--validators", "-v", type=click.IntRange(1, 100), required=True)
-@click.option("--trainers", "-t", type=click.IntRange(0, 1000), default=0, show_default=True)
+@click.option(
+    "--trainers",
+    "-t",
+    type=click.IntRange(0, 1000),
+    default=None,
+    help="Trainer homes to create; FL: at least 1 (default: the config's, else 7).",
+)
 @click.option(
     "--hosts",
     default="127.0.0.1",
@@ -77,7 +83,7 @@ def cli() -> None:
 def init(
     netdir: Path,
     validators: int,
-    trainers: int,
+    trainers: int | None,
     hosts: str,
     base_port: int | None,
     config_file: Path | None,
@@ -89,22 +95,27 @@ def init(
 
     app = app or ("fl" if trainers or config_file else "kv")
     kwargs: dict = {"app_state": {"app": "kv"}}
+    if app == "fl" and trainers == 0:
+        raise click.ClickException(
+            "an FL network needs at least one trainer (--trainers N, N >= 1): trainers are "
+            "fixed in the genesis and each gets its data by index; for a ledger alone use --app kv"
+        )
     if app == "fl":
         from flobc.cli.fl_setup import fl_network_args
-        from flobc.node.fl_settings import ConfigError, load_config
+        from flobc.node.fl_settings import load_config
 
-        overrides = {"network.validators": validators, "network.trainers": trainers or None}
+        overrides = {"network.validators": validators, "network.trainers": trainers}
         try:
             cfg = load_config(config_file, **overrides)
-        except ConfigError as exc:
+            kwargs = fl_network_args(None, cfg=cfg)
+        except ValueError as exc:  # ConfigError, or a model plug-in that cannot be built
             raise click.ClickException(str(exc)) from exc
         trainers = cfg.network.trainers
-        kwargs = fl_network_args(None, cfg=cfg)
     try:
         genesis = create_network(
             netdir,
             validators=validators,
-            trainers=trainers,
+            trainers=trainers or 0,
             hosts=[h.strip() for h in hosts.split(",") if h.strip()],
             base_port=base_port,
             force=force,
@@ -135,11 +146,22 @@ _HOME = click.option(
 )
 
 
+#: ``--log-format``: ``json`` writes one JSON object per log line (for log shippers, jq).
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or as one JSON object each.",
+)
+
+
 @cli.command()
 @_HOME
-def validator(home: Path) -> None:
+@LOG_FORMAT
+def validator(home: Path, log_format: str) -> None:
     """Run one validator process from its home folder."""
-    _run_home("run_validator", home)
+    _run_home("run_validator", home, log_format=log_format)
 
 
 @cli.command()
@@ -150,9 +172,10 @@ def validator(home: Path) -> None:
     metavar="PKG.MODULE:CLIENT_FN",
     help="Train with this Flower client_fn or ClientApp (needs flobc[flower]).",
 )
-def trainer(home: Path, flower: str | None) -> None:
+@LOG_FORMAT
+def trainer(home: Path, flower: str | None, log_format: str) -> None:
     """Run one trainer process from its home folder."""
-    _run_home("run_trainer_home", home, flower=flower)
+    _run_home("run_trainer_home", home, flower=flower, log_format=log_format)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``flobc net up|down|status``: run the nodes of a network folder as background processes.
+"""``flobc net up|down|status|logs``: run the nodes of a network folder as background processes.
 
 Each node runs detached (its own session) as ``python -m flobc.cli.main <role> --home HOME``
 with its pid in ``NETDIR/run/<name>.pid`` and its output in ``NETDIR/run/<name>.log``. A node
@@ -41,9 +41,10 @@ def log_file(netdir: Path, name: str) -> Path:
     return netdir / RUN_DIR / f"{name}.log"
 
 
-def node_command(entry: NodeEntry) -> list[str]:
+def node_command(entry: NodeEntry, log_format: str = "text") -> list[str]:
     """The command line that runs ``entry`` (validator or trainer)."""
-    return [sys.executable, "-m", "flobc.cli.main", entry.role, "--home", str(entry.home.resolve())]
+    cmd = [sys.executable, "-m", "flobc.cli.main", entry.role, "--home", str(entry.home.resolve())]
+    return cmd + (["--log-format", log_format] if log_format != "text" else [])
 
 
 def _alive(pid: int) -> bool:
@@ -84,13 +85,13 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def start_node(netdir: Path, entry: NodeEntry) -> subprocess.Popen[bytes]:
+def start_node(netdir: Path, entry: NodeEntry, log_format: str = "text") -> subprocess.Popen[bytes]:
     """Start ``entry`` detached, output to its log file, and write its pid file."""
     run = netdir / RUN_DIR
     run.mkdir(parents=True, exist_ok=True)
     with open(log_file(netdir, entry.name), "ab") as log:
         proc = subprocess.Popen(
-            node_command(entry),
+            node_command(entry, log_format),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -154,6 +155,7 @@ def up(
     trainers_available: bool = True,
     wait: bool = True,
     timeout: float = 15.0,
+    log_format: str = "text",
 ) -> list[NodeRow]:
     """Start every node of ``netdir`` that is not running; optionally wait until ready."""
     rows = []
@@ -169,7 +171,7 @@ def up(
             rows.append(NodeRow(entry, None, f"port {entry.settings.port} in use: not started"))
         else:
             pid_file(netdir, entry.name).unlink(missing_ok=True)
-            proc = start_node(netdir, entry)
+            proc = start_node(netdir, entry, log_format)
             rows.append(NodeRow(entry, proc.pid, STARTED, proc))
     if wait:
         wait_ready(rows, timeout)
@@ -287,9 +289,21 @@ def net() -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until ready.")
 @click.option("--timeout", type=float, default=15.0, show_default=True, help="Wait bound (s).")
 @click.option("--validators-only", is_flag=True, help="Do not start trainers.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Nodes log text lines, or one JSON object per line.",
+)
 @click.pass_context
 def up_cmd(
-    ctx: click.Context, netdir: Path, wait: bool, timeout: float, validators_only: bool
+    ctx: click.Context,
+    netdir: Path,
+    wait: bool,
+    timeout: float,
+    validators_only: bool,
+    log_format: str,
 ) -> None:
     """Start every node of NETDIR that is not already running."""
     _nodes_or_fail(netdir)
@@ -301,6 +315,7 @@ def up_cmd(
         trainers_available=trainers,
         wait=wait,
         timeout=timeout,
+        log_format=log_format,
     )
     _table(
         f"network {netdir}",
@@ -339,3 +354,26 @@ def status_cmd(netdir: Path, as_json: bool) -> None:
         return
     cols = ["name", "id", "role", "url", "pid", "running", "height"]
     _table(f"network {netdir}", cols, [[r[c] for c in cols] for r in rows])
+
+
+@net.command("logs")
+@NETDIR
+@click.argument("node", required=False)
+@click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--lines", type=click.IntRange(0), default=None, help="Only the last N lines.")
+def logs_cmd(netdir: Path, node: str | None, follow_: bool, lines: int | None) -> None:
+    """Print the log of NODE (e.g. validator-0), or of every node prefixed by its name."""
+    from flobc.cli.net_logs import follow, print_logs
+
+    _nodes_or_fail(netdir)
+    names = [e.name for e in list_nodes(netdir)]
+    if node is not None and node not in names:
+        raise click.ClickException(f"no node {node!r} in {netdir}; nodes: {', '.join(names)}")
+    files = [(n, log_file(netdir, n)) for n in ([node] if node else names)]
+    if not follow_ and not any(p.exists() for _, p in files):
+        raise click.ClickException(f"no logs yet in {netdir / RUN_DIR} (start with `flobc net up`)")
+    out = click.get_text_stream("stdout")
+    print_logs(files, out, lines, prefix=node is None)
+    if follow_:
+        with contextlib.suppress(KeyboardInterrupt):
+            follow(files, out, prefix=node is None)

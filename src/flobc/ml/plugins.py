@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -32,3 +33,22 @@ def resolve_callable(ref: str) -> Callable[..., Any]:
     if not callable(obj):
         raise ValueError(f"{ref!r} resolves to a non-callable {type(obj).__name__}")
     return obj
+
+
+def check_call(func: Callable[..., Any], ref: str, expected: str, **kwargs: Any) -> None:
+    """Raise a one-line ``ValueError`` naming ``expected`` if ``func(**kwargs)`` cannot bind.
+
+    A plug-in with the wrong parameters would otherwise fail deep inside a node with a bare
+    ``TypeError``; this says which signature FLoBC calls it with.
+    """
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):  # some builtins and C callables have no signature
+        return
+    try:
+        sig.bind(**kwargs)
+    except TypeError as exc:
+        raise ValueError(
+            f"plug-in {ref!r} has signature {func.__name__}{sig}, but FLoBC calls it as "
+            f"{expected} ({exc})"
+        ) from None

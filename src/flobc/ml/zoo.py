@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flobc.ml.plugins import is_callable_ref, resolve_callable
+from flobc.ml.plugins import check_call, is_callable_ref, resolve_callable
 
 __all__ = [
     "MODELS",
@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 Builder = Callable[..., Any]
+#: How a ``"module:function"`` model plug-in is called.
+PLUGIN_SIGNATURE = "factory(input_shape, num_classes, seed, **options)"
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ def build_model(
         return MODELS[name].builder(shape, num_classes, seed, **options)
     if is_callable_ref(name):
         factory = resolve_callable(name)
-        return factory(input_shape=shape, num_classes=num_classes, seed=seed, **options)
+        kwargs = dict(input_shape=shape, num_classes=num_classes, seed=seed, **options)
+        check_call(factory, name, PLUGIN_SIGNATURE, **kwargs)
+        return factory(**kwargs)
     raise ValueError(f"unknown model {name!r}; known: {list_models()} or 'package.module:function'")
 
 

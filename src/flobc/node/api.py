@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -47,11 +48,19 @@ def block_json(cb: CommittedBlock) -> dict[str, Any]:
     }
 
 
-def _int(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError as exc:
-        raise ApiError(400, f"{name} must be an integer") from exc
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """A path parameter as an int in [0, 2^63): plain ASCII digits only.
+
+    ``int()`` alone would take " 8", "8_0" or non-ASCII digits, and a value past int64
+    crashes SQLite (a 500), both found by fuzzing.
+    """
+    raw = request.match_info[name]
+    if not _DIGITS.fullmatch(raw) or (value := int(raw)) >= 2**63:
+        raise ApiError(400, f"{name} must be an integer between 0 and 2^63-1")
+    return value
 
 
 @routes.get("/v1/status")
@@ -63,7 +72,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get("/v1/blocks/{height}")
 async def block(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME_KEY]
-    h = _int(request, "height")
+    h = path_int(request, "height")
     cb = await rt.call(lambda node, now: (node.store.committed_block(h), []))
     doc = None if cb is None else block_json(cb)
     if doc is None:

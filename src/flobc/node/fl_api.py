@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from flobc.encoding import decode
-from flobc.node.api import MAX_SUBMISSION_BYTES, TxSubmission, submit_and_respond
+from flobc.node.api import MAX_SUBMISSION_BYTES, TxSubmission, path_int, submit_and_respond
 from flobc.node.http_errors import ApiError, read_body
 from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node.validator import ValidatorNode
@@ -28,10 +28,7 @@ async def _query(request: web.Request, path: str, **params: Any) -> Any:
 
 
 def _version(request: web.Request) -> int:
-    try:
-        return int(request.match_info["version"])
-    except ValueError as exc:
-        raise ApiError(400, "version must be an integer") from exc
+    return path_int(request, "version")
 
 
 @routes.get("/v1/models/latest")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import numpy as np
 
 from flobc.encoding import sha256
+from flobc.ml.plugins import is_callable_ref
 from flobc.node.fl_roles import dataset, make_learner
 from flobc.node.fl_settings import FLRunConfig
 
@@ -33,6 +35,7 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
     ds = dataset(cfg)
     learner = make_learner(cfg, cfg.seed)
     w0 = np.ascontiguousarray(learner.get_weights(), dtype="<f4")
+    warn_if_unseeded(cfg, w0)
     blob = w0.tobytes()
     s, r, a = cfg.sync, cfg.reputation, cfg.aggregation
     rule, rule_params = cfg.validation_rule()
@@ -83,3 +86,25 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
             "max_clip": p.max_clip,
         }
     return {"app": "fl", "fl": fl}, blob
+
+
+def warn_if_unseeded(cfg: FLRunConfig, w0: np.ndarray) -> bool:
+    """Build a plug-in model a second time with the same seed; warn if the weights differ.
+
+    A factory that ignores ``seed`` gives every run (and every node building it) a
+    different genesis model, silently; built-in models are seeded, so only plug-ins are
+    checked. Returns True when the warning was given.
+    """
+    if not is_callable_ref(cfg.model.name):
+        return False
+    again = np.asarray(make_learner(cfg, cfg.seed).get_weights(), dtype="<f4")
+    if np.array_equal(again, w0):
+        return False
+    logging.getLogger("flobc.fl").warning(
+        "model plug-in %r ignores its seed: two builds with seed=%d gave different weights, "
+        "so each run starts from a different genesis model; initialise from `seed` "
+        "(e.g. torch.manual_seed(seed))",
+        cfg.model.name,
+        cfg.seed,
+    )
+    return True

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from flobc.encoding import MAX_MESSAGE_BYTES, DecodeError, decode, encode
 from flobc.node.errors import FatalNodeError
@@ -72,6 +72,8 @@ class HttpRuntime(Generic[P]):
         #: Coroutine functions run as tasks while the runtime serves (e.g. ML workers).
         self.background: list[Callable[[HttpRuntime[P]], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        #: Outermost middlewares (e.g. metrics), added before :meth:`start`.
+        self.middlewares: list[Middleware] = []
         self._link_opts: dict[str, Any] = dict(
             max_queue=max_queue,
             max_batch_bytes=max_body,
@@ -115,6 +117,7 @@ class HttpRuntime(Generic[P]):
         app = web.Application(
             client_max_size=self.max_body,
             middlewares=[
+                *self.middlewares,
                 error_middleware,
                 body_limit_middleware(self.max_body),
                 self._fatal_middleware,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 from flobc.app.registry import make_app
@@ -14,6 +12,9 @@ from flobc.node.dashboard_api import fl_routes as dashboard_fl_routes
 from flobc.node.dashboard_api import routes as dashboard_routes
 from flobc.node.home import OpenedHome, open_home
 from flobc.node.http_runtime import HttpRuntime, run
+from flobc.node.logfmt import LogFormat, configure_logging
+from flobc.node.metrics import NodeMetrics
+from flobc.node.openapi import openapi_route
 from flobc.node.validator import NodeConfig, ValidatorNode
 
 
@@ -31,14 +32,17 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
         config=NodeConfig(gossip_interval_ms=s.gossip_interval_ms),
     )
     peers = {v.address.hex(): v.url for v in g.validators if v.url}
-    routes = list(core_routes) + list(dashboard_routes)
-    if g.app_state.get("app") == "fl":
+    fl = g.app_state.get("app") == "fl"
+    metrics = NodeMetrics(node)
+    routes = [*core_routes, *dashboard_routes, metrics.route, openapi_route(fl=fl)]
+    if fl:
         from flobc.node.fl_api import routes as fl_routes
 
         routes += list(fl_routes) + list(dashboard_fl_routes)
     runtime = HttpRuntime(
         node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
     )
+    runtime.middlewares.append(metrics.middleware)
     metric = None
     if g.app_state.get("app") == "fl" and "fl" in s.extra:
         from flobc.node.fl_settings import FLRunConfig
@@ -51,15 +55,7 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
     return runtime, opened
 
 
-def _logging(name: str, level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def run_trainer_home(home: Path, flower: str | None = None) -> int:
+def run_trainer_home(home: Path, flower: str | None = None, log_format: LogFormat = "text") -> int:
     """Run the trainer of ``home`` until SIGTERM/SIGINT; ``flower`` ("pkg.module:client_fn"
     or a ClientApp) overrides ``[training] flower_client``."""
     import asyncio
@@ -75,7 +71,7 @@ def run_trainer_home(home: Path, flower: str | None = None) -> int:
     s = load_settings(home)
     if s.role != "trainer" or "fl" not in s.extra:
         raise HomeError(f"{home} is not a trainer home")
-    _logging(s.name, s.log_level)
+    configure_logging(s.name, s.log_level, log_format)
     raw = dict(s.extra["fl"])
     if flower:
         raw["training"] = {**raw.get("training", {}), "flower_client": flower}
@@ -97,10 +93,10 @@ def run_trainer_home(home: Path, flower: str | None = None) -> int:
     return 0
 
 
-def run_validator(home: Path) -> int:
+def run_validator(home: Path, log_format: LogFormat = "text") -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     runtime, opened = build_validator(home)
-    _logging(opened.settings.name, opened.settings.log_level)
+    configure_logging(opened.settings.name, opened.settings.log_level, log_format)
     try:
         return run(runtime)
     finally:

@@ -56,6 +56,7 @@ class LinkStats:
     rejected: int = 0
     failures: int = 0
     queued: int = 0  # not yet delivered: waiting or in flight
+    bytes_sent: int = 0  # request bodies of delivered batches
 
 
 class PeerLink:
@@ -109,6 +110,7 @@ class PeerLink:
             s.rejected,
             s.failures,
             len(self._queue) + self._in_flight,
+            s.bytes_sent,
         )
 
     def start(self) -> None:
@@ -241,3 +243,4 @@ class PeerLink:
                 )
             if resp.status >= 400:
                 raise _PermanentFailure(f"HTTP {resp.status}: {detail}")
+        self._stats.bytes_sent += len(body)

@@ -1,0 +1,270 @@
+"""The OpenAPI 3.1 description of a validator's HTTP API, served at ``GET /v1/openapi.json``.
+
+The document is data built here: the path table below names each route's parameters,
+bodies and answers, and every body schema is generated with ``msgspec.json.schema_components``
+from msgspec structs (those of :mod:`flobc.node.api_schemas`, and the node's own
+:class:`TxSubmission`, :class:`UpdateInfo` and :class:`FLConfig`), so a field added to a
+struct shows up in the spec.
+``tests/node/test_openapi.py`` checks that it validates, that every served route is in it
+and that real answers of a live FL network match it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from flobc import __version__
+from flobc.app.fl.config import FLConfig
+from flobc.app.fl.state import UpdateInfo
+from flobc.node import api_schemas as s
+from flobc.node.api import TxSubmission
+from flobc.node.peer_link import P2P_PATH, SENDER_HEADER
+
+OPENAPI_PATH = "/v1/openapi.json"
+MSGPACK = "application/msgpack"
+_REF = "#/components/schemas/{name}"
+
+_SCHEMA_TYPES: list[Any] = [
+    s.ErrorDoc,
+    s.PendingErrorDoc,
+    s.StatusDoc,
+    s.BlockDoc,
+    s.TxAcceptedDoc,
+    s.TxLocationDoc,
+    TxSubmission,
+    s.VersionDoc,
+    s.TrainerDoc,
+    s.RoundDoc,
+    UpdateInfo,
+    FLConfig,
+]
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": _REF.format(name=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("ErrorDoc"), description)
+
+
+def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_UINT63 = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+_HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
+_VERSION = _param("version", _UINT63, "Model version number (0 is the genesis model).")
+#: Answers any operation can give: a client error, or 503 while the node is stopping.
+_COMMON = {
+    "4XX": _error("The request was refused; nothing changed."),
+    "503": _error("The node is stopping or stopped on a fatal error."),
+}
+
+
+def _get(summary: str, ok: dict[str, Any], **responses: Any) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": {"200": ok, **responses, **_COMMON}}}
+
+
+def _submission(summary: str, description: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "description": description,
+            "requestBody": {
+                "required": True,
+                "content": {MSGPACK: {"schema": _ref("TxSubmission")}},
+            },
+            "responses": {
+                "202": _json(_ref("TxAcceptedDoc"), "Checked and added to the mempool."),
+                "400": _error("Malformed body or transaction."),
+                "401": _error("Bad signature."),
+                "403": _error("The signer may not send this transaction."),
+                "409": _error("Duplicate, replayed nonce or stale base version."),
+                "413": _error("Body larger than 32 MiB."),
+                "422": _error("Well-formed but unusable (shape, NaN...)."),
+                **_COMMON,
+            },
+        }
+    }
+
+
+_SUBMISSION_NOTE = (
+    "Body: MessagePack array `[tx, [blob, ...]]`, `tx` an encoded SignedTx and each blob a "
+    "byte string (MessagePack `bin`) the transaction references by hash."
+)
+
+
+def _core_paths() -> dict[str, Any]:
+    return {
+        "/v1/status": _get(
+            "Node id, height, hashes, round and peers.",
+            _json(_ref("StatusDoc"), "The node's status."),
+        ),
+        "/v1/blocks/{height}": {
+            "parameters": [_param("height", _UINT63, "Block height (1 is the first block).")],
+            **_get(
+                "A committed block.",
+                _json(_ref("BlockDoc"), "The block."),
+                **{"404": _error("No committed block at that height.")},
+            ),
+        },
+        "/v1/txs": _submission("Submit a signed transaction.", _SUBMISSION_NOTE),
+        "/v1/txs/{hash}": {
+            "parameters": [_param("hash", _HEX, "Transaction hash, hex.")],
+            **_get(
+                "Where a transaction was committed.",
+                _json(_ref("TxLocationDoc"), "Committed at this height and index."),
+                **{"404": _json(_ref("PendingErrorDoc"), "Not committed (maybe pending).")},
+            ),
+        },
+        "/metrics": _get(
+            "Prometheus metrics.",
+            {
+                "description": "Prometheus text exposition format 0.0.4.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+        ),
+        OPENAPI_PATH: _get("This document.", _json({"type": "object"}, "OpenAPI 3.1 document.")),
+        P2P_PATH: {
+            "post": {
+                "summary": "Consensus messages from another validator (not for clients).",
+                "parameters": [
+                    {
+                        "name": SENDER_HEADER,
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "Node id of the sending validator.",
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        MSGPACK: {
+                            "schema": {"type": "array", "items": {"type": "string"}},
+                            "example": [],
+                        }
+                    },
+                },
+                "responses": {
+                    "204": {"description": "Delivered to the node."},
+                    "400": _error("Malformed batch."),
+                    "403": _error("The sender is not a peer of this node."),
+                    **_COMMON,
+                },
+            }
+        },
+    }
+
+
+def _fl_paths() -> dict[str, Any]:
+    version = _json(_ref("VersionDoc"), "The model version.")
+    return {
+        "/v1/models/latest": _get("The latest model version.", version),
+        "/v1/models/{version}": {
+            "parameters": [_VERSION],
+            **_get("A model version.", version, **{"404": _error("No such version.")}),
+        },
+        "/v1/models/{version}/weights": {
+            "parameters": [_VERSION],
+            **_get(
+                "The version's weights as safetensors.",
+                {
+                    "description": "safetensors bytes (`safetensors.torch.load` reads them).",
+                    "headers": {
+                        "X-Flobc-Version": {"schema": {"type": "string"}},
+                        "X-Flobc-Weights-Hash": {"schema": {"type": "string"}},
+                    },
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {
+                                "type": "string",
+                                "contentMediaType": "application/octet-stream",
+                            }
+                        }
+                    },
+                },
+                **{"404": _error("No such version, or its weights are not on this node.")},
+            ),
+        },
+        "/v1/trainers": _get(
+            "Trust, counts and round status of every trainer.",
+            _json({"type": "array", "items": _ref("TrainerDoc")}, "Trainers in index order."),
+        ),
+        "/v1/updates": _submission(
+            "Upload a trainer's signed update and its Δ blob.",
+            _SUBMISSION_NOTE + " An update carries exactly one blob.",
+        ),
+        "/v1/updates/{id}": {
+            "parameters": [_param("id", {"type": "string"}, "Update id (its tx hash, hex).")],
+            **_get(
+                "An update's decision and every validator's vote.",
+                _json(_ref("UpdateInfo"), "The update."),
+                **{"404": _error("Unknown update.")},
+            ),
+        },
+        "/v1/round": _get(
+            "The open round: scheme, deadline, ratios, counts.",
+            _json(_ref("RoundDoc"), "The round."),
+        ),
+        "/v1/config": _get(
+            "The on-ledger FL configuration.", _json(_ref("FLConfig"), "The genesis FL config.")
+        ),
+    }
+
+
+@functools.cache
+def _document(fl: bool) -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(_SCHEMA_TYPES, ref_template=_REF)
+    paths = _core_paths()
+    if fl:
+        paths.update(_fl_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "FLoBC validator API",
+            "version": __version__,
+            "description": (
+                "JSON over HTTP served by every FLoBC validator. Every error is a 4xx (or "
+                '503 while stopping) with a JSON body `{"error": message}`; a refused '
+                "request changes nothing on the ledger."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": components},
+    }
+
+
+def openapi_document(*, fl: bool = True) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a validator (with the FL routes when ``fl``); a copy."""
+    return copy.deepcopy(_document(fl))
+
+
+def openapi_route(*, fl: bool) -> web.RouteDef:
+    """``GET /v1/openapi.json`` serving the document for a validator with or without FL."""
+    doc = _document(fl)
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response(doc)
+
+    return web.get(OPENAPI_PATH, handle)
+
+
+__all__ = ["OPENAPI_PATH", "openapi_document", "openapi_route"]

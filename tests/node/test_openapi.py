@@ -1,0 +1,199 @@
+"""The OpenAPI document: it validates, covers every route, matches real answers, and a
+bounded Schemathesis run over every operation of a live node finds no 5xx, no crash and
+no ledger change."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from jsonschema import Draft202012Validator
+from live_fl import LiveNet, get, get_text, live_fl_network, upload_update
+from openapi_spec_validator import validate
+from prometheus_client.parser import text_string_to_metric_families
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from flobc.app.fl.state import UpdateInfo
+from flobc.encoding import encode
+from flobc.node import api, fl_api
+from flobc.node import api_schemas as docs
+from flobc.node.metrics import METRICS_PATH
+from flobc.node.openapi import OPENAPI_PATH, openapi_document
+from flobc.node.peer_link import P2P_PATH
+
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(240)]
+
+DOC = openapi_document(fl=True)
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNet]:
+    with live_fl_network(tmp_path_factory.mktemp("openapi")) as w:
+        w.update_id = upload_update(w)  # type: ignore[attr-defined]
+        yield w
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    validate(DOC)  # raises on any violation of the OpenAPI 3.1 schema
+    assert DOC["openapi"] == "3.1.0"
+    kv = openapi_document(fl=False)
+    validate(kv)
+    assert "/v1/models/latest" not in kv["paths"] and "/v1/status" in kv["paths"]
+
+
+def test_every_served_route_is_documented() -> None:
+    served = {(r.method.lower(), r.path) for r in [*api.routes, *fl_api.routes]}  # type: ignore[attr-defined]
+    served |= {("get", METRICS_PATH), ("get", OPENAPI_PATH), ("post", P2P_PATH)}
+    documented = {
+        (method, path)
+        for path, item in DOC["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "delete", "patch")
+    }
+    assert served == documented
+
+
+def http(url: str, data: bytes | None = None) -> tuple[int, str, bytes]:
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.headers.get_content_type(), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get_content_type(), exc.read()
+
+
+def check_answer(
+    base: str, method: str, template: str, path: str, data: bytes | None = None
+) -> Any:
+    """Request ``path``; its status must be documented for ``template`` and, for JSON, the
+    body must validate against that status's schema. Returns the decoded body."""
+    status, ctype, body = http(base + path, data)
+    responses = DOC["paths"][template][method]["responses"]
+    spec = responses.get(str(status)) or responses[f"{status // 100}XX"]
+    assert ctype in spec["content"], (path, status, ctype)
+    if ctype != "application/json":
+        return body
+    doc = json.loads(body)
+    schema = {**spec["content"][ctype]["schema"], "components": DOC["components"]}
+    errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=str)
+    assert not errors, (path, status, [e.message for e in errors])
+    return status, doc
+
+
+def test_real_answers_match_their_schemas(network: LiveNet) -> None:
+    base, uid = network.url, network.update_id  # type: ignore[attr-defined]
+    status, st = check_answer(base, "get", "/v1/status", "/v1/status")
+    msgspec.convert(st, docs.StatusDoc)
+    _, block = check_answer(base, "get", "/v1/blocks/{height}", "/v1/blocks/1")
+    msgspec.convert(block, docs.BlockDoc)
+    _, upd = check_answer(base, "get", "/v1/updates/{id}", f"/v1/updates/{uid}")
+    assert msgspec.convert(upd, UpdateInfo).votes
+    _, loc = check_answer(base, "get", "/v1/txs/{hash}", f"/v1/txs/{uid}")
+    msgspec.convert(loc, docs.TxLocationDoc)
+    _, latest = check_answer(base, "get", "/v1/models/latest", "/v1/models/latest")
+    assert latest["version"] >= 1 and msgspec.convert(latest, docs.VersionDoc)
+    check_answer(base, "get", "/v1/models/{version}", "/v1/models/1")
+    _, trainers = check_answer(base, "get", "/v1/trainers", "/v1/trainers")
+    assert trainers[0]["submitted"] >= 1
+    check_answer(base, "get", "/v1/round", "/v1/round")
+    check_answer(base, "get", "/v1/config", "/v1/config")
+    check_answer(base, "get", OPENAPI_PATH, OPENAPI_PATH)
+    weights = check_answer(base, "get", "/v1/models/{version}/weights", "/v1/models/0/weights")
+    assert isinstance(weights, bytes) and len(weights) > network.size * 4
+    assert "flobc_height" in get_text(base + METRICS_PATH)
+    # documented errors, with their schemas
+    for template, path, code in [
+        ("/v1/blocks/{height}", "/v1/blocks/999999999", 404),
+        ("/v1/blocks/{height}", "/v1/blocks/x", 400),
+        ("/v1/txs/{hash}", "/v1/txs/" + "ab" * 32, 404),
+        ("/v1/txs/{hash}", "/v1/txs/zz", 400),
+        ("/v1/models/{version}", "/v1/models/99999", 404),
+        ("/v1/models/{version}/weights", "/v1/models/-1/weights", 400),
+        ("/v1/models/{version}/weights", "/v1/models/%C2%A08/weights", 400),  # NBSP + 8
+        ("/v1/blocks/{height}", "/v1/blocks/9223372036854775808", 400),  # was a 500
+        ("/v1/updates/{id}", "/v1/updates/nope", 404),
+    ]:
+        assert check_answer(base, "get", template, path)[0] == code, path
+    bad = encode(api.TxSubmission(b"not a tx", [b"x"]))
+    for template in ("/v1/txs", "/v1/updates"):
+        status, doc = check_answer(base, "post", template, template, bad)
+        assert status == 400 and doc["error"], doc
+    assert get(base + "/v1/status")["mempool"] == 0
+
+
+# ---------------------------------------------------------------------- Schemathesis
+
+SCHEMA = schemathesis.openapi.from_dict(DOC)
+#: Examples per operation and phase; 15 operations, well under a minute in all.
+FUZZ_EXAMPLES = 25
+
+
+def _as_bytes(value: Any) -> Any:
+    """Generated JSON-like bodies go out as MessagePack, text as ``bin`` (the wire format)."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value).encode()  # MessagePack has no such integers
+    if isinstance(value, list):
+        return [_as_bytes(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_bytes(v) for k, v in value.items()}
+    return value
+
+
+@schemathesis.serializer("application/msgpack")
+def _msgpack(ctx: Any, value: Any) -> bytes:
+    return encode(_as_bytes(value))
+
+
+def answers(w: LiveNet) -> float:
+    """How many requests the node has answered (its own counter, all status classes)."""
+    families = text_string_to_metric_families(get_text(w.url + METRICS_PATH))
+    family = next(f for f in families if f.name == "flobc_http_responses")
+    return sum(s.value for s in family.samples)
+
+
+def ledger(w: LiveNet) -> Any:
+    """What a refused request must not change: trainers, update totals, committed txs."""
+    metrics = get_text(w.url + METRICS_PATH)
+    committed = next(
+        line for line in metrics.splitlines() if line.startswith("flobc_transactions_committed")
+    )
+    trainers = [
+        {k: v for k, v in t.items() if k != "round_status"} for t in get(w.url + "/v1/trainers")
+    ]
+    return trainers, committed, get(w.url + "/v1/status")["mempool"]
+
+
+@pytest.fixture(scope="module")
+def before_fuzz(network: LiveNet) -> Any:
+    return ledger(network), answers(network)
+
+
+@SCHEMA.parametrize()
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_fuzz_every_operation(case: Any, network: LiveNet, before_fuzz: Any) -> None:
+    response = case.call(base_url=network.url, timeout=15)
+    assert response.status_code < 500, (case.method, case.path, response.text[:300])
+    # A body can match the schema and still be no signed transaction: 400 is right there.
+    skip = [positive_data_acceptance] if case.method == "POST" else []
+    case.validate_response(response, excluded_checks=skip)
+
+
+def test_fuzzing_changed_nothing(network: LiveNet, before_fuzz: Any) -> None:
+    before, answered = before_fuzz
+    assert get(network.url + "/v1/status")["height"] > 0  # still up
+    assert ledger(network) == before
+    assert answers(network) - answered > 200  # the fuzzing did reach the node
