@@ -10,8 +10,9 @@ every validator computes here, off-chain, on its private validation slice:
   standard error (the sampling noise of this validator's slice);
 * ``cosine`` / ``norm_ratio`` — direction and size of Δ against the validator's own
   reference step, trained from the same base for as many local steps as the trainer
-  declared (FLTrust's root-dataset step), and ``reference_agreement``, the cosine of two
-  such steps, which says how much agreement honest work can show at this point;
+  declared (FLTrust's root-dataset step: the mean of two steps, one on each half of the
+  slice), and ``reference_agreement``, the cosine of those two steps on different data,
+  which says how much agreement honest work can show at this point;
 * ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders.
 
 A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
@@ -126,10 +127,11 @@ class Evaluator:
     def reference_step(self, key: str, base: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
         """The validator's own update from ``base`` and how well two honest steps agree.
 
-        Two runs of ``steps`` local steps on its slice, shuffled by different seeds: their
-        mean is the reference, their cosine the agreement an honest update can be expected
-        to reach (high while the model learns fast, low near a plateau), so the direction
-        test scales with the training phase.
+        Two runs of ``steps`` local steps, one on each half of its slice: their mean is the
+        reference, their cosine the agreement honest updates trained on *different* data
+        can be expected to reach (high while the model learns fast, low near a plateau),
+        so the direction test scales with the training phase. Two runs on the same data
+        would agree far more than trainers with their own data do.
         """
         steps = max(1, steps)
         if (key, steps) not in self._reference:
@@ -138,9 +140,13 @@ class Evaluator:
             runs = []
             for k in range(2):
                 tag = f"ref/{self.cfg.seed}/{self.index}/{key}/{k}".encode()
+                half = slice(k, None, 2) if len(self.data.x) > 1 else slice(None)
                 self.learner.set_weights(base)
                 self.learner.train(
-                    self.data.x, self.data.y, steps=steps, seed=int.from_bytes(sha256(tag)[:4])
+                    self.data.x[half],
+                    self.data.y[half],
+                    steps=steps,
+                    seed=int.from_bytes(sha256(tag)[:4]),
                 )
                 runs.append(self.learner.get_weights().astype(np.float64) - base)
             mean = ((runs[0] + runs[1]) / 2).astype(np.float32)

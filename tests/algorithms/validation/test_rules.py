@@ -97,7 +97,7 @@ def test_median_is_finite_and_within_the_clamped_range(values: list[float]) -> N
 
 
 def test_the_direction_bar_follows_how_well_honest_steps_agree() -> None:
-    rule = RobustRule(relative_cosine=0.1)
+    rule = RobustRule(relative_cosine=0.1)  # the default 0.05 halves these bars
     weak = vote(cosine=0.05)
     assert not rule.decide([{**weak, "reference_agreement": 0.9}] * 3).accepted  # bar 0.09
     assert rule.decide([{**weak, "reference_agreement": 0.2}] * 3).accepted  # bar 0.02

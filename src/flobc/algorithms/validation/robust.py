@@ -65,7 +65,7 @@ class RobustRule:
         self,
         z: float = 2.0,
         min_cosine: float = 0.0,
-        relative_cosine: float = 0.1,
+        relative_cosine: float = 0.05,
         min_norm_ratio: float = 0.1,
         max_norm_ratio: float = 3.0,
         max_last_step_cosine: float = 0.99,
