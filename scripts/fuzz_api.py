@@ -95,6 +95,9 @@ def main() -> int:
             "all",
             "--exclude-checks",
             "positive_data_acceptance",
+            # server-sent events: the stream never ends (test_openapi reads its first event)
+            "--exclude-path",
+            "/v1/events",
             "--workers",
             "1",
             "--no-color",

@@ -124,7 +124,21 @@ class TrainerDoc(msgspec.Struct):
     accepted: int
     rejected: int
     active: bool
+    #: the trainer's update of the open round: its status, or "waiting" (none yet)
     round_status: str
+    #: differential privacy: cumulative epsilon claimed (at the network's delta)
+    epsilon: float
+    #: how many DP updates it sent
+    dp_releases: int
+
+
+class RoundUpdateDoc(msgspec.Struct):
+    """One trainer's current update of the round (``GET /v1/round?updates=1``)."""
+
+    id: str
+    #: the trainer's index
+    trainer: int
+    base_version: int
 
 
 class RoundDoc(msgspec.Struct):
@@ -147,16 +161,76 @@ class RoundDoc(msgspec.Struct):
     skipped_total: int
     block_time_ms: int
     height: int
+    #: only with ``?updates=1``: each trainer's current update, in trainer order
+    updates: list[RoundUpdateDoc] = []
+
+
+class ValidationScoresDoc(msgspec.Struct):
+    """A version's score on each validator's private validation data."""
+
+    #: null until updates trained from the version were voted on
+    median: float | None
+    #: validator index (as a string key) -> its score of the version
+    by_validator: dict[str, float]
+
+
+class VersionListItemDoc(VersionDoc):
+    """An entry of ``GET /v1/models``: a version with its validation scores."""
+
+    validation: ValidationScoresDoc
+
+
+class MetricDoc(msgspec.Struct):
+    """What the validators' votes score (``training.metric``)."""
+
+    name: str
+    higher_is_better: bool
+
+
+class NetworkValidatorDoc(msgspec.Struct):
+    """One validator in ``GET /v1/network``."""
+
+    index: int
+    node_id: str
+    #: where its HTTP API listens (empty when not known)
+    url: str
+    power: int
+    #: whether it is the node that answered
+    is_self: bool = msgspec.field(name="self")
+    #: whether its ``/v1/status`` could be fetched (always true for ``self``)
+    reachable: bool
+    #: its height: from its status, else the height it last gossiped (null: never heard)
+    height: int | None
+    #: its ``/v1/status``, null when unreachable
+    status: StatusDoc | None
+
+
+class NetworkDoc(msgspec.Struct):
+    """``GET /v1/network``: the validator set, each validator with its status."""
+
+    chain_id: str
+    #: the application (``"fl"``, ``"kv"``), null when the genesis names none
+    app: str | None
+    node_id: str
+    #: null on a node without FL training settings
+    metric: MetricDoc | None
+    validators: list[NetworkValidatorDoc]
 
 
 __all__ = [
     "BlockDoc",
     "ErrorDoc",
+    "MetricDoc",
+    "NetworkDoc",
+    "NetworkValidatorDoc",
     "PendingErrorDoc",
     "RoundDoc",
+    "RoundUpdateDoc",
     "StatusDoc",
     "TrainerDoc",
     "TxAcceptedDoc",
     "TxLocationDoc",
+    "ValidationScoresDoc",
     "VersionDoc",
+    "VersionListItemDoc",
 ]

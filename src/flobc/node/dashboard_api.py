@@ -22,6 +22,7 @@ import asyncio
 import heapq
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -80,7 +81,25 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-routes.static("/dashboard", STATIC_DIR)
+def _static_file(name: str) -> Path | None:
+    """``name`` as a file under ``STATIC_DIR``, or None (missing, a folder, outside it)."""
+    try:
+        path = (STATIC_DIR / name).resolve()
+        path.relative_to(STATIC_DIR.resolve())
+        return path if path.is_file() else None
+    except (ValueError, OSError):  # outside the folder, a NUL byte, an unreadable path
+        return None
+
+
+@routes.get("/dashboard/{path:.*}")
+async def static_file(request: web.Request) -> web.FileResponse:
+    """A file of the dashboard's static folder. Not ``routes.static``: its 404 for a
+    missing file is an empty ``application/octet-stream`` answer, not a JSON error."""
+    name = request.match_info["path"]
+    path = await asyncio.get_running_loop().run_in_executor(None, _static_file, name)
+    if path is None:
+        raise ApiError(404, f"no dashboard file {name!r}")
+    return web.FileResponse(path)
 
 
 @routes.get("/v1/events")

@@ -40,6 +40,8 @@ _SCHEMA_TYPES: list[Any] = [
     s.VersionDoc,
     s.TrainerDoc,
     s.RoundDoc,
+    s.VersionListItemDoc,
+    s.NetworkDoc,
     UpdateInfo,
     FLConfig,
 ]
@@ -67,7 +69,19 @@ def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+def _query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
 _UINT63 = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+#: A query parameter's integer: Python ints, no upper bound (they only select or filter).
+_NATURAL = {"type": "integer", "minimum": 0}
 _HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
 _VERSION = _param("version", _UINT63, "Model version number (0 is the genesis model).")
 #: Answers any operation can give: a client error, or 503 while the node is stopping.
@@ -79,6 +93,20 @@ _COMMON = {
 
 def _get(summary: str, ok: dict[str, Any], **responses: Any) -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": ok, **responses, **_COMMON}}}
+
+
+def _bytes(description: str, media_type: str, **headers: str) -> dict[str, Any]:
+    """A non-JSON answer: ``media_type`` bytes, with string ``headers`` (name -> meaning)."""
+    doc: dict[str, Any] = {
+        "description": description,
+        "content": {media_type: {"schema": {"type": "string"}}},
+    }
+    if headers:
+        doc["headers"] = {
+            name: {"description": meaning, "schema": {"type": "string"}}
+            for name, meaning in headers.items()
+        }
+    return doc
 
 
 def _submission(summary: str, description: str) -> dict[str, Any]:
@@ -133,6 +161,35 @@ def _core_paths() -> dict[str, Any]:
                 **{"404": _json(_ref("PendingErrorDoc"), "Not committed (maybe pending).")},
             ),
         },
+        "/": _get(
+            "The browser dashboard.",
+            _bytes("The dashboard page (it reads the JSON API and /v1/events).", "text/html"),
+        ),
+        "/dashboard/{path}": {
+            "parameters": [
+                _param("path", {"type": "string"}, "File under the dashboard's static folder.")
+            ],
+            **_get(
+                "The dashboard's scripts, styles and vendored chart library (static files).",
+                _bytes("The file; its media type follows its extension.", "*/*"),
+                **{"404": _error("No such file (or a folder, or outside the static folder).")},
+            ),
+        },
+        "/v1/network": _get(
+            "Every validator of the network with its status (peers fetched at most once a "
+            "second; an unreachable one shows the height it last gossiped).",
+            _json(_ref("NetworkDoc"), "The validator set as this node sees it."),
+        ),
+        "/v1/events": _get(
+            "Server-sent events: `hello` on connect, then `block` per committed block, "
+            "`version` per released model version and `resync` after a client fell behind.",
+            _bytes(
+                "A `text/event-stream` that never ends while the node runs; each event's "
+                "`data` is one line of JSON. Not fuzzed (it never ends).",
+                "text/event-stream",
+            ),
+            **{"503": _error("Too many event streams on this node, or the node is stopping.")},
+        ),
         "/metrics": _get(
             "Prometheus metrics.",
             {
@@ -175,7 +232,29 @@ def _core_paths() -> dict[str, Any]:
 
 def _fl_paths() -> dict[str, Any]:
     version = _json(_ref("VersionDoc"), "The model version.")
+    update_id = _param("id", {"type": "string"}, "Update id (its tx hash, hex).")
+    positive = {"type": "integer", "minimum": 1}
     return {
+        "/v1/models": {
+            "get": {
+                "summary": "Model versions `since..since+limit-1`, each with its validation "
+                "scores (the validators' `base_score` votes of updates trained from it).",
+                "parameters": [
+                    _query_param("since", _NATURAL, "First version (default 0)."),
+                    _query_param(
+                        "limit", positive, "At most this many versions (default and cap 1000)."
+                    ),
+                ],
+                "responses": {
+                    "200": _json(
+                        {"type": "array", "items": _ref("VersionListItemDoc")},
+                        "The versions, oldest first (empty past the latest).",
+                    ),
+                    "400": _error("A parameter is not an integer or is below its minimum."),
+                    **_COMMON,
+                },
+            }
+        },
         "/v1/models/latest": _get("The latest model version.", version),
         "/v1/models/{version}": {
             "parameters": [_VERSION],
@@ -207,22 +286,67 @@ def _fl_paths() -> dict[str, Any]:
             "Trust, counts and round status of every trainer.",
             _json({"type": "array", "items": _ref("TrainerDoc")}, "Trainers in index order."),
         ),
-        "/v1/updates": _submission(
-            "Upload a trainer's signed update and its Δ blob.",
-            _SUBMISSION_NOTE + " An update carries exactly one blob.",
-        ),
+        "/v1/updates": {
+            "get": {
+                "summary": "Recent updates, newest first, each with every validator's vote.",
+                "parameters": [
+                    _query_param("round", _NATURAL, "Only updates of this round."),
+                    _query_param("version", _NATURAL, "Only updates trained from this version."),
+                    _query_param(
+                        "status",
+                        {"type": "string"},
+                        "Only updates with this status (pending, accepted, rejected, skipped, "
+                        "stale, superseded; any other value matches none).",
+                    ),
+                    _query_param(
+                        "limit", positive, "At most this many updates (default 100, cap 1000)."
+                    ),
+                ],
+                "responses": {
+                    "200": _json({"type": "array", "items": _ref("UpdateInfo")}, "The updates."),
+                    "400": _error("A parameter is not an integer or is below its minimum."),
+                    **_COMMON,
+                },
+            },
+            **_submission(
+                "Upload a trainer's signed update and its Δ blob.",
+                _SUBMISSION_NOTE + " An update carries exactly one blob.",
+            ),
+        },
         "/v1/updates/{id}": {
-            "parameters": [_param("id", {"type": "string"}, "Update id (its tx hash, hex).")],
+            "parameters": [update_id],
             **_get(
                 "An update's decision and every validator's vote.",
                 _json(_ref("UpdateInfo"), "The update."),
                 **{"404": _error("Unknown update.")},
             ),
         },
-        "/v1/round": _get(
-            "The open round: scheme, deadline, ratios, counts.",
-            _json(_ref("RoundDoc"), "The round."),
-        ),
+        "/v1/updates/{id}/delta": {
+            "parameters": [update_id],
+            **_get(
+                "The update's Δ blob (public, like the ledger it is on).",
+                _bytes(
+                    "Raw little-endian float32 values, one per model parameter.",
+                    "application/octet-stream",
+                    **{"X-Flobc-Blob-Hash": "Hex SHA-256 of the blob (the update's `blob`)."},
+                ),
+                **{"404": _error("Unknown update, or its blob is not on this node.")},
+            ),
+        },
+        "/v1/round": {
+            "get": {
+                "summary": "The open round: scheme, deadline, ratios, counts.",
+                "parameters": [
+                    _query_param(
+                        "updates",
+                        {"type": "string"},
+                        "Any value but empty, `0` or `false` adds `updates`: each trainer's "
+                        "current update of the round.",
+                    )
+                ],
+                "responses": {"200": _json(_ref("RoundDoc"), "The round."), **_COMMON},
+            }
+        },
         "/v1/config": _get(
             "The on-ledger FL configuration.", _json(_ref("FLConfig"), "The genesis FL config.")
         ),
