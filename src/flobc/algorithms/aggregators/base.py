@@ -221,3 +221,26 @@ def int_param(name: str, value: Any, *, minimum: int = 0) -> int:
 def accepted_params(factory: Any) -> list[str]:
     """The keyword parameters a rule's constructor accepts (for error messages)."""
     return [p for p in inspect.signature(factory).parameters if p != "self"]
+
+
+class StackedRule:
+    """The frame every rule that combines the round's stacked deltas shares: input checks,
+    the empty round, one float64 stack, one float32 cast. Subclasses define
+    :meth:`combine` over the stacked rows (and the updates behind them, in that order)."""
+
+    #: leave out updates whose trust is 0 (see :func:`eligible`); rules that weigh by
+    #: trust keep them and let the weight do the work
+    skip_untrusted = True
+
+    def aggregate(
+        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
+    ) -> np.ndarray:
+        base64 = check_base(base, server_lr)
+        if not updates:
+            return base64.astype(np.float32)
+        idx = eligible(updates) if self.skip_untrusted else list(range(len(updates)))
+        x = stack(base64, updates)[idx]
+        return finish(base64, self.combine(x, [updates[i] for i in idx]), server_lr)
+
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
+        raise NotImplementedError

@@ -25,15 +25,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from flobc.algorithms.aggregators.base import (
+    StackedRule,
     WeightedUpdate,
     accumulate,
-    check_base,
-    eligible,
-    finish,
     float_param,
     int_param,
     row_norms,
-    stack,
 )
 
 __all__ = ["CenteredClipping", "centered_clip"]
@@ -50,7 +47,7 @@ def centered_clip(x: np.ndarray, tau: float, iterations: int) -> np.ndarray:
     return v
 
 
-class CenteredClipping:
+class CenteredClipping(StackedRule):
     """Registry entry ``centered_clipping``: params ``tau`` (> 0, default 1.0) and
     ``iterations`` (default 3)."""
 
@@ -63,11 +60,5 @@ class CenteredClipping:
     def __repr__(self) -> str:
         return f"CenteredClipping(tau={self.tau!r}, iterations={self.iterations!r})"
 
-    def aggregate(
-        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
-    ) -> np.ndarray:
-        base64 = check_base(base, server_lr)
-        if not updates:
-            return base64.astype(np.float32)
-        x = stack(base64, updates)[eligible(updates)]
-        return finish(base64, centered_clip(x, self.tau, self.iterations), server_lr)
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
+        return centered_clip(x, self.tau, self.iterations)

@@ -26,16 +26,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from flobc.algorithms.aggregators.base import (
+    StackedRule,
     WeightedUpdate,
     accumulate,
-    check_base,
     clean_weight,
-    finish,
     float_param,
     int_param,
     normalise,
     row_norms,
-    stack,
 )
 
 __all__ = ["GeometricMedian", "weiszfeld"]
@@ -51,7 +49,7 @@ def weiszfeld(x: np.ndarray, alphas: Sequence[float], iterations: int, nu: float
     return v
 
 
-class GeometricMedian:
+class GeometricMedian(StackedRule):
     """Registry entry ``geometric_median``: params ``iterations`` (default 10) and ``nu``
     (smoothing, default 1e-6, in the units of the deltas)."""
 
@@ -64,12 +62,8 @@ class GeometricMedian:
     def __repr__(self) -> str:
         return f"GeometricMedian(iterations={self.iterations!r}, nu={self.nu!r})"
 
-    def aggregate(
-        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
-    ) -> np.ndarray:
-        base64 = check_base(base, server_lr)
-        if not updates:
-            return base64.astype(np.float32)
-        x = stack(base64, updates)
+    skip_untrusted = False  # trust is the Weiszfeld weight
+
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
         alphas = normalise([clean_weight(u.trust) for u in updates])
-        return finish(base64, weiszfeld(x, alphas, self.iterations, self.nu), server_lr)
+        return weiszfeld(x, alphas, self.iterations, self.nu)

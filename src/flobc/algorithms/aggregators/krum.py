@@ -28,16 +28,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from flobc.algorithms.aggregators.base import (
+    StackedRule,
     WeightedUpdate,
     accumulate,
-    check_base,
     clean_weight,
-    eligible,
-    finish,
     int_param,
     normalise,
     row_sums,
-    stack,
 )
 
 __all__ = ["Krum", "MultiKrum", "krum_scores", "pairwise_sq_distances"]
@@ -80,7 +77,7 @@ def _best(x: np.ndarray, f: int, m: int) -> list[int]:
     return sorted(ranked[:m])
 
 
-class Krum:
+class Krum(StackedRule):
     """Registry entry ``krum``: the single update with the best score (param ``f``)."""
 
     name = "krum"
@@ -91,18 +88,12 @@ class Krum:
     def __repr__(self) -> str:
         return f"Krum(f={self.f!r})"
 
-    def aggregate(
-        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
-    ) -> np.ndarray:
-        base64 = check_base(base, server_lr)
-        if not updates:
-            return base64.astype(np.float32)
-        x = stack(base64, updates)[eligible(updates)]
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
         (chosen,) = _best(x, self.f, 1)
-        return finish(base64, x[chosen], server_lr)
+        return x[chosen]
 
 
-class MultiKrum:
+class MultiKrum(StackedRule):
     """Registry entry ``multi_krum``: trust-weighted mean of the ``m`` best (params ``f``,
     ``m``; ``m = 0``, the default, means ``n - f``, clamped to ``[1, n]``)."""
 
@@ -119,14 +110,7 @@ class MultiKrum:
         """How many of ``n`` updates are averaged."""
         return min(n, max(1, self.m or n - self.f))
 
-    def aggregate(
-        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
-    ) -> np.ndarray:
-        base64 = check_base(base, server_lr)
-        if not updates:
-            return base64.astype(np.float32)
-        idx = eligible(updates)
-        x = stack(base64, updates)[idx]
-        chosen = _best(x, self.f, self.selected(len(idx)))
-        weights = normalise([clean_weight(updates[idx[c]].trust) for c in chosen])
-        return finish(base64, accumulate(x[chosen], weights), server_lr)
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
+        chosen = _best(x, self.f, self.selected(len(updates)))
+        weights = normalise([clean_weight(updates[c].trust) for c in chosen])
+        return accumulate(x[chosen], weights)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flobc.algorithms.aggregators.base import WeightedUpdate, check_base, eligible, finish, stack
+from flobc.algorithms.aggregators.base import StackedRule, WeightedUpdate
 
 __all__ = ["Median", "coordinate_median"]
 
@@ -33,7 +33,7 @@ def coordinate_median(x: np.ndarray) -> np.ndarray:
     return (s[n // 2 - 1] + s[n // 2]) * 0.5
 
 
-class Median:
+class Median(StackedRule):
     """Registry entry ``median`` (no parameters)."""
 
     name = "median"
@@ -41,11 +41,5 @@ class Median:
     def __repr__(self) -> str:
         return "Median()"
 
-    def aggregate(
-        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
-    ) -> np.ndarray:
-        base64 = check_base(base, server_lr)
-        if not updates:
-            return base64.astype(np.float32)
-        x = stack(base64, updates)
-        return finish(base64, coordinate_median(x[eligible(updates)]), server_lr)
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
+        return coordinate_median(x)

@@ -21,13 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from flobc.algorithms.aggregators.base import (
+    StackedRule,
     WeightedUpdate,
-    check_base,
-    eligible,
-    finish,
     float_param,
     int_param,
-    stack,
 )
 
 __all__ = ["TrimmedMean", "trimmed_mean"]
@@ -44,7 +41,7 @@ def trimmed_mean(x: np.ndarray, k: int) -> np.ndarray:
     return acc / (n - 2 * k)
 
 
-class TrimmedMean:
+class TrimmedMean(StackedRule):
     """Registry entry ``trimmed_mean``: give ``beta`` (fraction per side, in ``[0, 0.5)``)
     or ``f`` (count per side); the default is ``beta = 0.1``."""
 
@@ -68,11 +65,5 @@ class TrimmedMean:
         k = self.f if self.f is not None else math.floor(self.beta * n)  # type: ignore[operator]
         return min(k, (n - 1) // 2)
 
-    def aggregate(
-        self, base: np.ndarray, updates: Sequence[WeightedUpdate], *, server_lr: float = 1.0
-    ) -> np.ndarray:
-        base64 = check_base(base, server_lr)
-        if not updates:
-            return base64.astype(np.float32)
-        x = stack(base64, updates)[eligible(updates)]
-        return finish(base64, trimmed_mean(x, self.trim(x.shape[0])), server_lr)
+    def combine(self, x: np.ndarray, updates: Sequence[WeightedUpdate]) -> np.ndarray:
+        return trimmed_mean(x, self.trim(x.shape[0]))
