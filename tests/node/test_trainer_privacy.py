@@ -19,7 +19,7 @@ from flobc.node.fl_roles import TrainerCore
 from flobc.node.privacy import BudgetSpent, TrainerPrivacy, trainer_params
 from flobc.sim.ledger import sim_keys
 
-ON = {"privacy.enabled": True, "privacy.planned_rounds": 3}
+ON = {"privacy.enabled": True, "privacy.planned_rounds": 3, "validation.rule": "paper"}
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,8 @@ def test_the_simulated_network_enforces_and_reports_privacy() -> None:
         assert t.stopped and "privacy budget spent" in t.stopped
     for row in app.query("trainers", {}):
         assert row["dp_releases"] == 2 and 7.9 <= row["epsilon"] <= 8.0
+
+
+def test_update_level_dp_with_the_robust_rule_is_refused() -> None:
+    with pytest.raises(ConfigError, match="robust rule"):
+        tiny_config(**{"privacy.enabled": True, "privacy.planned_rounds": 3})

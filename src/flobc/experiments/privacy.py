@@ -114,6 +114,9 @@ def _benchmark_overrides() -> dict[str, Any]:
         "network.trainers": 7,
         "network.validators": 3,
         "reputation.policy": "reward_penalty",
+        # the paper's rule: the robust rule's size test refuses noised updates (see
+        # FLRunConfig._privacy_and_validation)
+        "validation.rule": "paper",
         "sync.scheme": "bsp",
         "sync.wait_for_all": True,
         "sync.period_s": 600.0,
