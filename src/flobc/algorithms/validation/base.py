@@ -59,6 +59,3 @@ def median(values: Sequence[float]) -> float:
     mid = n // 2
     return xs[mid] if n % 2 else xs[mid - 1] / 2.0 + xs[mid] / 2.0
 
-
-def median_of(votes: Sequence[Vote], measure: str) -> float:
-    return median([v[measure] for v in votes])
