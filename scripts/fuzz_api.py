@@ -24,9 +24,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from flobc.cli import net
-from flobc.cli.fl_setup import fl_network_args
-from flobc.cli.netdir import create_network, list_nodes
+from flobc.orchestration import processes as net
+from flobc.orchestration.fl_setup import fl_network_args
+from flobc.orchestration.netdir import create_network, list_nodes
 from flobc.sim.fl_fixtures import tiny_config
 
 HERE = Path(__file__).resolve().parent

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from flobc.cli import net
-from flobc.cli.fl_setup import fl_network_args
-from flobc.cli.netdir import create_network, list_nodes
+from flobc.orchestration import processes as net
+from flobc.orchestration.fl_setup import fl_network_args
+from flobc.orchestration.netdir import create_network, list_nodes
 from flobc.sim.fl_fixtures import tiny_config
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(300)]

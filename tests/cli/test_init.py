@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 
 from flobc.chain.genesis import Genesis
 from flobc.cli.main import cli
-from flobc.cli.netdir import RUN_DIR, list_nodes
 from flobc.crypto import KeyPair
+from flobc.orchestration.netdir import RUN_DIR, list_nodes
 
 pytestmark = pytest.mark.timeout(30)
 

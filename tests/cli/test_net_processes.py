@@ -22,12 +22,12 @@ from click.testing import CliRunner
 
 from flobc.app.kvstore import kv_tx
 from flobc.chain.genesis import ConsensusParams
-from flobc.cli import net
 from flobc.cli.bench import BENCH_PARAMS
 from flobc.cli.main import cli
-from flobc.cli.netdir import create_network, list_nodes
 from flobc.crypto import KeyPair
 from flobc.node.client import ClientError, ValidatorClient
+from flobc.orchestration import processes as net
+from flobc.orchestration.netdir import create_network, list_nodes
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(120)]
 

@@ -1,5 +1,5 @@
 """What a new user hit: ``init --trainers 0 --app fl``, plug-ins without or ignoring
-``seed``, JSON logs, and ``flobc net logs``."""
+``seed``, JSON logs, and ``flobc net logs`` (its file reading: tests/orchestration)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,18 @@ import itertools
 import json
 import logging
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from flobc.cli import net
 from flobc.cli.main import cli
-from flobc.cli.net_logs import follow, print_logs
-from flobc.cli.netdir import create_network
 from flobc.ml.zoo import build_model
 from flobc.node.fl_genesis import fl_app_state
 from flobc.node.logfmt import configure_logging
+from flobc.orchestration import processes as net
+from flobc.orchestration.netdir import create_network
 from flobc.sim.fl_fixtures import tiny_config
 
 pytestmark = pytest.mark.timeout(90)
@@ -114,36 +110,6 @@ def test_json_log_lines(capsys: pytest.CaptureFixture[str], restore_logging: Non
     assert docs[0]["level"] == "INFO" and docs[0]["logger"] == "flobc.test"
     assert docs[0]["time"].endswith("Z")
     assert docs[1]["level"] == "ERROR" and "RuntimeError: boom" in docs[1]["exc"]
-
-
-def test_print_and_follow_logs(tmp_path: Path) -> None:
-    a, b = tmp_path / "a.log", tmp_path / "b.log"
-    a.write_text("a1\na2\n")
-    b.write_text("b1\n")
-    out = StringIO()
-    print_logs([("validator-0", a), ("trainer-10", b)], out, lines=1)
-    assert out.getvalue() == "validator-0 | a2\ntrainer-10  | b1\n"
-    out = StringIO()
-    print_logs([("validator-0", a)], out)
-    assert out.getvalue() == "a1\na2\n"
-
-    c = tmp_path / "c.log"  # appears only once following has begun
-    out, done = StringIO(), threading.Event()
-
-    def write() -> None:
-        time.sleep(0.2)
-        with open(a, "a") as fh:
-            fh.write("a3\npart")
-        c.write_text("c1\n")
-        time.sleep(0.2)
-        with open(a, "a") as fh:
-            fh.write("ial\n")
-        time.sleep(0.3)
-        done.set()
-
-    threading.Thread(target=write).start()
-    follow([("a", a), ("c", c)], out, poll_s=0.05, stop=done.is_set)
-    assert sorted(out.getvalue().splitlines()) == ["a | a3", "a | partial", "c | c1"]
 
 
 @pytest.mark.processes

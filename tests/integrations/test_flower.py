@@ -147,9 +147,9 @@ def test_model_flower_needs_a_flower_client() -> None:
 def test_trainer_cli_flower_option_overrides_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flobc.cli.fl_setup import fl_network_args
-    from flobc.cli.netdir import create_network
     from flobc.node import fl_workers, launch
+    from flobc.orchestration.fl_setup import fl_network_args
+    from flobc.orchestration.netdir import create_network
 
     cfg = load_config(
         None, **{"network.validators": 1, "network.trainers": 1, "model.name": "logreg"}

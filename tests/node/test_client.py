@@ -14,8 +14,6 @@ import pytest
 from flobc.app.kvstore import kv_tx
 from flobc.chain.genesis import ConsensusParams
 from flobc.chain.types import SignedTx, tx_hash
-from flobc.cli import net
-from flobc.cli.netdir import create_network, free_loopback_ports, list_nodes
 from flobc.crypto import KeyPair
 from flobc.node.client import (
     ApiRejected,
@@ -25,6 +23,8 @@ from flobc.node.client import (
     NodeUnavailable,
     ValidatorClient,
 )
+from flobc.orchestration import processes as net
+from flobc.orchestration.netdir import create_network, free_loopback_ports, list_nodes
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(60)]
 

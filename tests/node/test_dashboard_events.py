@@ -18,12 +18,12 @@ import pytest
 
 from flobc.chain.genesis import ConsensusParams
 from flobc.cli.dashboard import first_running_dashboard
-from flobc.cli.netdir import create_network
 from flobc.dashboard import STATIC_DIR
 from flobc.node import events
 from flobc.node.events import Subscriber, format_event, hub_for
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.launch import build_validator
+from flobc.orchestration.netdir import create_network
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,12 +14,12 @@ import pytest
 
 from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
-from flobc.cli import net
-from flobc.cli.fl_setup import fl_network_args
-from flobc.cli.netdir import create_network, list_nodes
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import encode, sha256
 from flobc.node.api import MAX_SUBMISSION_BYTES, TxSubmission
+from flobc.orchestration import processes as net
+from flobc.orchestration.fl_setup import fl_network_args
+from flobc.orchestration.netdir import create_network, list_nodes
 from flobc.sim.fl_fixtures import tiny_config
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(120)]

@@ -11,8 +11,8 @@ import pytest
 from live_fl import LiveNet, get, get_text, live_fl_network, upload_update
 from prometheus_client.parser import text_string_to_metric_families
 
-from flobc.cli import net
-from flobc.cli.netdir import create_network, list_nodes
+from flobc.orchestration import processes as net
+from flobc.orchestration.netdir import create_network, list_nodes
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(180)]
 

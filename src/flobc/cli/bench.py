@@ -31,10 +31,10 @@ import click
 from flobc.app.kvstore import kv_tx
 from flobc.chain.genesis import ConsensusParams
 from flobc.chain.types import tx_hash
-from flobc.cli import net
-from flobc.cli.netdir import create_network, list_nodes
 from flobc.crypto import KeyPair
 from flobc.node.client import ApiRejected, AsyncValidatorClient, ClientError
+from flobc.orchestration import processes as net
+from flobc.orchestration.netdir import create_network, list_nodes
 
 #: Low-latency consensus for loopback: no commit wait, short round timeouts.
 BENCH_PARAMS = dict(

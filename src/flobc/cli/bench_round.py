@@ -79,10 +79,10 @@ def _get(url: str) -> Any:
 
 def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[str, Any]:
     """One FLoBC run as processes; per-round block-time gaps and where they went."""
-    from flobc.cli import net as netctl
-    from flobc.cli.fl_setup import fl_network_args
-    from flobc.cli.netdir import create_network, list_nodes
-    from flobc.cli.watch import Watcher
+    from flobc.orchestration import processes as netctl
+    from flobc.orchestration.fl_setup import fl_network_args
+    from flobc.orchestration.netdir import create_network, list_nodes
+    from flobc.orchestration.watch import Watcher
 
     cfg = workload_config(trainers)
     netdir = work / "flobc"

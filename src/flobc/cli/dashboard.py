@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from flobc.cli.netdir import NodeEntry, list_nodes
 from flobc.node.client import ClientError, ValidatorClient
+from flobc.orchestration.netdir import NodeEntry, list_nodes
 
 
 def dashboard_url(entry: NodeEntry) -> str:

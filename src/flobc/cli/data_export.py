@@ -42,9 +42,9 @@ def export(node_url: str, version: str, out: Path) -> None:
 
     import numpy as np
 
-    from flobc.cli.watch import get, get_json
     from flobc.encoding import sha256
     from flobc.ml.weights import from_safetensors
+    from flobc.orchestration.watch import get, get_json
 
     base = node_url.rstrip("/")
     try:

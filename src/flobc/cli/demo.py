@@ -20,13 +20,13 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from flobc.cli import net as netctl
 from flobc.cli.dashboard import dashboard_url
-from flobc.cli.fl_setup import fl_network_args
-from flobc.cli.netdir import create_network, list_nodes
-from flobc.cli.watch import Watcher
 from flobc.experiments.plots import line_plot
 from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
+from flobc.orchestration import processes as netctl
+from flobc.orchestration.fl_setup import fl_network_args
+from flobc.orchestration.netdir import create_network, list_nodes
+from flobc.orchestration.watch import Watcher
 
 console = Console()
 

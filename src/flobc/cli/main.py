@@ -91,7 +91,7 @@ def init(
     force: bool,
 ) -> None:
     """Write keys, a genesis file and one home folder per node into NETDIR."""
-    from flobc.cli.netdir import create_network
+    from flobc.orchestration.netdir import create_network
 
     app = app or ("fl" if trainers or config_file else "kv")
     kwargs: dict = {"app_state": {"app": "kv"}}
@@ -101,8 +101,8 @@ def init(
             "fixed in the genesis and each gets its data by index; for a ledger alone use --app kv"
         )
     if app == "fl":
-        from flobc.cli.fl_setup import fl_network_args
         from flobc.node.fl_settings import load_config
+        from flobc.orchestration.fl_setup import fl_network_args
 
         overrides = {"network.validators": validators, "network.trainers": trainers}
         try:

@@ -1,11 +1,14 @@
 """Run one FL configuration as real processes (validators and trainers over loopback HTTP).
 
-This reuses ``flobc demo``'s machinery: :func:`~flobc.cli.netdir.create_network` with
-:func:`~flobc.cli.fl_setup.fl_network_args`, :func:`flobc.cli.net.up` / ``down`` and the
-:class:`~flobc.cli.watch.Watcher`, which fetches every version from every validator and
-scores it on the test set. Times are real wall-clock seconds (block times on the ledger),
-so results depend on how loaded the machine is. Local training and validation times are
-read from the nodes' logs (trainer: ``trained 1.23s``; validator: ``voted ... in 0.12s``).
+This reuses ``flobc demo``'s machinery from :mod:`flobc.orchestration`:
+:func:`~flobc.orchestration.netdir.create_network` with
+:func:`~flobc.orchestration.fl_setup.fl_network_args`,
+:func:`~flobc.orchestration.processes.up` / ``down`` and the
+:class:`~flobc.orchestration.watch.Watcher`, which fetches every version from every
+validator and scores it on the test set. Times are real wall-clock seconds (block times
+on the ledger), so results depend on how loaded the machine is. Local training and
+validation times are read from the nodes' logs (trainer: ``trained 1.23s``; validator:
+``voted ... in 0.12s``).
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ def run_processes(
     Every process started is stopped again (also on errors and Ctrl-C); the network
     folder is removed afterwards unless ``keep``.
     """
-    from flobc.cli import net as netctl
-    from flobc.cli.fl_setup import fl_network_args
-    from flobc.cli.netdir import GENESIS_FILE, create_network, list_nodes
-    from flobc.cli.watch import Watcher
+    from flobc.orchestration import processes as netctl
+    from flobc.orchestration.fl_setup import fl_network_args
+    from flobc.orchestration.netdir import GENESIS_FILE, create_network, list_nodes
+    from flobc.orchestration.watch import Watcher
 
     netdir = workdir / label
     create_network(

@@ -1,7 +1,8 @@
-"""Read and follow node log files for ``flobc net logs`` (the files ``net up`` writes).
+"""Read and follow node log files (the files ``net up`` writes; ``flobc net logs``).
 
-Kept apart from :mod:`flobc.cli.net` so that module stays about processes; these functions
-take ``(name, path)`` pairs and know nothing about network folders.
+Kept apart from :mod:`flobc.orchestration.processes` so that module stays about
+processes; these functions take ``(name, path)`` pairs and know nothing about network
+folders.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def fl_network_args(
     trainers: int | None = None,
     cfg: FLRunConfig | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for :func:`flobc.cli.netdir.create_network` for an FL network."""
+    """Keyword arguments for :func:`flobc.orchestration.netdir.create_network` for an FL network."""
     if cfg is None:
         cfg = load_config(
             config_file, **{"network.validators": validators, "network.trainers": trainers}
