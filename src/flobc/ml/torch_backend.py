@@ -17,8 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flobc.ml.learner_core import (
+    AdapterLearner,
+    EvalFn,
+    TrainConfig,
+    TrainFn,
+    batches,
+    plan,
+    summary,
+)
 from flobc.ml.metrics import get_metric
-from flobc.ml.train import AdapterLearner, EvalFn, TrainConfig, TrainFn, batches, plan, summary
 from flobc.ml.weights import FLOAT_DTYPES, ModelSpec, TensorSpec, unflatten
 
 _DTYPE_NAMES = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
