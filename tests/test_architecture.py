@@ -4,7 +4,7 @@ count too): no import cycles, and no package imports one above it.
 Layers, lowest first (a package may import only packages in lower layers, and the
 libraries it is allowed)::
 
-    encoding, durable → crypto → chain → consensus → app → node
+    encoding, durable → crypto, weights_codec → chain → consensus → app → node
       → orchestration | sim | bench → experiments → cli
 
 Libraries (``algorithms``, ``ml``, ``integrations``, ``dashboard``) sit beside the layers:
@@ -26,7 +26,7 @@ ROOT = "flobc"
 
 LAYERS: list[set[str]] = [
     {"encoding", "durable"},
-    {"crypto"},
+    {"crypto", "weights_codec"},
     {"chain"},
     {"consensus"},
     {"app"},
@@ -37,9 +37,9 @@ LAYERS: list[set[str]] = [
 ]
 #: Library -> (the lowest layer that may import it, the packages it may import).
 LIBRARIES: dict[str, tuple[str, set[str]]] = {
-    "algorithms": ("app", {"encoding", "crypto"}),
-    "ml": ("node", {"encoding", "crypto", "durable", "algorithms"}),
-    "integrations": ("node", {"encoding", "crypto", "ml", "algorithms"}),
+    "algorithms": ("app", {"encoding", "crypto", "weights_codec"}),
+    "ml": ("node", {"encoding", "crypto", "weights_codec", "durable", "algorithms"}),
+    "integrations": ("node", {"encoding", "crypto", "weights_codec", "ml", "algorithms"}),
     "dashboard": ("node", set()),
 }
 #: Module cycles still allowed, each as the set of modules it may involve. The app/fl

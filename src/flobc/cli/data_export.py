@@ -40,10 +40,7 @@ def export(node_url: str, version: str, out: Path) -> None:
     """Save a model version's weights as safetensors, checked against the ledger's hash."""
     import urllib.error
 
-    import numpy as np
-
-    from flobc.encoding import sha256
-    from flobc.ml.weights import from_safetensors
+    from flobc.ml.weights import from_safetensors, weights_hash
     from flobc.orchestration.watch import get, get_json
 
     base = node_url.rstrip("/")
@@ -53,7 +50,7 @@ def export(node_url: str, version: str, out: Path) -> None:
     except (urllib.error.URLError, OSError) as exc:
         raise click.ClickException(f"{base}: {exc}") from exc
     vec, _ = from_safetensors(data)
-    if sha256(np.ascontiguousarray(vec, "<f4").tobytes()).hex() != doc["hash"]:
+    if weights_hash(vec).hex() != doc["hash"]:
         raise click.ClickException("the weights do not match the ledger's hash")
     out.write_bytes(data)
     click.echo(f"version {doc['version']} ({doc['hash'][:16]}…) → {out}")

@@ -158,15 +158,13 @@ def _write_report(
 
 def _export_final(out: Path, w: Watcher, hash_hex: str) -> None:
     """The final weights as safetensors, read from a (stopped) validator's blob store."""
-    import numpy as np
-
     from flobc.chain.blobs import FileBlobStore
-    from flobc.ml.weights import to_safetensors
+    from flobc.ml.weights import to_safetensors, vector_view
 
     store = FileBlobStore(out / "network" / "validator-0" / "data" / "blobs")
     data = store.get(bytes.fromhex(hash_hex))
     if data is not None:
-        vec = np.frombuffer(data, "<f4")
+        vec = vector_view(data)
         (out / "final_model.safetensors").write_bytes(to_safetensors(vec, w.learner.spec))
 
 

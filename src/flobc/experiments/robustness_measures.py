@@ -9,6 +9,7 @@ import numpy as np
 
 from flobc.experiments.runner import RunResult
 from flobc.node.fl_settings import FLRunConfig
+from flobc.weights_codec import vector_view
 
 #: Statuses of an update whose validation finished (superseded ones were accepted).
 ACCEPTED = ("accepted", "superseded")
@@ -104,7 +105,7 @@ def backdoor_success(cfg: FLRunConfig) -> Callable[[Any], dict[str, Any]]:
         x, y = attack.triggered_test_set(test.x, test.y)
         learner = make_learner(cfg, cfg.seed)
         st = net.ledger.node(0).app.state
-        learner.set_weights(np.frombuffer(net.blob(st.version.weights), dtype="<f4"))
+        learner.set_weights(vector_view(net.blob(st.version.weights)))
         pred = np.argmax(learner.predict(x), axis=1)
         return {"attack_success_rate": round(float(np.mean(pred == y)), 6) if len(y) else None}
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from flobc.node.fl_settings import FLRunConfig
 from flobc.sim.fl_network import SimFLNetwork, SimTiming
+from flobc.weights_codec import vector_view
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Scorer:
 
     def __call__(self, key: str, blob: bytes) -> float:
         if key not in self._cache:
-            self.learner.set_weights(np.frombuffer(blob, dtype="<f4"))
+            self.learner.set_weights(vector_view(blob))
             self._cache[key] = round(float(self.learner.evaluate(self.test.x, self.test.y)), 6)
         return self._cache[key]
 

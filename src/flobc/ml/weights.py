@@ -7,7 +7,9 @@ enough to reconstruct the full model. Nothing here imports torch.
 Wire formats:
 
 * :func:`encode_vector` / :func:`decode_vector`: raw little-endian float32 bytes (what
-  trainers and validators exchange; its SHA-256 is :func:`weights_hash`).
+  trainers and validators exchange; its SHA-256 is :func:`weights_hash`). These live in
+  :mod:`flobc.weights_codec` (block execution uses them without the ML library) and are
+  re-exported here.
 * :func:`to_safetensors` / :func:`from_safetensors`: a standard ``.safetensors`` file with
   every tensor in its own dtype and shape (``safetensors.torch.load`` gives a PyTorch user a
   state dict directly) and the spec in the metadata under ``"flobc.spec"``.
@@ -22,7 +24,14 @@ from collections.abc import Mapping
 import msgspec
 import numpy as np
 
-from flobc.encoding import hash_obj, sha256
+from flobc.encoding import hash_obj
+
+# Re-exported: the codec lives below the ML library (block execution uses it too).
+from flobc.weights_codec import DTYPE as DTYPE
+from flobc.weights_codec import decode_vector as decode_vector
+from flobc.weights_codec import encode_vector as encode_vector
+from flobc.weights_codec import vector_view as vector_view
+from flobc.weights_codec import weights_hash as weights_hash
 
 #: dtypes a spec tensor may have; the flat vector is always float32.
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -133,35 +142,6 @@ def _check_vector(vec: np.ndarray, spec: ModelSpec | None = None) -> np.ndarray:
     if spec is not None and v.shape[0] != spec.size:
         raise ValueError(f"weights vector has {v.shape[0]} elements, spec expects {spec.size}")
     return v
-
-
-def encode_vector(vec: np.ndarray) -> bytes:
-    """Raw little-endian float32 bytes of a 1-D weights vector."""
-    return np.ascontiguousarray(_check_vector(vec), dtype="<f4").tobytes()
-
-
-def decode_vector(data: bytes, spec: ModelSpec | int, *, require_finite: bool = True) -> np.ndarray:
-    """Parse bytes from :func:`encode_vector` into a writable float32 vector.
-
-    ``spec`` is a :class:`ModelSpec` or the expected element count. Raises ``ValueError`` on
-    a length mismatch, and (unless ``require_finite=False``) on NaN or infinite values.
-    """
-    expected = spec.size if isinstance(spec, ModelSpec) else int(spec)
-    if len(data) != 4 * expected:
-        raise ValueError(
-            f"weights payload is {len(data)} bytes; expected {4 * expected} "
-            f"({expected} little-endian float32 values)"
-        )
-    vec = np.frombuffer(data, dtype="<f4").astype(np.float32, copy=True)
-    if require_finite and not np.isfinite(vec).all():
-        bad = int(np.count_nonzero(~np.isfinite(vec)))
-        raise ValueError(f"weights payload contains {bad} non-finite values (NaN/inf)")
-    return vec
-
-
-def weights_hash(vec: np.ndarray) -> bytes:
-    """SHA-256 of the little-endian float32 bytes of ``vec``."""
-    return sha256(encode_vector(vec))
 
 
 def to_safetensors(vec: np.ndarray, spec: ModelSpec) -> bytes:

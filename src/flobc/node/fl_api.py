@@ -44,7 +44,7 @@ async def model(request: web.Request) -> web.Response:
 @routes.get("/v1/models/{version}/weights")
 async def weights(request: web.Request) -> web.Response:
     """The weights as safetensors (loadable with ``safetensors.torch.load``)."""
-    from flobc.ml.weights import ModelSpec, to_safetensors
+    from flobc.ml.weights import ModelSpec, to_safetensors, vector_view
 
     doc = await _query(request, "version", version=_version(request))
     rt = request.app[RUNTIME_KEY]
@@ -55,9 +55,7 @@ async def weights(request: web.Request) -> web.Response:
     data, spec_json = await rt.call(read)
     if data is None:
         raise ApiError(404, "weights not available on this node")
-    import numpy as np
-
-    vec = np.frombuffer(data, dtype="<f4")
+    vec = vector_view(data)
     body = await rt.run_in_worker(to_safetensors, vec, ModelSpec.from_json(spec_json))
     return web.Response(
         body=body,

@@ -12,6 +12,7 @@ from flobc.encoding import sha256
 from flobc.ml.plugins import is_callable_ref
 from flobc.node.fl_roles import dataset, make_learner
 from flobc.node.fl_settings import FLRunConfig
+from flobc.weights_codec import as_wire_vector, encode_vector
 
 #: Honest trainers may declare up to this many times the local steps of a full pass.
 STEP_MARGIN = 2
@@ -34,9 +35,9 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
     """
     ds = dataset(cfg)
     learner = make_learner(cfg, cfg.seed)
-    w0 = np.ascontiguousarray(learner.get_weights(), dtype="<f4")
+    w0 = as_wire_vector(learner.get_weights())
     warn_if_unseeded(cfg, w0)
-    blob = w0.tobytes()
+    blob = encode_vector(w0)
     s, r, a = cfg.sync, cfg.reputation, cfg.aggregation
     rule, rule_params = cfg.validation_rule()
     fl = {
@@ -97,7 +98,7 @@ def warn_if_unseeded(cfg: FLRunConfig, w0: np.ndarray) -> bool:
     """
     if not is_callable_ref(cfg.model.name):
         return False
-    again = np.asarray(make_learner(cfg, cfg.seed).get_weights(), dtype="<f4")
+    again = as_wire_vector(make_learner(cfg, cfg.seed).get_weights())
     if np.array_equal(again, w0):
         return False
     logging.getLogger("flobc.fl").warning(

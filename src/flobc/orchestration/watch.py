@@ -10,9 +10,6 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
-from flobc.encoding import sha256
 from flobc.node.fl_roles import make_learner, test_data
 from flobc.node.fl_settings import FLRunConfig
 
@@ -88,7 +85,7 @@ class Watcher:
             except (urllib.error.URLError, OSError, ValueError):
                 docs[name] = None
         doc = next(d for d in docs.values() if d is not None)
-        from flobc.ml.weights import from_safetensors
+        from flobc.ml.weights import from_safetensors, weights_hash
 
         vec = None
         for url in self.validators.values():
@@ -98,7 +95,7 @@ class Watcher:
             except (urllib.error.URLError, OSError):
                 continue
         assert vec is not None, "no validator served the weights"
-        if sha256(np.ascontiguousarray(vec, "<f4").tobytes()).hex() != doc["hash"]:
+        if weights_hash(vec).hex() != doc["hash"]:
             raise ValueError(f"version {version}: served weights do not match the ledger hash")
         self.learner.set_weights(vec)
         acc = float(self.learner.evaluate(self.test.x, self.test.y, self.cfg.training.metric))

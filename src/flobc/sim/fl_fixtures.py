@@ -24,6 +24,7 @@ from flobc.encoding import sha256
 from flobc.node.fl_settings import FLRunConfig, load_config
 from flobc.sim.fl_network import align_clocks
 from flobc.sim.ledger import Disk, SimLedger, sim_keys
+from flobc.weights_codec import as_wire_vector, encode_vector, vector_view, weights_hash
 
 __all__ = [
     "GENESIS_MS",
@@ -36,12 +37,11 @@ __all__ = [
 ]
 
 GENESIS_MS = 1_000_000
-F32 = np.dtype("<f4")
 
 
 def f32(values: Sequence[float] | np.ndarray) -> np.ndarray:
     """A little-endian float32 vector (the wire format of weights and updates)."""
-    return np.ascontiguousarray(values, dtype=F32)
+    return as_wire_vector(values)
 
 
 def toy_fl_config(initial: np.ndarray, trainer_keys: Sequence[str], **fl: Any) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def toy_fl_config(initial: np.ndarray, trainer_keys: Sequence[str], **fl: Any) -
             "num_classes": 2,
             "spec_json": "{}",
             "size": int(initial.size),
-            "initial_weights": sha256(f32(initial).tobytes()).hex(),
+            "initial_weights": weights_hash(initial).hex(),
         },
         "trainers": list(trainer_keys),
         "sync": sync,
@@ -102,7 +102,7 @@ class AppDriver:
             app_state={"app": "fl", "fl": self.fl},
         )
         self.blobs = MemoryBlobStore()
-        self.blobs.put(w0.tobytes())
+        self.blobs.put(encode_vector(w0))
         self.app = FLApp(self.genesis, self.blobs)
         self.height = 0
         self.time_ms = GENESIS_MS
@@ -142,7 +142,7 @@ class AppDriver:
     ) -> tuple[SignedTx, bytes]:
         """Trainer ``i``'s signed update of ``delta`` (raw bytes are used as the blob as they
         are); the blob goes into the store unless ``store=False``."""
-        blob = delta if isinstance(delta, bytes) else f32(delta).tobytes()
+        blob = delta if isinstance(delta, bytes) else encode_vector(delta)
         if store:
             self.blobs.put(blob)
         key = self.tkeys[i]
@@ -227,7 +227,7 @@ class AppDriver:
     def weights(self, version: int = -1) -> np.ndarray:
         data = self.blobs.get(bytes.fromhex(self.state.versions[version].weights))
         assert data is not None
-        return np.frombuffer(data, F32)
+        return vector_view(data)
 
 
 # ---------------------------------------------------------------------- simulator
@@ -240,7 +240,7 @@ def toy_ledger(n: int, seed: int = 0, **fl: Any) -> tuple[SimLedger, AppDriver]:
     ``fl`` goes to :class:`AppDriver` (``trainers``, ``size``, ``sync``, ...).
     """
     driver = AppDriver(validators=n, seed=seed, chain_id=f"sim-{seed}", **fl)
-    initial = driver.initial.tobytes()
+    initial = encode_vector(driver.initial)
 
     def factory(genesis: Genesis, disk: Disk) -> FLApp:
         disk.blobs.put(initial)
