@@ -79,33 +79,24 @@ def _get(url: str) -> Any:
 
 def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[str, Any]:
     """One FLoBC run as processes; per-round block-time gaps and where they went."""
-    from flobc.orchestration import processes as netctl
-    from flobc.orchestration.fl_setup import fl_network_args
-    from flobc.orchestration.netdir import create_network, list_nodes
-    from flobc.orchestration.watch import Watcher
+    from flobc.orchestration.fl_setup import create_fl_network
+    from flobc.orchestration.processes import StartError, started
+    from flobc.orchestration.watch import NotReached, Watcher
 
     cfg = workload_config(trainers)
     netdir = work / "flobc"
-    create_network(
-        netdir, validators=3, trainers=trainers, force=True, **fl_network_args(None, cfg=cfg)
-    )
-    urls = {e.name: e.url for e in list_nodes(netdir) if e.role == "validator"}
+    create_fl_network(netdir, cfg)
     t0 = time.monotonic()
     try:
-        rows = netctl.up(netdir, wait=True, timeout=180)
-        bad = [r for r in rows if r.state not in (netctl.READY, netctl.RUNNING)]
-        if bad:
-            raise click.ClickException(f"{bad[0].entry.name}: {bad[0].state}")
-        watcher = Watcher(cfg, urls)
-        while not watcher.records or watcher.records[-1].version < rounds:
-            if time.monotonic() - t0 > timeout:
-                raise click.ClickException(f"FLoBC: no {rounds} versions in {timeout}s")
-            watcher.poll()
-            time.sleep(0.05)
-        whole = time.monotonic() - t0
-        profile = _profile(next(iter(urls.values())), rounds)
-    finally:
-        netctl.down(netdir)
+        with started(netdir, timeout=180) as net:
+            watcher = Watcher(cfg, net.validators)
+            watcher.follow(rounds, t0 + timeout, poll_s=0.05)
+            whole = time.monotonic() - t0
+            profile = _profile(next(iter(net.validators.values())), rounds)
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except NotReached:
+        raise click.ClickException(f"FLoBC: no {rounds} versions in {timeout}s") from None
     recs = [r for r in watcher.records if 1 <= r.version <= rounds]
     return {
         "whole_s": whole,

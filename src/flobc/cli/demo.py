@@ -23,10 +23,9 @@ from rich.table import Table
 from flobc.cli.dashboard import dashboard_url
 from flobc.experiments.plots import line_plot
 from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
-from flobc.orchestration import processes as netctl
-from flobc.orchestration.fl_setup import fl_network_args
-from flobc.orchestration.netdir import create_network, list_nodes
-from flobc.orchestration.watch import Watcher
+from flobc.orchestration.fl_setup import create_fl_network
+from flobc.orchestration.processes import RunningNetwork, StartError, started
+from flobc.orchestration.watch import NotReached, Watcher
 
 console = Console()
 
@@ -68,46 +67,39 @@ def _interrupt(signum: int, frame: Any) -> None:
 def run_demo(out: Path, cfg: FLRunConfig, rounds: int, timeout_s: float) -> dict[str, Any]:
     """Create, start, watch and stop the network; return the report document."""
     netdir = out / "network"
-    create_network(
-        netdir,
-        validators=cfg.network.validators,
-        trainers=cfg.network.trainers,
-        force=True,
-        **fl_network_args(None, cfg=cfg),
-    )
-    nodes = list_nodes(netdir)
-    validators = {e.name: e.url for e in nodes if e.role == "validator"}
+    nodes = create_fl_network(netdir, cfg)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    started = time.monotonic()
+    begun = time.monotonic()
+    net: RunningNetwork | None = None
     try:
         console.print(
-            f"starting {len(validators)} validators and {cfg.network.trainers} "
+            f"starting {cfg.network.validators} validators and {cfg.network.trainers} "
             f"trainers as processes (logs in {netdir / 'run'}) ..."
         )
         console.print(
             f"[bold]dashboard:[/bold] {dashboard_url(nodes[0])} "
             "(open it in a browser; live once the validators are up, until the demo ends)"
         )
-        rows = netctl.up(netdir, wait=True, timeout=120)
-        bad = [r for r in rows if r.state not in (netctl.READY, netctl.RUNNING)]
-        if bad:
-            raise click.ClickException(f"{bad[0].entry.name}: {bad[0].state}")
-        watcher = Watcher(cfg, validators)
-        names = {t["id"]: f"trainer-{t['index']}" for t in watcher.trainers()}
-        with Live(_view(watcher, names, rounds), console=console, refresh_per_second=4) as live:
-            while not watcher.records or watcher.records[-1].version < rounds:
-                if time.monotonic() - started > timeout_s:
-                    raise click.ClickException(f"no progress to {rounds} rounds in {timeout_s}s")
-                if watcher.poll():
+        with started(netdir) as net:
+            watcher = Watcher(cfg, net.validators)
+            names = {t["id"]: f"trainer-{t['index']}" for t in watcher.trainers()}
+            with Live(_view(watcher, names, rounds), console=console, refresh_per_second=4) as live:
+
+                def show(_: object) -> None:
                     watcher.trainers()
                     live.update(_view(watcher, names, rounds))
-                time.sleep(0.2)
-        trainers = watcher.trainers()
+
+                watcher.follow(rounds, begun + timeout_s, on_new=show)
+            trainers = watcher.trainers()
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except NotReached:
+        raise click.ClickException(f"no progress to {rounds} rounds in {timeout_s}s") from None
     finally:
-        stopped = netctl.down(netdir)
         signal.signal(signal.SIGTERM, previous)
-        console.print(f"stopped {len(stopped)} processes")
-    return _write_report(out, cfg, watcher, names, trainers, time.monotonic() - started)
+        if net is not None:
+            console.print(f"stopped {len(net.stopped)} processes")
+    return _write_report(out, cfg, watcher, names, trainers, time.monotonic() - begun)
 
 
 def _write_report(

@@ -45,44 +45,30 @@ def run_processes(
     Every process started is stopped again (also on errors and Ctrl-C); the network
     folder is removed afterwards unless ``keep``.
     """
-    from flobc.orchestration import processes as netctl
-    from flobc.orchestration.fl_setup import fl_network_args
-    from flobc.orchestration.netdir import GENESIS_FILE, create_network, list_nodes
-    from flobc.orchestration.watch import Watcher
+    from flobc.orchestration.fl_setup import create_fl_network
+    from flobc.orchestration.netdir import GENESIS_FILE
+    from flobc.orchestration.processes import started as running
+    from flobc.orchestration.watch import NotReached, Watcher
 
     netdir = workdir / label
-    create_network(
-        netdir,
-        validators=cfg.network.validators,
-        trainers=cfg.network.trainers,
-        force=True,
-        **fl_network_args(None, cfg=cfg),
-    )
+    create_fl_network(netdir, cfg)
     genesis = Genesis.load(netdir / GENESIS_FILE)
     index = {
         node_id_of(bytes.fromhex(pk)): str(i)
         for i, pk in enumerate(genesis.app_state["fl"]["trainers"])
     }
-    validators = {e.name: e.url for e in list_nodes(netdir) if e.role == "validator"}
+
+    def long_enough(w: Watcher) -> bool:
+        recs = w.records
+        return (recs[-1].wall_s - recs[1].wall_s if len(recs) > 1 else 0.0) >= min_time_s
+
     started = time.monotonic()
-    try:
-        rows = netctl.up(netdir, wait=True, timeout=120)
-        bad = [r for r in rows if r.state not in (netctl.READY, netctl.RUNNING)]
-        if bad:
-            raise RuntimeError(f"{bad[0].entry.name} did not start: {bad[0].state}")
-        watcher = Watcher(cfg, validators)
-        while True:
-            if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"{label}: not {rounds} versions after {timeout_s:.0f}s")
-            watcher.poll()
-            recs = watcher.records
-            if recs and recs[-1].version >= rounds:
-                elapsed = (recs[-1].wall_s - recs[1].wall_s) if len(recs) > 1 else 0.0
-                if elapsed >= min_time_s:
-                    break
-            time.sleep(0.2)
-    finally:
-        netctl.down(netdir)
+    with running(netdir) as net:
+        watcher = Watcher(cfg, net.validators)
+        try:
+            watcher.follow(rounds, started + timeout_s, enough=long_enough)
+        except NotReached:
+            raise TimeoutError(f"{label}: not {rounds} versions after {timeout_s:.0f}s") from None
     wall = time.monotonic() - started
     logs = _log_times(netdir / "run")
     t0 = _chain_times(watcher)

@@ -8,6 +8,7 @@ from typing import Any
 from flobc.chain.genesis import ConsensusParams
 from flobc.node.fl_genesis import fl_app_state
 from flobc.node.fl_settings import FLRunConfig, load_config
+from flobc.orchestration.netdir import NodeEntry, create_network, list_nodes
 
 #: Consensus timing for FL networks on one machine: blocks every 200 ms while idle so
 #: that block time (which drives round deadlines) advances smoothly.
@@ -26,7 +27,8 @@ def fl_network_args(
     trainers: int | None = None,
     cfg: FLRunConfig | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for :func:`flobc.orchestration.netdir.create_network` for an FL network."""
+    """Keyword arguments for :func:`~flobc.orchestration.netdir.create_network` for an FL
+    network."""
     if cfg is None:
         cfg = load_config(
             config_file, **{"network.validators": validators, "network.trainers": trainers}
@@ -43,3 +45,16 @@ def fl_network_args(
         "node_extra": extra,
         "validator_blobs": [initial],
     }
+
+
+def create_fl_network(netdir: Path, cfg: FLRunConfig) -> list[NodeEntry]:
+    """Write (over whatever is there) the network folder of ``cfg``'s validators and
+    trainers; returns its nodes."""
+    create_network(
+        netdir,
+        validators=cfg.network.validators,
+        trainers=cfg.network.trainers,
+        force=True,
+        **fl_network_args(None, cfg=cfg),
+    )
+    return list_nodes(netdir)

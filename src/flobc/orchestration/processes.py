@@ -14,8 +14,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +246,39 @@ def status(netdir: Path, timeout: float = 1.0) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+class StartError(RuntimeError):
+    """A node of the network did not come up (the message names it and why)."""
+
+
+@dataclass
+class RunningNetwork:
+    """A network started by :func:`started`: its nodes, how each started, and (after the
+    ``with`` block) what ``down`` stopped."""
+
+    netdir: Path
+    nodes: list[NodeEntry]
+    rows: list[NodeRow] = field(default_factory=list)
+    stopped: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def validators(self) -> dict[str, str]:
+        """Validator name -> base URL, in index order."""
+        return {e.name: e.url for e in self.nodes if e.role == "validator"}
+
+
+@contextmanager
+def started(netdir: Path, *, timeout: float = 120.0) -> Iterator[RunningNetwork]:
+    """Start every node of ``netdir`` and wait until each is ready; on leaving the block,
+    also on an error or Ctrl-C, stop every node. Raises :class:`StartError` (after
+    stopping the others) when a node does not come up within ``timeout`` seconds."""
+    net = RunningNetwork(netdir, list_nodes(netdir))
+    try:
+        net.rows = up(netdir, wait=True, timeout=timeout)
+        bad = [r for r in net.rows if r.state not in (READY, RUNNING)]
+        if bad:
+            raise StartError(f"{bad[0].entry.name}: {bad[0].state}")
+        yield net
+    finally:
+        net.stopped = down(netdir)

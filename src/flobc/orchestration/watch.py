@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ def get(url: str, timeout: float = 5.0) -> bytes:
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
     return json.loads(get(url, timeout))
+
+
+class NotReached(TimeoutError):
+    """:meth:`Watcher.follow` ran past its deadline (a network timeout is another error)."""
 
 
 @dataclass
@@ -121,6 +126,28 @@ class Watcher:
         latest = self.latest_version()
         done = self.records[-1].version if self.records else -1
         return [self.record(v) for v in range(done + 1, latest + 1)]
+
+    def follow(
+        self,
+        version: int,
+        deadline: float,
+        *,
+        poll_s: float = 0.2,
+        on_new: Callable[[list[VersionRecord]], None] | None = None,
+        enough: Callable[[Watcher], bool] | None = None,
+    ) -> None:
+        """Poll until ``version`` is recorded (and ``enough(self)``, when given); call
+        ``on_new`` with each batch of new records. Raises :class:`NotReached` past
+        ``deadline`` (a :func:`time.monotonic` time)."""
+        while True:
+            new = self.poll()
+            if new and on_new is not None:
+                on_new(new)
+            if self.records[-1].version >= version and (enough is None or enough(self)):
+                return
+            if time.monotonic() > deadline:
+                raise NotReached(f"not {version} model versions in time")
+            time.sleep(poll_s)
 
     def as_json(self) -> list[dict[str, Any]]:
         return [asdict(r) | {"agreed": r.agreed} for r in self.records]
