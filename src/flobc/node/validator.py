@@ -100,7 +100,9 @@ class ValidatorNode:
         self.peers = [
             v.address.hex() for v in self.vset.validators if key is None or v.address != key.address
         ]
-        self.consensus = Tendermint(self.chain_id, self.vset, self.me, self.params, self._validate)
+        self.consensus = Tendermint(self.chain_id, self.vset, self.me, self.params)
+        #: validity requests held back until the blobs their block references arrive
+        self._awaiting: dict[bytes, cm.ValidateProposal] = {}
         self.commit_listeners: list[CommitListener] = []
         self._propose_pending: tuple[int, int] | None = None
         self._last_commit_at = 0
@@ -170,9 +172,8 @@ class ValidatorNode:
             return self._gossip_tick()
         if name == "propose":
             return self._propose_now()
-        if isinstance(name, tuple) and name[0] == "timeout":
-            _, h, r, step = name
-            return self._feed(cm.TimeoutFired(h, r, cm.Step(step)))
+        if isinstance(name, cm.TimeoutKey):
+            return self._feed(cm.TimeoutFired(name))
         return []
 
     # ------------------------------------------------------------------ transactions
@@ -221,7 +222,7 @@ class ValidatorNode:
     # ------------------------------------------------------------------ consensus glue
 
     def _feed(self, event: cm.Event) -> list[Action]:
-        self.clog.record(event, self._now, height=self.height)
+        self.clog.record(event, self._now)
         return self._consensus_actions(self.consensus.handle(event, self._now))
 
     def _consensus_actions(self, actions: list[cm.Action], replay: bool = False) -> list[Action]:
@@ -244,9 +245,10 @@ class ValidatorNode:
                     self.clog.record(ev, self._now, sync=True)
                 queue += self.consensus.handle(ev, self._now)
             elif isinstance(a, cm.ScheduleTimeout):
-                out.append(
-                    SetTimer(("timeout", a.height, a.round, int(a.step)), self._now + a.delay_ms)
-                )
+                out.append(SetTimer(a.key, self._now + a.delay_ms))
+            elif isinstance(a, cm.ValidateProposal):
+                if not replay:  # replayed verdicts come from the log
+                    queue += self._answer_validity(a)
             elif isinstance(a, cm.RequestProposal):
                 self._propose_pending = (a.height, a.round)
                 out += self._maybe_propose()
@@ -259,6 +261,19 @@ class ValidatorNode:
         if self._wanted_blobs:
             out += self._request_blobs()
         return out
+
+    def _answer_validity(self, request: cm.ValidateProposal) -> list[cm.Action]:
+        """Feed ``valid(v)`` back, or hold the request while referenced blobs are missing."""
+        verdict = self._validate(request.block)
+        if verdict == cm.Validity.PENDING:
+            self._awaiting[request.block.hash] = request
+            return []
+        self._awaiting.pop(request.block.hash, None)
+        ev = cm.ProposalValidity(
+            request.height, request.round, request.block.hash, verdict == cm.Validity.VALID
+        )
+        self.clog.record(ev, self._now)
+        return self.consensus.handle(ev, self._now)
 
     def _request_blobs(self) -> list[Action]:
         """Ask each proposal's proposer (it holds them) for missing blobs, once a second."""
@@ -276,10 +291,13 @@ class ValidatorNode:
     def _replay_log(self) -> list[Action]:
         """Rebuild this height's consensus state from the write-ahead log after a restart."""
         out: list[Action] = []
+        started = self._now
         for now, event in self.clog.replay(self.height):
             self._now = now
             out += self._consensus_actions(self.consensus.handle(event, now), replay=True)
-        return out
+        self._now = started
+        # Verdicts the log lacks (the crash came before they were given) are asked again.
+        return out + self._consensus_actions(list(self.consensus.awaited_validity()))
 
     def _maybe_propose(self) -> list[Action]:
         if self._propose_pending is None:
@@ -389,6 +407,7 @@ class ValidatorNode:
         snapshot = self.app.commit()
         self.store.save_block(block, commit, result.app_hash, snapshot)
         self.clog.reset()
+        self._awaiting.clear()
         hashes = [tx_hash(raw) for raw in block.txs]
         self.mempool.remove(hashes)
         self._recent_txs.update(hashes)
@@ -439,7 +458,9 @@ class ValidatorNode:
     def _on_blobs(self, blobs: list[bytes]) -> list[Action]:
         for b in blobs:
             self.blobs.put(b)
-        out = self._feed(cm.DataAvailable())
+        waiting = [a for a in self._awaiting.values() if a.height == self.height]
+        self._awaiting.clear()
+        out = self._consensus_actions(list(waiting))
         if self._synced is not None:
             cb, self._synced = self._synced, None
             out += self._on_synced_block(self.peers[0] if self.peers else "", cb)
