@@ -235,7 +235,7 @@ async def run_trainer(
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        worker = _TrainerWorker(core, FLClient(order, session), cfg.speed_of(index))
+        worker = HttpTrainer(core, FLClient(order, session), cfg.speed_of(index))
         try:
             if core.privacy is not None:
                 await _resume_privacy(worker.client, core, key)
@@ -261,7 +261,7 @@ async def _resume_privacy(client: FLClient, core: TrainerCore, key: KeyPair) -> 
             core.privacy.resume(int(t.get("dp_releases", 0)), float(t.get("epsilon", 0.0)))
 
 
-class _TrainerWorker:
+class HttpTrainer:
     """Runs the effects of a :class:`~flobc.roles.trainer.Trainer` core over HTTP: ledger
     reads and uploads with :class:`FLClient`, training in a worker thread."""
 
