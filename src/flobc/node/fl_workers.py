@@ -84,6 +84,7 @@ def attach_evaluator(
         return []
 
     node.commit_listeners.append(on_commit)
+    started: dict[bytes, float] = {}  # when scoring began, for the log line
 
     async def run(rt: HttpRuntime[ValidatorNode], eff: EvaluatorEffect) -> list[EvaluatorEffect]:
         if isinstance(eff, ReadTask):
@@ -114,8 +115,6 @@ def attach_evaluator(
             outcome,
         )
         return []
-
-    started: dict[bytes, float] = {}
 
     async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
         pending = await rt.call(lambda n, now: (n.app.query("unvoted", {"validator": me}), []))
