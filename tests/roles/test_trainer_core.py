@@ -194,6 +194,15 @@ def test_an_input_out_of_turn_is_an_error(event: Any) -> None:
         core.handle(event)
 
 
+@pytest.mark.parametrize("steps", [[], [read(0), ModelFetched(0, "w0")]], ids=["idle", "training"])
+def test_only_io_effects_fail(steps: list[Any]) -> None:
+    core = Trainer(policy("bsp"))
+    for event in steps:
+        core.handle(event)
+    with pytest.raises(ValueError, match="only I/O effects fail"):
+        core.handle(Failed("?"))
+
+
 def test_a_rejected_upload_counts_as_the_versions_update() -> None:
     core = Trainer(policy("bsp"))
     for event, _ in first_update(0)[:-1]:

@@ -148,10 +148,12 @@ class Trainer:
         return [Wait()]
 
     def _on_failed(self) -> list[TrainerEffect]:
-        if self.phase in (Phase.VIEWING, Phase.SUBMITTING):
-            self._retry = (
-                FetchView(self.trained_version) if self.phase is Phase.VIEWING else self._retry
-            )
+        """An I/O effect failed: go idle; a ledger view or an upload is tried again on the
+        next read (a failed fetch needs nothing kept: the next read plans it again)."""
+        if self.phase is Phase.VIEWING:
+            self._retry = FetchView(self.trained_version)
+        elif self.phase not in (Phase.FETCHING, Phase.SUBMITTING):  # SUBMITTING keeps it
+            raise ValueError(f"Failed while {self.phase.value}: only I/O effects fail")
         self.phase = Phase.IDLE
         return [Wait()]
 
