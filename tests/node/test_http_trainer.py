@@ -1,6 +1,7 @@
 """The HTTP runtime's trainer runs the simulator's trainer: fed over its client the ledger
 a simulated run showed, it uploads the same Δ bytes, for attackers (one of which reads the
-previous global model over HTTP) and under differential privacy alike."""
+previous global model over HTTP) and under differential privacy alike; and a restarted
+private trainer resumes its accounting from the ledger, stopping if its budget is spent."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ class LedgerReplay(FLClient):
             return self._doc(self.version)
         if path.startswith("/v1/models/"):
             return self._doc(int(path.rsplit("/", 1)[1]))
+        if path == "/v1/trainers":  # the start of the run: nothing spent yet
+            return [
+                {"public_key": t.public_key, "dp_releases": 0} for t in self.state.trainers.values()
+            ]
         assert path == "/v1/round", path
         return {"extension_until_ms": None}
 
@@ -84,3 +89,19 @@ async def test_http_trainer_uploads_what_the_simulated_trainer_did(
         with pytest.raises(_Done):
             await HttpTrainer(core, client, 1.0).loop(poll_s=0)
         assert client.uploads == {v: sim[v] for v in range(VERSIONS)}, f"trainer {j}"
+
+
+async def test_a_restarted_trainer_whose_budget_the_ledger_shows_spent_stops() -> None:
+    net = SimFLNetwork(tiny_config(**DP))
+    client = LedgerReplay(net)
+    spent = [{"public_key": net.trainer_keys[0].public_key.hex(), "dp_releases": 3, "epsilon": 8.0}]
+
+    async def json(path: str) -> Any:
+        return spent if path == "/v1/trainers" else await LedgerReplay.json(client, path)
+
+    client.json = json  # type: ignore[method-assign]
+    core = TrainerCore(net.cfg, 0, net.trainer_keys[0], net.ledger.genesis.chain_id)
+    trainer = HttpTrainer(core, client, 1.0)
+    await trainer.loop(poll_s=0)  # returns: the trainer stopped
+    assert trainer.role.stopped is not None and "already spent" in trainer.role.stopped
+    assert client.uploads == {}

@@ -15,9 +15,13 @@ from flobc.roles.effects import (
     BuildUpdate,
     Failed,
     FetchModel,
+    FetchPrivacySpent,
     FetchView,
     LedgerRead,
     ModelFetched,
+    PrivacyResumed,
+    PrivacySpent,
+    ResumePrivacy,
     Stop,
     Stopped,
     Submit,
@@ -174,6 +178,36 @@ def test_a_failed_view_is_fetched_again_and_a_stale_upload_is_dropped() -> None:
     core.handle(UpdateBuilt("tx", b"d"))
     core.handle(Failed("timeout"))
     assert core.handle(read(1)) == [FetchModel(1, "h1")]  # ...but not once a version is out
+
+
+def test_a_private_trainer_resumes_its_accounting_then_plans_on_the_same_read() -> None:
+    core = Trainer(policy("bsp"), private=True)
+    spent = PrivacySpent(2, 3.5)
+    assert core.handle(read(4)) == [FetchPrivacySpent()]
+    assert core.handle(read(5)) == []  # busy resuming
+    assert core.handle(spent) == [ResumePrivacy(spent)]
+    assert core.handle(PrivacyResumed()) == [FetchModel(4, "h4")]
+    assert core.resumed
+
+
+def test_a_failed_privacy_read_is_tried_again_and_a_spent_budget_stops() -> None:
+    core = Trainer(policy("bsp"), private=True)
+    core.handle(read(0))
+    assert core.handle(Failed("no validator is reachable")) == [Wait()]
+    assert core.handle(read(0)) == [FetchPrivacySpent()]
+    core.handle(PrivacySpent(3, 8.0))
+    assert core.handle(Stopped("privacy budget already spent")) == [
+        Stop("privacy budget already spent")
+    ]
+
+
+def test_the_ledger_record_of_releases_is_the_trainers_own() -> None:
+    doc = [
+        {"public_key": "aa", "dp_releases": 1, "epsilon": 0.5},
+        {"public_key": "bb", "dp_releases": 4, "epsilon": 2.25},
+    ]
+    assert PrivacySpent.from_trainers(doc, "bb") == PrivacySpent(4, 2.25)
+    assert PrivacySpent.from_trainers(doc, "cc") == PrivacySpent(0, 0.0)
 
 
 def test_a_stopped_trainer_does_nothing_more() -> None:

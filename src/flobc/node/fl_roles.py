@@ -28,7 +28,15 @@ from flobc.ml.weights import decode_vector, encode_vector, weights_hash
 from flobc.node.fl_settings import FLRunConfig
 from flobc.node.privacy import BudgetSpent, TrainerPrivacy
 from flobc.node.trainer_policy import TrainerView, Work, next_work
-from flobc.roles.effects import BuildUpdate, Stopped, Train, Trained, UpdateBuilt
+from flobc.roles.effects import (
+    BuildUpdate,
+    PrivacyResumed,
+    ResumePrivacy,
+    Stopped,
+    Train,
+    Trained,
+    UpdateBuilt,
+)
 from flobc.roles.trainer import Policy, Progress
 
 
@@ -230,12 +238,21 @@ class TrainerCore:
         a = self.attack
         return a is not None and (a.wants_peers or a.wants_previous)
 
+    @property
+    def private(self) -> bool:
+        """Whether this trainer releases under differential privacy (``[privacy]``)."""
+        return self.privacy is not None
+
     def execute(
-        self, effect: Train | BuildUpdate, *, nonce: int | None = None
-    ) -> Trained | UpdateBuilt | Stopped:
+        self, effect: ResumePrivacy | Train | BuildUpdate, *, nonce: int | None = None
+    ) -> PrivacyResumed | Trained | UpdateBuilt | Stopped:
         """Run one compute effect of the :class:`~flobc.roles.trainer.Trainer`; the same
         call in every runtime. ``nonce`` is the runtime's floor for the update's nonce."""
         try:
+            if isinstance(effect, ResumePrivacy):
+                assert self.privacy is not None
+                self.privacy.resume(effect.spent.releases, effect.spent.epsilon)
+                return PrivacyResumed()
             if isinstance(effect, Train):
                 local, stats = self.train(
                     effect.base,

@@ -33,7 +33,6 @@ from flobc.node.fl_evaluator import Evaluator
 from flobc.node.fl_roles import TrainerCore, as_vector, scheme_policy
 from flobc.node.fl_settings import FLRunConfig
 from flobc.node.http_runtime import HttpRuntime
-from flobc.node.privacy import BudgetSpent
 from flobc.node.validator import ValidatorNode
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
@@ -42,10 +41,13 @@ from flobc.roles.effects import (
     EvaluatorEffect,
     Failed,
     FetchModel,
+    FetchPrivacySpent,
     FetchView,
     LedgerRead,
     ModelFetched,
+    PrivacySpent,
     ReadTask,
+    ResumePrivacy,
     Stop,
     Submit,
     Submitted,
@@ -234,30 +236,7 @@ async def run_trainer(
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        worker = HttpTrainer(core, FLClient(order, session), cfg.speed_of(index))
-        try:
-            if core.privacy is not None:
-                await _resume_privacy(worker.client, core, key)
-        except BudgetSpent as exc:
-            log.error("trainer %d stops: %s", index, exc)
-            return
-        await worker.loop(poll_s)
-
-
-async def _resume_privacy(client: FLClient, core: TrainerCore, key: KeyPair) -> None:
-    """Continue the privacy accounting from the ledger (a restarted trainer's earlier
-    updates are public and spent)."""
-    assert core.privacy is not None
-    while True:
-        try:
-            trainers = await client.json("/v1/trainers")
-            break
-        except (ConnectionError, aiohttp.ClientError) as exc:
-            log.warning("waiting for a validator: %s", exc)
-            await asyncio.sleep(1.0)
-    for t in trainers:
-        if t["public_key"] == key.public_key.hex():
-            core.privacy.resume(int(t.get("dp_releases", 0)), float(t.get("epsilon", 0.0)))
+        await HttpTrainer(core, FLClient(order, session), cfg.speed_of(index)).loop(poll_s)
 
 
 class HttpTrainer:
@@ -268,7 +247,9 @@ class HttpTrainer:
         self.core = core
         self.client = client
         self.speed = speed
-        self.role = Trainer(scheme_policy(core.cfg), wants_view=core.wants_view)
+        self.role = Trainer(
+            scheme_policy(core.cfg), wants_view=core.wants_view, private=core.private
+        )
         self._t0 = 0.0
         self._extended = False  # the round as last read: extended (SSP)?
 
@@ -300,7 +281,9 @@ class HttpTrainer:
         elif isinstance(eff, BuildUpdate):
             nonce = time.time_ns() // 1000
             result = await asyncio.to_thread(core.execute, eff, nonce=nonce)
-        elif isinstance(eff, FetchModel | FetchView | Submit):
+        elif isinstance(eff, ResumePrivacy):
+            result = core.execute(eff)
+        elif isinstance(eff, FetchPrivacySpent | FetchModel | FetchView | Submit):
             try:
                 result = await self._io(eff)
             except (ConnectionError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
@@ -312,7 +295,10 @@ class HttpTrainer:
             return []
         return self.role.handle(result)
 
-    async def _io(self, eff: FetchModel | FetchView | Submit) -> TrainerInput:
+    async def _io(self, eff: FetchPrivacySpent | FetchModel | FetchView | Submit) -> TrainerInput:
+        if isinstance(eff, FetchPrivacySpent):
+            doc = await self.client.json("/v1/trainers")
+            return PrivacySpent.from_trainers(doc, self.core.key.public_key.hex())
         if isinstance(eff, FetchModel):
             return ModelFetched(
                 eff.version, await self.client.weights(eff.version, eff.weights_hash)

@@ -71,6 +71,28 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class PrivacySpent:
+    """What the ledger records of the trainer's differentially private releases so far
+    (a restarted trainer's earlier updates are public and spent)."""
+
+    releases: int
+    epsilon: float
+
+    @classmethod
+    def from_trainers(cls, doc: list[dict[str, Any]], public_key: str) -> PrivacySpent:
+        """From the ``trainers`` query (``GET /v1/trainers``); nothing spent if absent."""
+        for t in doc:
+            if t["public_key"] == public_key:
+                return cls(int(t.get("dp_releases", 0)), float(t.get("epsilon", 0.0)))
+        return cls(0, 0.0)
+
+
+@dataclass(frozen=True)
+class PrivacyResumed:
+    """The trainer's privacy accountant continues from the ledger's record."""
+
+
+@dataclass(frozen=True)
 class Stopped:
     """The trainer must stop for good (its privacy budget is spent)."""
 
@@ -83,6 +105,18 @@ class Stopped:
 @dataclass(frozen=True)
 class Wait:
     """Nothing to do: read the ledger again later."""
+
+
+@dataclass(frozen=True)
+class FetchPrivacySpent:
+    """Read the ledger's record of this trainer's releases (before its first training)."""
+
+
+@dataclass(frozen=True)
+class ResumePrivacy:
+    """Continue the privacy accounting after ``spent`` (the ML side's accountant)."""
+
+    spent: PrivacySpent
 
 
 @dataclass(frozen=True)
@@ -141,9 +175,28 @@ class Stop:
 
 
 TrainerInput = (
-    LedgerRead | ModelFetched | Trained | ViewFetched | UpdateBuilt | Submitted | Failed | Stopped
+    LedgerRead
+    | PrivacySpent
+    | PrivacyResumed
+    | ModelFetched
+    | Trained
+    | ViewFetched
+    | UpdateBuilt
+    | Submitted
+    | Failed
+    | Stopped
 )
-TrainerEffect = Wait | FetchModel | Train | FetchView | BuildUpdate | Submit | Stop
+TrainerEffect = (
+    Wait
+    | FetchPrivacySpent
+    | ResumePrivacy
+    | FetchModel
+    | Train
+    | FetchView
+    | BuildUpdate
+    | Submit
+    | Stop
+)
 
 # -------------------------------------------------------------------------- evaluator inputs
 

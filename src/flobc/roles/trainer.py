@@ -1,5 +1,9 @@
 """A trainer as a sans-I/O state machine: one code path for the simulator and processes.
 
+Before the first cycle, a trainer under differential privacy reads the ledger's record of
+its releases and resumes its accountant from it (``FetchPrivacySpent`` --PrivacySpent-->
+``ResumePrivacy`` --PrivacyResumed--), then plans on the read that started it.
+
 One cycle, from reading the ledger to an update on it::
 
     LedgerRead --(policy: train a new version)--> FetchModel --ModelFetched--> Train
@@ -27,9 +31,13 @@ from flobc.roles.effects import (
     BuildUpdate,
     Failed,
     FetchModel,
+    FetchPrivacySpent,
     FetchView,
     LedgerRead,
     ModelFetched,
+    PrivacyResumed,
+    PrivacySpent,
+    ResumePrivacy,
     Stop,
     Stopped,
     Submit,
@@ -72,6 +80,7 @@ Policy = Callable[[Progress], Plan]
 
 class Phase(Enum):
     IDLE = "idle"
+    RESUMING = "resuming"
     FETCHING = "fetching"
     TRAINING = "training"
     VIEWING = "viewing"
@@ -84,12 +93,15 @@ class Trainer:
     """One trainer's progress and its next effects (see the module docstring).
 
     ``wants_view``: the trainer's attack reads the ledger (peers' updates or the previous
-    global model) before building each update.
+    global model) before building each update. ``private``: it releases under differential
+    privacy, so it resumes its accounting from the ledger first.
     """
 
-    def __init__(self, policy: Policy, *, wants_view: bool = False) -> None:
+    def __init__(self, policy: Policy, *, wants_view: bool = False, private: bool = False) -> None:
         self.policy = policy
         self.wants_view = wants_view
+        self.resumed = not private
+        self._resume_on: LedgerRead | None = None  # the read to plan on once resumed
         self.phase = Phase.IDLE
         self.trained_version = -1
         self.submitted = False
@@ -125,6 +137,9 @@ class Trainer:
     def _on_ledger(self, read: LedgerRead) -> list[TrainerEffect]:
         if self.phase is not Phase.IDLE:
             return []  # a cycle is in flight
+        if not self.resumed:
+            self.phase, self._resume_on = Phase.RESUMING, read
+            return [FetchPrivacySpent()]
         retry, self._retry = self._retry, None
         if retry is not None and read.version == self.trained_version:
             self.phase = Phase.VIEWING if isinstance(retry, FetchView) else Phase.SUBMITTING
@@ -152,13 +167,16 @@ class Trainer:
         next read (a failed fetch needs nothing kept: the next read plans it again)."""
         if self.phase is Phase.VIEWING:
             self._retry = FetchView(self.trained_version)
-        elif self.phase not in (Phase.FETCHING, Phase.SUBMITTING):  # SUBMITTING keeps it
+        elif self.phase not in (Phase.RESUMING, Phase.FETCHING, Phase.SUBMITTING):
+            # (SUBMITTING keeps its Submit in _retry already)
             raise ValueError(f"Failed while {self.phase.value}: only I/O effects fail")
         self.phase = Phase.IDLE
         return [Wait()]
 
     def _advance(self, event: TrainerInput) -> list[TrainerEffect]:
         expected = {
+            PrivacySpent: Phase.RESUMING,
+            PrivacyResumed: Phase.RESUMING,
             ModelFetched: Phase.FETCHING,
             Trained: Phase.TRAINING,
             ViewFetched: Phase.VIEWING,
@@ -167,6 +185,13 @@ class Trainer:
         }[type(event)]
         if self.phase is not expected:
             raise ValueError(f"{type(event).__name__} while {self.phase.value}")
+        if isinstance(event, PrivacySpent):
+            return [ResumePrivacy(event)]
+        if isinstance(event, PrivacyResumed):
+            read, self._resume_on = self._resume_on, None
+            assert read is not None
+            self.phase, self.resumed = Phase.IDLE, True
+            return self._on_ledger(read)
         if isinstance(event, ModelFetched):
             self.base, self.local = event.weights, None
             self.trained_version, self.shares = event.version, 0

@@ -33,10 +33,13 @@ from flobc.roles.effects import (
     Evaluate,
     EvaluatorEffect,
     FetchModel,
+    FetchPrivacySpent,
     FetchView,
     LedgerRead,
     ModelFetched,
+    PrivacySpent,
     ReadTask,
+    ResumePrivacy,
     Submit,
     Submitted,
     SubmitVote,
@@ -88,7 +91,9 @@ class SimTrainer:
         self.key = net.trainer_keys[index]
         self.node_id = self.key.node_id
         self.core = TrainerCore(net.cfg, index, self.key, net.ledger.genesis.chain_id)
-        self.role = Trainer(scheme_policy(net.cfg), wants_view=self.core.wants_view)
+        self.role = Trainer(
+            scheme_policy(net.cfg), wants_view=self.core.wants_view, private=self.core.private
+        )
         self.record = TrainerRecord()
         self.last_check: Any = None
         self._cost_ms = 0  # virtual time charged to the cycle in flight
@@ -138,14 +143,17 @@ class SimTrainer:
         while queue:
             eff = queue.pop(0)
             result: TrainerInput
-            if isinstance(eff, FetchModel):
+            if isinstance(eff, FetchPrivacySpent):
+                doc = app.query("trainers", {})
+                result = PrivacySpent.from_trainers(doc, self.key.public_key.hex())
+            elif isinstance(eff, FetchModel):
                 result = ModelFetched(eff.version, as_vector(self.net.blob(eff.weights_hash)))
             elif isinstance(eff, Train):
                 self._cost_ms += self._train_cost(eff.steps)
                 result = self.core.execute(eff)
             elif isinstance(eff, FetchView):
                 result = ViewFetched(self._view(app, eff.version))
-            elif isinstance(eff, BuildUpdate):
+            elif isinstance(eff, BuildUpdate | ResumePrivacy):
                 result = self.core.execute(eff)
             elif isinstance(eff, Submit):
                 self._pending = eff
