@@ -157,3 +157,21 @@ def test_replay_is_loud_about_a_divergent_app_hash() -> None:
         forged.save_block(cb.block, cb.commit, app_hash, None)
     with pytest.raises(ReplayError, match="divergence replaying block 2"):
         replay(FLApp(d.genesis, d.blobs), forged)
+
+
+def test_round_batches_and_base_ranges_match_a_full_scan() -> None:
+    d = AppDriver(trainers=3)
+    _rounds(d, 5)
+    open_round, _ = d.update(0, [0.01] * 8)
+    d.block([open_round])
+    st = d.state
+    everything = list(st.updates.values())
+    batches = list(st.update_batches())
+    assert [u.id for u in batches[0]] == [open_round.hash.hex()]
+    assert sorted(u.id for b in batches for u in b) == sorted(u.id for u in everything)
+    keys = [max((u.height, u.nonce) for u in b) for b in batches]
+    lows = [min((u.height, u.nonce) for u in b) for b in batches]
+    assert all(lows[i] > keys[i + 1] for i in range(len(batches) - 1))  # newest first, disjoint
+    for lo, hi in [(0, 2), (1, 4), (3, 9), (5, 6)]:
+        expected = sorted(u.id for u in everything if lo <= u.base_version < hi)
+        assert sorted(u.id for u in st.updates_on_bases(lo, hi)) == expected

@@ -217,5 +217,20 @@ class LedgerView:
     def version(self) -> VersionInfo:
         return self.live.version
 
+    def update_batches(self) -> Iterator[list[UpdateInfo]]:
+        """The updates round by round, newest first: the open round's, then each released
+        round's record. Rounds do not overlap in height, so a reader wanting the newest
+        few can stop after the batch that completes them."""
+        yield list(self.live.updates.values())
+        for v in range(len(self.history) - 1, 0, -1):
+            yield self.history.record(v).updates
+
+    def updates_on_bases(self, lo: int, hi: int) -> Iterator[UpdateInfo]:
+        """Updates trained on versions ``lo..hi-1``: every update's base is the version
+        current in its round, so those of base ``v`` are in the record of version v+1."""
+        for v in range(max(lo + 1, 1), min(hi + 1, len(self.history))):
+            yield from self.history.record(v).updates
+        yield from (u for u in self.live.updates.values() if lo <= u.base_version < hi)
+
     def hash(self) -> bytes:
         return state_hash(self.live)
