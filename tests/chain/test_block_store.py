@@ -213,6 +213,16 @@ def test_snapshot_is_latest(store: BlockStore, chain: Chain) -> None:
     assert [store.app_hash(h) for h in (1, 2, 3)] == [app_hash_of(h) for h in (1, 2, 3)]
 
 
+def test_a_save_without_snapshot_keeps_the_last_one(store: BlockStore, chain: Chain) -> None:
+    """Snapshots are taken every N blocks: the blocks between carry none."""
+    for block, commit in chain:
+        snap = b"S%d" % block.height if block.height % 2 == 0 else None
+        store.save_block(block, commit, app_hash_of(block.height), snap)
+        assert store.height() == block.height
+        h = block.height // 2 * 2  # the last even height, if any
+        assert store.latest_snapshot() == ((h, b"S%d" % h) if h else None)
+
+
 def test_meta(store: BlockStore) -> None:
     store.set_meta("node/last_height", b"\x01")
     store.set_meta("other", b"")

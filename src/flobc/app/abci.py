@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flobc.chain.store.base import BlockStore
 from flobc.chain.types import BlockHeader, SignedTx
+from flobc.encoding import decode
 
 
 @dataclass(frozen=True)
@@ -73,14 +75,57 @@ class Application(Protocol):
         """Execute a committed block deterministically; the new state is pending until commit."""
         ...
 
-    def commit(self) -> bytes:
-        """Make the pending state the committed state; return its snapshot for storage."""
+    def commit(self) -> bytes | None:
+        """Make the pending state the committed state; return its snapshot for storage, or
+        None at heights that take none (the store keeps the last one; a restart replays
+        the blocks since, see :func:`replay`)."""
         ...
 
     def restore(self, height: int, snapshot: bytes) -> None:
         """Load a snapshot returned by :meth:`commit` at ``height`` (restart from disk)."""
         ...
 
+    def snapshot(self) -> bytes:
+        """The committed state's snapshot, whatever the height."""
+        ...
+
     def query(self, path: str, params: dict[str, Any]) -> Any:
         """Read-only queries for the wire API; raise KeyError for unknown things."""
         ...
+
+
+class ReplayError(Exception):
+    """Replaying stored blocks did not reproduce the stored app hashes (a divergence)."""
+
+
+def replay(app: Application, store: BlockStore) -> int:
+    """Bring ``app`` to the store's height: load the latest snapshot if it is ahead of the
+    app, then re-execute every stored block after it, checking each app hash against the
+    stored one. Returns how many blocks were replayed.
+
+    Snapshots are taken every N blocks, not at every block, so this is how a restarted
+    node recovers the blocks since the last one; a block's transactions and the blobs
+    they reference are all on disk, so nothing acknowledged is lost.
+    """
+    height, _ = app.info()
+    last = store.height()
+    snap = store.latest_snapshot()
+    if snap is not None and height < snap[0] <= last:
+        app.restore(*snap)
+        height = snap[0]
+    if height > last:
+        raise ReplayError(f"app state is at {height} but blocks only reach {last}")
+    for h in range(height + 1, last + 1):
+        block = store.block(h)
+        if block is None:
+            raise ReplayError(f"block {h} is missing from the store")
+        txs = [decode(raw, SignedTx) for raw in block.txs]
+        result = app.finalize_block(block.header, txs)
+        stored = store.app_hash(h)
+        if result.app_hash != stored:
+            raise ReplayError(
+                f"app hash divergence replaying block {h}: got {result.app_hash.hex()}, "
+                f"stored {(stored or b'').hex()}"
+            )
+        app.commit()
+    return last - height

@@ -104,6 +104,9 @@ class KVStoreApp:
         self._committed, self._pending = self._pending, None
         return encode(self._committed)
 
+    def snapshot(self) -> bytes:
+        return encode(self._committed)
+
     def restore(self, height: int, snapshot: bytes) -> None:
         self._committed = msgspec.msgpack.decode(snapshot, type=_State)
         assert self._committed.height == height

@@ -403,3 +403,13 @@ def _add_round() -> None:
 
 
 _add_round()
+
+
+def _add_ledger() -> None:
+    """``flobc bench ledger``: the FL ledger's per-block cost over a long run."""
+    from flobc.cli.bench_ledger import ledger
+
+    bench.add_command(ledger, "ledger")
+
+
+_add_ledger()

@@ -207,7 +207,7 @@ async def models(request: web.Request) -> web.Response:
     def read(n: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
         st = n.app.state  # type: ignore[attr-defined]
         chosen = st.versions[since : since + limit]
-        scores = version_scores(st.updates.values()) if chosen else {}
+        scores = version_scores(st.updates_on_bases(since, since + limit)) if chosen else {}
         docs = []
         for v in chosen:
             per = scores.get(v.version, {})
@@ -231,17 +231,19 @@ async def updates(request: web.Request) -> web.Response:
     limit = min(_int_param(request, "limit", 100, lo=1) or 100, MAX_LIMIT)
 
     def read(n: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
-        chosen = heapq.nlargest(
-            limit,
-            (
+        found: list[Any] = []
+        # newest round first; rounds do not overlap in height, so stop once enough are found
+        for batch in n.app.state.update_batches():  # type: ignore[attr-defined]
+            found += [
                 u
-                for u in n.app.state.updates.values()  # type: ignore[attr-defined]
+                for u in batch
                 if (rnd is None or u.round == rnd)
                 and (base is None or u.base_version == base)
                 and (status is None or u.status == status)
-            ),
-            key=lambda u: (u.height, u.nonce, u.id),
-        )
+            ]
+            if len(found) >= limit:
+                break
+        chosen = heapq.nlargest(limit, found, key=lambda u: (u.height, u.nonce, u.id))
         return [msgspec.to_builtins(u) for u in chosen], []
 
     return web.json_response(await request.app[RUNTIME_KEY].call(read))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
-from flobc.app.abci import Application, TxCheck
+from flobc.app.abci import Application, ReplayError, TxCheck, replay
 from flobc.chain.genesis import ConsensusParams, Genesis
 from flobc.chain.types import Proposal, Vote
 from flobc.chain.validators import ValidatorSet
@@ -127,10 +127,10 @@ class ValidatorNode:
     def start(self, now_ms: int) -> list[Action]:
         self.ctx.now = now_ms
         app, store = self.ctx.app, self.ctx.store
-        height, _ = app.info()
-        snap = store.latest_snapshot()
-        if snap is not None and snap[0] != height:
-            app.restore(*snap)
+        try:
+            replay(app, store)  # the last snapshot, then the blocks after it
+        except ReplayError as exc:
+            raise FatalNodeError(str(exc)) from exc
         last = store.height()
         if app.info()[0] != last:
             raise FatalNodeError(f"app state is at {app.info()[0]} but blocks at {last}")

@@ -198,7 +198,8 @@ class AppDriver:
         t = self.time_ms + dt_ms if at_ms is None else at_ms
         assert t > self.time_ms, "block times must increase"
         result = self.app.finalize_block(self.header(t), list(txs))
-        self.snapshot = self.app.commit()
+        self.app.commit()
+        self.snapshot = self.app.snapshot()
         self.height, self.time_ms = self.height + 1, t
         return result
 

@@ -18,9 +18,10 @@ import numpy as np
 from flobc.algorithms.decision import has_quorum
 from flobc.algorithms.sync import Admission, Candidate
 from flobc.app.abci import BlockResult, TxCheck, TxResult
-from flobc.app.fl import privacy, queries, rounds
+from flobc.app.fl import ledger_state, privacy, queries, rounds
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
+from flobc.app.fl.ledger_state import History, LedgerView, state_hash
 from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, UpdateStatus, VersionInfo
 from flobc.app.fl.txs import REGISTER, UPDATE, VOTE, RegisterBody, UpdateBody, VoteBody
 from flobc.chain.genesis import Genesis
@@ -32,6 +33,8 @@ log = logging.getLogger("flobc.app.fl")
 
 #: The blob an update references must be exactly the model's float32 vector.
 DTYPE = np.dtype("<f4")
+#: Heights between app snapshots (a node parameter; restart replays the blocks since).
+DEFAULT_SNAPSHOT_INTERVAL = 100
 
 
 def vote_measures(body: VoteBody) -> dict[str, float]:
@@ -42,7 +45,14 @@ def vote_measures(body: VoteBody) -> dict[str, float]:
 class FLApp:
     """Federated learning over the ledger (see the module docstring)."""
 
-    def __init__(self, genesis: Genesis, blobs: Any):
+    def __init__(
+        self,
+        genesis: Genesis,
+        blobs: Any,
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+    ):
+        if snapshot_interval < 1:
+            raise ValueError(f"snapshot_interval must be at least 1 (got {snapshot_interval})")
         self.chain_id = genesis.chain_id
         self.cfg = FLConfig.from_app_state(genesis.app_state)
         #: the genesis' strategies (sync scheme, reputation, validation, aggregation)
@@ -50,8 +60,13 @@ class FLApp:
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()
+        self.snapshot_interval = snapshot_interval
         self._committed = self._genesis_state(genesis)
         self._pending: FLState | None = None
+        self._pending_hash = b""
+        self._app_hash = b""  # of the committed state (b"" before the first block)
+        self._history = History(blobs)
+        self._history.follow(self._committed.history)
 
     def _genesis_state(self, genesis: Genesis) -> FLState:
         st = FLState(time_ms=genesis.genesis_time_ms)
@@ -59,29 +74,32 @@ class FLApp:
         for i, pk in enumerate(self.cfg.trainers):
             tid = node_id_of(bytes.fromhex(pk))
             st.trainers[tid] = TrainerInfo(pk, 1.0 / n if n else 0.0, index=i)
-        st.versions.append(
-            VersionInfo(
-                0,
-                self.cfg.model.initial_weights,
-                0,
-                genesis.genesis_time_ms,
-                0,
-                "genesis",
-                scores=st.scores(),
-            )
+        v0 = VersionInfo(
+            0,
+            self.cfg.model.initial_weights,
+            0,
+            genesis.genesis_time_ms,
+            0,
+            "genesis",
+            scores=st.scores(),
         )
+        ledger_state.fold(st, self.blobs, v0, [])
         st.round = RoundInfo(1, 0, genesis.genesis_time_ms, self.cfg.sync.period_ms)
         return st
 
     # ------------------------------------------------------------------ ABCI
 
     def info(self) -> tuple[int, bytes]:
-        st = self._committed
-        return st.height, (st.hash() if st.height else b"")
+        return self._committed.height, self._app_hash
 
     @property
-    def state(self) -> FLState:
-        """The committed state (read-only use)."""
+    def state(self) -> LedgerView:
+        """The committed state and its history (read-only use)."""
+        return LedgerView(self._committed, self._history)
+
+    @property
+    def live(self) -> FLState:
+        """The committed live state alone (bounded; read-only use)."""
         return self._committed
 
     def check_tx(self, tx: SignedTx) -> TxCheck:
@@ -136,22 +154,33 @@ class FLApp:
         rounds.advance(self.ctx, st, header.time_ms, header.height)
         results = [self._apply(tx, st, header) for tx in txs]
         rounds.advance(self.ctx, st, header.time_ms, header.height)
-        self._pending = st
-        return BlockResult(st.hash(), results)
+        self._pending, self._pending_hash = st, state_hash(st)
+        return BlockResult(self._pending_hash, results)
 
-    def commit(self) -> bytes:
+    def commit(self) -> bytes | None:
+        """Commit the executed block; every ``snapshot_interval`` heights return a snapshot
+        (between snapshots a restart replays the blocks since the last one)."""
         assert self._pending is not None, "commit without finalize_block"
         self._committed, self._pending = self._pending, None
+        self._app_hash = self._pending_hash
+        self._history.follow(self._committed.history)
+        if self._committed.height % self.snapshot_interval == 0:
+            return self.snapshot()
+        return None
+
+    def snapshot(self) -> bytes:
+        """The committed live state's canonical encoding (bounded: the history is in blobs)."""
         return encode(self._committed)
 
     def restore(self, height: int, snapshot: bytes) -> None:
         st = decode(snapshot, FLState, max_bytes=1 << 31)
         if st.height != height:
             raise ValueError(f"snapshot is of height {st.height}, expected {height}")
-        self._committed = st
+        self._history.follow(st.history)
+        self._committed, self._app_hash = st, (state_hash(st) if st.height else b"")
 
     def query(self, path: str, params: dict[str, Any]) -> Any:
-        return queries.query(self.ctx, self._committed, path, params)
+        return queries.query(self.ctx, self.state, path, params)
 
     # ------------------------------------------------------------------ transactions
 

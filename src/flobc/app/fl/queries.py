@@ -9,6 +9,7 @@ import msgspec
 from flobc.algorithms.sync import labour_ratio, slack_ratio
 from flobc.app.fl import rounds
 from flobc.app.fl.context import FLContext
+from flobc.app.fl.ledger_state import LedgerView
 from flobc.app.fl.state import FLState, UpdateStatus, VersionInfo
 
 #: ``round_status`` of a trainer with no update in the open round
@@ -70,13 +71,13 @@ def round_doc(ctx: FLContext, st: FLState, *, with_updates: bool = False) -> dic
     return doc
 
 
-def evaluation_doc(st: FLState, update_id: str) -> dict[str, Any] | None:
+def evaluation_doc(st: LedgerView, update_id: str) -> dict[str, Any] | None:
     """What a validator needs to vote on an update, or None once votes are closed.
 
     ``share`` is the weight the update gets in an equally weighted aggregate of the
     active trainers; ``previous`` is the version before the base (the last global step).
     """
-    upd = st.updates.get(update_id)
+    upd = st.live.updates.get(update_id)  # pending updates are all in the open round
     if upd is None or upd.status != UpdateStatus.PENDING:
         return None
     return {
@@ -90,10 +91,10 @@ def evaluation_doc(st: FLState, update_id: str) -> dict[str, Any] | None:
     }
 
 
-def query(ctx: FLContext, st: FLState, path: str, params: dict[str, Any]) -> Any:
+def query(ctx: FLContext, st: LedgerView, path: str, params: dict[str, Any]) -> Any:
     """Paths: latest, version (version=), trainers, update (id=), round (updates=), config,
     evaluation (id=) and unvoted (validator=) for the validators' evaluators; ``st`` is the
-    committed state."""
+    committed state with its history."""
     if path == "latest":
         return version_doc(st.version)
     if path == "version":
@@ -107,7 +108,7 @@ def query(ctx: FLContext, st: FLState, path: str, params: dict[str, Any]) -> Any
         out = []
         for tid, t in sorted(st.trainers.items(), key=lambda kv: kv[1].index):
             uid = r.submitted.get(tid)
-            status = st.updates[uid].status if uid else NO_UPDATE
+            status = st.live.updates[uid].status if uid else NO_UPDATE
             out.append(
                 {
                     "id": tid,
@@ -131,14 +132,14 @@ def query(ctx: FLContext, st: FLState, path: str, params: dict[str, Any]) -> Any
             raise KeyError("unknown update")
         return msgspec.to_builtins(upd)
     if path == "round":
-        return round_doc(ctx, st, with_updates=bool(params.get("updates")))
+        return round_doc(ctx, st.live, with_updates=bool(params.get("updates")))
     if path == "evaluation":
         return evaluation_doc(st, str(params["id"]))
     if path == "unvoted":
         me = str(params["validator"])
         return [
             u.id
-            for u in st.updates.values()
+            for u in st.live.updates.values()  # only the open round has pending updates
             if u.status == UpdateStatus.PENDING and me not in u.votes
         ]
     if path == "config":

@@ -8,6 +8,7 @@ from flobc.algorithms.adaptive_period import next_period
 from flobc.algorithms.aggregators import WeightedUpdate
 from flobc.algorithms.significance import relative_magnitude
 from flobc.algorithms.sync import Extend, Release, RoundView
+from flobc.app.fl import ledger_state
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, UpdateStatus, VersionInfo
 from flobc.app.fl.txs import UpdateBody
@@ -161,25 +162,25 @@ def release(ctx: FLContext, st: FLState, now_ms: int, height: int, reason: str) 
         ctx.blobs.put(data)
     else:
         weights_hex = base_version.weights
-    st.versions.append(
-        VersionInfo(
-            version=base_version.version + 1,
-            weights=weights_hex,
-            height=height,
-            time_ms=now_ms,
-            round=r.number,
-            reason=reason,
-            updates=[u.id for u in chosen],
-            accepted=sum(u.status == UpdateStatus.ACCEPTED for u in round_updates),
-            rejected=sum(u.status == UpdateStatus.REJECTED for u in round_updates),
-            skipped=r.skipped,
-            scores=st.scores(),
-        )
+    version = VersionInfo(
+        version=base_version.version + 1,
+        weights=weights_hex,
+        height=height,
+        time_ms=now_ms,
+        round=r.number,
+        reason=reason,
+        updates=[u.id for u in chosen],
+        accepted=sum(u.status == UpdateStatus.ACCEPTED for u in round_updates),
+        rejected=sum(u.status == UpdateStatus.REJECTED for u in round_updates),
+        skipped=r.skipped,
+        scores=st.scores(),
     )
     aggregated = {u.id for u in chosen}
     for u in round_updates:
         if u.status == UpdateStatus.ACCEPTED and u.id not in aggregated:
             u.status = UpdateStatus.SUPERSEDED  # replaced by the trainer's later accepted update
+    # The round is final: it leaves the live state for the history (the blob store).
+    ledger_state.fold(st, ctx.blobs, version, round_updates)
     # A trainer's completion time is its first submission of the round: an SSP extension
     # or BAP re-share later in the round must not stretch the adaptive period.
     first_at: dict[str, int] = {}

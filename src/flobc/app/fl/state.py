@@ -1,8 +1,11 @@
 """The FL application state: trainers, updates, rounds and model versions.
 
-The whole state is one msgspec Struct; its canonical encoding is the app snapshot and
-its SHA-256 is the app hash, so two validators agree on the hash iff they agree on every
-score, decision and model-weights hash.
+The live state is one msgspec Struct, bounded in size: the open round's updates, the
+per-trainer records and the newest versions. Released rounds are folded into a
+hash-linked history in the blob store (:mod:`flobc.app.fl.ledger_state`), and the state
+keeps its head hash. Its canonical encoding is the app snapshot; the app hash is a root
+over its sections (:func:`flobc.app.fl.ledger_state.state_hash`), so two validators agree
+on the hash iff they agree on every score, decision and model-weights hash.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from enum import StrEnum
 
 import msgspec
 
-from flobc.encoding import decode, encode, hash_obj
+from flobc.encoding import decode, encode
 
 
 class TrainerInfo(msgspec.Struct):
@@ -98,24 +101,25 @@ class FLState(msgspec.Struct):
     height: int = 0
     time_ms: int = 0
     trainers: dict[str, TrainerInfo] = {}
+    #: the updates of the open round (released rounds' are in the history)
     updates: dict[str, UpdateInfo] = {}
-    versions: list[VersionInfo] = []
+    #: the newest versions (see ledger_state.RECENT_VERSIONS); all are in the history
+    recent_versions: list[VersionInfo] = []
     round: RoundInfo | None = None
     #: submission delays (ms after round start) of recent rounds, for the adaptive period
     recent_delays: list[list[int]] = []
     skipped_total: int = 0
     #: decided updates whose reputation effect is applied at the next release
     unscored: list[str] = []
+    #: hex hash of the newest history record (a blob naming its predecessor)
+    history: str = ""
 
     def copy(self) -> FLState:
         return decode(encode(self), FLState)
 
-    def hash(self) -> bytes:
-        return hash_obj(self)
-
     @property
     def version(self) -> VersionInfo:
-        return self.versions[-1]
+        return self.recent_versions[-1]
 
     def scores(self) -> dict[str, float]:
         return {t: self.trainers[t].score for t in sorted(self.trainers)}

@@ -20,11 +20,13 @@ class BlockStore(Protocol):
     """Append-only chain of committed blocks (heights start at 1, no gaps).
 
     ``save_block`` is atomic: after it returns, the block, its commit, the app hash after
-    executing it and the app snapshot are all durable, or none of them is.
+    executing it and the app snapshot (when one is given) are all durable, or none of them
+    is. Snapshots are taken every N blocks: a save without one keeps the previous
+    snapshot, and a restart replays the blocks after it (:func:`flobc.app.abci.replay`).
     """
 
     def save_block(
-        self, block: Block, commit: Commit, app_hash: bytes, app_snapshot: bytes
+        self, block: Block, commit: Commit, app_hash: bytes, app_snapshot: bytes | None
     ) -> None:
         """Append ``block`` at ``height() + 1``; re-saving the stored block is a no-op."""
         ...
@@ -46,7 +48,7 @@ class BlockStore(Protocol):
         ...
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
-        """``(height, snapshot)`` of the most recent save, or None when empty."""
+        """``(height, snapshot)`` of the most recent save that carried one, or None."""
         ...
 
     def has_tx(self, tx_hash: bytes) -> bool: ...

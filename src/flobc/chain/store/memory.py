@@ -28,7 +28,7 @@ class MemoryBlockStore:
             raise StoreError("the block store is closed")
 
     def save_block(
-        self, block: Block, commit: Commit, app_hash: bytes, app_snapshot: bytes
+        self, block: Block, commit: Commit, app_hash: bytes, app_snapshot: bytes | None
     ) -> None:
         with self._lock:
             entry = self._get(block.height)
@@ -38,7 +38,8 @@ class MemoryBlockStore:
             if not check_append(len(self._blocks), stored, prev_hash, block, commit, app_hash):
                 return
             self._blocks.append((block, commit, bytes(app_hash)))
-            self._snapshot = (block.height, bytes(app_snapshot))
+            if app_snapshot is not None:
+                self._snapshot = (block.height, bytes(app_snapshot))
             for i, raw in enumerate(block.txs):
                 self._txs.setdefault(tx_hash(raw), (block.height, i))
 

@@ -128,7 +128,7 @@ class SQLiteBlockStore:
     # -- writes ---------------------------------------------------------------------------
 
     def save_block(
-        self, block: Block, commit: Commit, app_hash: bytes, app_snapshot: bytes
+        self, block: Block, commit: Commit, app_hash: bytes, app_snapshot: bytes | None
     ) -> None:
         h = block.height
         with self._lock:
@@ -147,10 +147,11 @@ class SQLiteBlockStore:
                         (h, block.hash, encode(block), encode(commit), bytes(app_hash)),
                     )
                     cur.executemany("INSERT OR IGNORE INTO txs VALUES (?, ?, ?)", rows)
-                    cur.execute(
-                        "INSERT OR REPLACE INTO snapshot (id, height, data) VALUES (0, ?, ?)",
-                        (h, bytes(app_snapshot)),
-                    )
+                    if app_snapshot is not None:
+                        cur.execute(
+                            "INSERT OR REPLACE INTO snapshot (id, height, data) VALUES (0, ?, ?)",
+                            (h, bytes(app_snapshot)),
+                        )
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot save block {h}: {exc}") from exc
             self._height = h
