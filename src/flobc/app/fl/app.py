@@ -23,7 +23,15 @@ from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.ledger_state import History, LedgerView, state_hash
 from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, UpdateStatus, VersionInfo
-from flobc.app.fl.txs import REGISTER, UPDATE, VOTE, RegisterBody, UpdateBody, VoteBody
+from flobc.app.fl.txs import (
+    REGISTER,
+    UPDATE,
+    VOTE,
+    RegisterBody,
+    UpdateBody,
+    VoteBody,
+    tx_kind,
+)
 from flobc.chain.genesis import Genesis
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
@@ -50,6 +58,7 @@ class FLApp:
         genesis: Genesis,
         blobs: Any,
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        subnet: str | None = None,
     ):
         if snapshot_interval < 1:
             raise ValueError(f"snapshot_interval must be at least 1 (got {snapshot_interval})")
@@ -61,6 +70,10 @@ class FLApp:
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()
         self.snapshot_interval = snapshot_interval
+        #: the model subnetwork this app runs (None: the implicit only one); its
+        #: transactions carry it in their signed kind (see flobc.app.fl.subnets)
+        self.subnet = subnet
+        self._kinds = {tx_kind(k, subnet): k for k in (UPDATE, VOTE, REGISTER)}
         self._committed = self._genesis_state(genesis)
         self._pending: FLState | None = None
         self._pending_hash = b""
@@ -106,7 +119,7 @@ class FLApp:
         return self._check(tx, self._committed, self._committed.time_ms)
 
     def required_blobs(self, tx: SignedTx) -> tuple[bytes, ...]:
-        if tx.kind != UPDATE:
+        if self.kind(tx) != UPDATE:
             return ()
         try:
             return (decode(tx.body, UpdateBody).update_hash,)
@@ -146,7 +159,7 @@ class FLApp:
     def process_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> bool:
         # Failing transactions are recorded as failed at execution; a proposal is only
         # refused for transactions that can never be valid (bad signature, unknown kind).
-        return all(tx.kind in (UPDATE, VOTE, REGISTER) and tx.verify(self.chain_id) for tx in txs)
+        return all(tx.kind in self._kinds and tx.verify(self.chain_id) for tx in txs)
 
     def finalize_block(self, header: BlockHeader, txs: list[SignedTx]) -> BlockResult:
         st = self._committed.copy()
@@ -184,19 +197,25 @@ class FLApp:
 
     # ------------------------------------------------------------------ transactions
 
+    def kind(self, tx: SignedTx) -> str | None:
+        """The base kind (UPDATE, VOTE, REGISTER) of a transaction for this subnetwork."""
+        return self._kinds.get(tx.kind)
+
     def _check(self, tx: SignedTx, st: FLState, now_ms: int) -> TxCheck:
-        if tx.kind == UPDATE:
+        kind = self.kind(tx)
+        if kind == UPDATE:
             return self._check_update(tx, st, now_ms)[0]
-        if tx.kind == VOTE:
+        if kind == VOTE:
             return self._check_vote(tx, st)[0]
-        if tx.kind == REGISTER:
+        if kind == REGISTER:
             return self._check_register(tx, st)
         return TxCheck(400, f"unknown transaction kind {tx.kind!r}")
 
     def _apply(
         self, tx: SignedTx, st: FLState, header: BlockHeader, dry_run: bool = False
     ) -> TxResult:
-        if tx.kind == UPDATE:
+        kind = self.kind(tx)
+        if kind == UPDATE:
             check, body = self._check_update(tx, st, header.time_ms)
             if check.ok and not dry_run:
                 blob = self.blobs.get(body.update_hash)  # type: ignore[union-attr]
@@ -206,11 +225,11 @@ class FLApp:
             if check.ok:
                 rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
                 privacy.record(self.cfg.privacy, st.trainers[node_id_of(tx.signer)], body)
-        elif tx.kind == VOTE:
+        elif kind == VOTE:
             check, vbody = self._check_vote(tx, st)
             if check.ok:
                 self._record_vote(st, tx, vbody, header)  # type: ignore[arg-type]
-        elif tx.kind == REGISTER:
+        elif kind == REGISTER:
             check = self._check_register(tx, st)
             if check.ok:
                 tid = node_id_of(tx.signer)

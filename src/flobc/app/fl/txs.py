@@ -11,6 +11,8 @@ from flobc.encoding import encode
 UPDATE = "fl.update"
 VOTE = "fl.vote"
 REGISTER = "fl.register"
+#: Separates a transaction kind from the model subnetwork it is for.
+SEP = "@"
 
 _BODY = {"array_like": True, "frozen": True, "forbid_unknown_fields": True}
 
@@ -51,13 +53,26 @@ class RegisterBody(msgspec.Struct, **_BODY):
     name: str = ""
 
 
-def update_tx(chain_id: str, key: KeyPair, body: UpdateBody, nonce: int) -> SignedTx:
-    return SignedTx.create(chain_id, key, UPDATE, encode(body), nonce)
+def tx_kind(base: str, subnet: str | None) -> str:
+    """``base`` for the implicit subnetwork, ``base@NAME`` for a named one (signed, so a
+    transaction cannot be replayed into another subnetwork; see flobc.app.fl.subnets)."""
+    return base if subnet is None else f"{base}{SEP}{subnet}"
 
 
-def vote_tx(chain_id: str, key: KeyPair, body: VoteBody, nonce: int) -> SignedTx:
-    return SignedTx.create(chain_id, key, VOTE, encode(body), nonce)
+def update_tx(
+    chain_id: str, key: KeyPair, body: UpdateBody, nonce: int, subnet: str | None = None
+) -> SignedTx:
+    return SignedTx.create(chain_id, key, tx_kind(UPDATE, subnet), encode(body), nonce)
 
 
-def register_tx(chain_id: str, key: KeyPair, name: str, nonce: int) -> SignedTx:
-    return SignedTx.create(chain_id, key, REGISTER, encode(RegisterBody(name)), nonce)
+def vote_tx(
+    chain_id: str, key: KeyPair, body: VoteBody, nonce: int, subnet: str | None = None
+) -> SignedTx:
+    return SignedTx.create(chain_id, key, tx_kind(VOTE, subnet), encode(body), nonce)
+
+
+def register_tx(
+    chain_id: str, key: KeyPair, name: str, nonce: int, subnet: str | None = None
+) -> SignedTx:
+    kind = tx_kind(REGISTER, subnet)
+    return SignedTx.create(chain_id, key, kind, encode(RegisterBody(name)), nonce)
