@@ -204,10 +204,19 @@ class TrainerCore:
     pass a :class:`~flobc.node.fl_attacks.LedgerView` when :attr:`attack` asks for one.
     """
 
-    def __init__(self, cfg: FLRunConfig, index: int, key: KeyPair, chain_id: str):
+    def __init__(
+        self,
+        cfg: FLRunConfig,
+        index: int,
+        key: KeyPair,
+        chain_id: str,
+        subnet: str | None = None,
+    ):
         from flobc.node.fl_attacks import trainer_attack
 
         self.cfg = cfg
+        #: the model subnetwork trained (None: the implicit only one), named in the tx kind
+        self.subnet = subnet
         self.index = index
         self.key = key
         self.chain_id = chain_id
@@ -417,4 +426,4 @@ class TrainerCore:
         blob = encode_vector(delta)
         self.nonce = max(self.nonce + 1, nonce or 0)
         body = UpdateBody(base_version, sha256(blob), len(self.data.x), local_steps, dp)
-        return update_tx(self.chain_id, self.key, body, self.nonce), blob
+        return update_tx(self.chain_id, self.key, body, self.nonce, self.subnet), blob

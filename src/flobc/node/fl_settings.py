@@ -325,6 +325,23 @@ class PrivacySection(_Section):
         return self
 
 
+class SubnetSection(_Section):
+    """One model subnetwork (``[[subnets]]``, paper §IV.C): its own trainers, validators
+    (chain validator indices) and any sections that differ from the top-level ones, which
+    every subnetwork inherits (see :mod:`flobc.node.fl_subnets`)."""
+
+    name: str
+    validators: list[int] = Field(min_length=1)
+    trainers: int = Field(4, ge=1, le=1000)
+    model: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    training: dict[str, Any] = {}
+    sync: dict[str, Any] = {}
+    reputation: dict[str, Any] = {}
+    validation: dict[str, Any] = {}
+    aggregation: dict[str, Any] = {}
+
+
 class FLRunConfig(_Section):
     """Everything about one FL network run."""
 
@@ -341,6 +358,8 @@ class FLRunConfig(_Section):
     open_registration: bool = False
     byzantine_validators: list[ByzantineValidatorSection] = []
     attacks: list[AttackEntry] = []
+    #: model subnetworks; none: the one implicit subnetwork of the top-level sections
+    subnets: list[SubnetSection] = []
 
     @model_validator(mode="after")
     def _byzantine_in_range(self) -> FLRunConfig:

@@ -90,7 +90,9 @@ class SimTrainer:
         self.index = index
         self.key = net.trainer_keys[index]
         self.node_id = self.key.node_id
-        self.core = TrainerCore(net.cfg, index, self.key, net.ledger.genesis.chain_id)
+        self.core = TrainerCore(
+            net.cfg, index, self.key, net.ledger.genesis.chain_id, getattr(net, "subnet", None)
+        )
         self.role = Trainer(
             scheme_policy(net.cfg), wants_view=self.core.wants_view, private=self.core.private
         )

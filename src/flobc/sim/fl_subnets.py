@@ -1,0 +1,207 @@
+"""Model subnetworks (paper §IV.C) in the simulator: one chain, several models.
+
+The validators run :class:`~flobc.app.fl.composite.SubnetsApp`; each subnetwork has its own
+:class:`~flobc.sim.fl_network.SimTrainer` processes (the same trainer code as a
+single-model run, seeing their subnetwork's app) and, on each validator that validates it,
+its own evaluator. Nothing else changes: the run is a pure function of config and seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flobc.app.abci import BlockResult
+from flobc.app.fl.app import FLApp
+from flobc.app.fl.composite import SubnetsApp
+from flobc.app.fl.subnets import split_kind
+from flobc.app.fl.txs import UPDATE, vote_tx
+from flobc.chain.types import Block, SignedTx
+from flobc.encoding import decode, sha256
+from flobc.node.fl_evaluator import Evaluator
+from flobc.node.fl_settings import FLRunConfig
+from flobc.node.fl_subnets import SubnetRun, subnet_runs, subnets_app_state
+from flobc.node.process import Action
+from flobc.roles import evaluator as evaluator_role
+from flobc.roles.effects import (
+    Evaluate,
+    EvaluatorEffect,
+    ReadTask,
+    SubmitVote,
+    TaskRead,
+    UpdatesCommitted,
+)
+from flobc.sim.fl_network import SimTiming, SimTrainer, align_clocks
+from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
+
+
+class SubnetSide:
+    """One subnetwork as its :class:`SimTrainer` processes see the network."""
+
+    def __init__(self, net: SimSubnetsNetwork, run: SubnetRun):
+        self.net = net
+        self.run = run
+        self.subnet = run.name
+        self.cfg: FLRunConfig = run.cfg
+        self.timing = net.timing
+        self.trainer_keys = sim_keys(run.cfg.network.trainers, net.cfg.seed, f"trainer-{run.name}")
+        self.trainers: list[SimTrainer] = []
+
+    @property
+    def ledger(self) -> SimLedger:
+        return self.net.ledger
+
+    def assignment(self, trainer: int) -> list[int]:
+        """Any chain validator takes transactions; spread round-robin, then failover."""
+        n = self.net.cfg.network.validators
+        return [(trainer + k) % n for k in range(n)]
+
+    def validator_app(self, trainer: int) -> FLApp | None:
+        for i in self.assignment(trainer):
+            if i in self.ledger.up():
+                return self.net.app(i).subnet(self.subnet)
+        return None
+
+    def blob(self, hex_hash: str) -> bytes:
+        return self.net.blob(hex_hash)
+
+
+class SimSubnetsNetwork:
+    """Validators + per-subnetwork trainers and evaluators on one seeded simulated cluster."""
+
+    def __init__(
+        self,
+        cfg: FLRunConfig,
+        *,
+        timing: SimTiming | None = None,
+        params: Any = SIM_PARAMS,
+        network: Any = None,
+    ):
+        self.cfg = cfg
+        self.timing = timing or SimTiming()
+        self.runs = subnet_runs(cfg)
+        if not self.runs:
+            raise ValueError("the configuration has no [[subnets]]; use SimFLNetwork")
+        nv = cfg.network.validators
+        vkeys = sim_keys(nv, cfg.seed)
+        self.sides = {run.name: SubnetSide(self, run) for run in self.runs}
+        app_state, self.initial_blobs = subnets_app_state(
+            self.runs,
+            [k.public_key.hex() for k in vkeys],
+            {n: [k.public_key.hex() for k in s.trainer_keys] for n, s in self.sides.items()},
+        )
+        self.ledger = SimLedger(
+            nv,
+            cfg.seed,
+            app_factory=self._make_app,
+            params=params,
+            network=network,
+            app_state=app_state,
+            keys=vkeys,
+        )
+        self.clock_offset_ms = align_clocks(self.ledger)
+        #: (validator, subnet) -> its evaluator (ML) and evaluator core, where it validates
+        self.evaluators: dict[tuple[int, str], Evaluator] = {}
+        self.roles: dict[tuple[int, str], evaluator_role.Evaluator] = {}
+        for run in self.runs:
+            for pos, i in enumerate(run.validators):
+                self.evaluators[i, run.name] = Evaluator(run.cfg, pos)
+                self.roles[i, run.name] = evaluator_role.Evaluator(str(self.ledger.node(i).me))
+        self._vote_nonce = [0] * nv
+        self.ledger.listener_factories.append(self._listener)
+        for i in range(nv):
+            self.ledger.node(i).commit_listeners.append(self._listener(i))
+        for side in self.sides.values():
+            side.trainers = [SimTrainer(side, j) for j in range(side.cfg.network.trainers)]  # type: ignore[arg-type]
+            for t in side.trainers:
+                self.ledger.cluster.add(t, peers=[], skew_ms=self.clock_offset_ms)
+
+    def _make_app(self, genesis: Any, disk: Disk) -> SubnetsApp:
+        for blob in self.initial_blobs:
+            disk.blobs.put(blob)
+        return SubnetsApp(genesis, disk.blobs)
+
+    # ------------------------------------------------------------------ helpers
+
+    def app(self, i: int) -> SubnetsApp:
+        return self.ledger.node(i).app  # type: ignore[return-value]
+
+    def blob(self, hex_hash: str) -> bytes:
+        for i in self.ledger.up():
+            data = self.ledger.disks[self.ledger.ids[i]].blobs.get(bytes.fromhex(hex_hash))
+            if data is not None:
+                return data
+        raise KeyError(hex_hash)
+
+    def _blob_or_none(self, hex_hash: str) -> bytes | None:
+        try:
+            return self.blob(hex_hash)
+        except KeyError:
+            return None
+
+    # ------------------------------------------------------------------ evaluators
+
+    def _listener(self, i: int) -> Any:
+        def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Action]:
+            ids: dict[str, list[bytes]] = {}
+            for raw, res in zip(block.txs, result.tx_results, strict=True):
+                if res.code != 0:
+                    continue
+                base, name = split_kind(decode(raw, SignedTx).kind)
+                if base == UPDATE and name is not None and (i, name) in self.roles:
+                    ids.setdefault(name, []).append(sha256(raw))
+            for name in self.sides:  # genesis order
+                if name in ids:
+                    self._evaluate(i, name, UpdatesCommitted(tuple(ids[name])), now_ms)
+            return []
+
+        return on_commit
+
+    def _evaluate(self, i: int, name: str, event: UpdatesCommitted, now_ms: int) -> None:
+        """As :meth:`SimFLNetwork._evaluate`, for validator ``i``'s evaluator of ``name``."""
+        app = self.app(i).subnet(name)
+        role = self.roles[i, name]
+        queue: list[EvaluatorEffect] = role.handle(event)
+        while queue:
+            eff = queue.pop(0)
+            if isinstance(eff, ReadTask):
+                doc = app.query("evaluation", {"id": eff.update_id.hex()})
+                queue.extend(role.handle(TaskRead(eff.update_id, doc)))
+            elif isinstance(eff, Evaluate):
+                done = self.evaluators[i, name].perform(eff, self._blob_or_none)
+                queue.extend(role.handle(done))
+            else:
+                self._send_vote(i, name, eff, now_ms)
+
+    def _send_vote(self, i: int, name: str, eff: SubmitVote, now_ms: int) -> None:
+        self._vote_nonce[i] += 1
+        tx = vote_tx(
+            self.ledger.genesis.chain_id,
+            self.ledger.keys[i],
+            eff.body,
+            self._vote_nonce[i],
+            name,
+        )
+        target = self.ledger.ids[(i + eff.k) % len(self.ledger.ids)]
+
+        def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
+            _, actions = proc.submit_tx(tx.encoded(), [], now)
+            return actions
+
+        at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
+        self.ledger.cluster.call_at(at, target, submit)
+
+    # ------------------------------------------------------------------ running
+
+    def version(self, name: str, i: int = 0) -> int:
+        return self.app(i).subnet(name).state.version.version
+
+    def run_until_version(self, version: int, timeout_ms: int) -> bool:
+        """Run until every subnetwork reached ``version`` on every live validator."""
+        c = self.ledger.cluster
+        end = c.now + timeout_ms
+        while c.now < end:
+            up = self.ledger.up()
+            if all(self.version(n, i) >= version for n in self.sides for i in up):
+                return True
+            c.run_for(100)
+        return False
