@@ -22,8 +22,11 @@ from rich.table import Table
 
 from flobc.algorithms.sync import SCHEMES
 from flobc.cli.dashboard import dashboard_url
+from flobc.cli.demo_subnets import run_subnets_demo
+from flobc.cli.demo_subnets import summary as subnets_summary
 from flobc.experiments.plots import line_plot
 from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
+from flobc.node.fl_subnets import split_config
 from flobc.orchestration.fl_setup import create_fl_network
 from flobc.orchestration.processes import RunningNetwork, StartError, started
 from flobc.orchestration.watch import NotReached, Watcher
@@ -199,6 +202,13 @@ def _export_final(out: Path, w: Watcher, hash_hex: str) -> None:
     show_default=True,
     help="With --attack: the share of trainers that attack (the last ones).",
 )
+@click.option(
+    "--subnets",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Train this many models side by side on one chain (model subnetworks; validators "
+    "and trainers dealt round-robin; models small-cnn, mlp, logreg unless --model).",
+)
 @click.option("--timeout", type=float, default=900, show_default=True, help="Seconds.")
 def demo(
     out: Path,
@@ -213,6 +223,7 @@ def demo(
     config_file: Path | None,
     attack: str | None,
     attackers: float,
+    subnets: int | None,
     timeout: float,
 ) -> None:
     """Run a local decentralized FL network (3 validators, 7 trainers) and watch it learn."""
@@ -230,9 +241,19 @@ def demo(
                 "attacks": [{"name": attack, "fraction": attackers}] if attack else None,
             },
         )
+        if subnets is not None:
+            cfg = split_config(cfg, subnets, same_model=model is not None)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.subnets:
+        try:
+            report = run_subnets_demo(out, cfg, rounds, timeout)
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted; every process was stopped") from None
+        console.print(subnets_summary(report))
+        console.print(f"report: {out / 'report.json'}, plot: {out / 'accuracy.png'}")
+        return
     try:
         report = run_demo(out, cfg, rounds, timeout)
     except KeyboardInterrupt:

@@ -14,6 +14,8 @@ FL validators also serve (``fl_routes``):
   validation score (see :func:`version_scores`)
 * ``GET /v1/updates?round=R&version=V&status=S&limit=N`` — recent updates, newest first,
   each with every validator's vote
+
+Both take ``?subnet=NAME`` (see :mod:`flobc.node.fl_subnet_api`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from aiohttp import web
 
 from flobc.dashboard import STATIC_DIR
 from flobc.node.events import EventHub, hub_for, stream_events
+from flobc.node.fl_subnet_api import chosen_app, subnet_param
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import RUNTIME_KEY, HttpRuntime
 from flobc.node.validator import ValidatorNode
@@ -204,8 +207,10 @@ async def models(request: web.Request) -> web.Response:
     limit = min(limit, MAX_LIMIT)
     from flobc.app.fl.queries import version_doc
 
+    subnet = subnet_param(request)
+
     def read(n: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
-        st = n.app.state  # type: ignore[attr-defined]
+        st = chosen_app(n, subnet).state
         chosen = st.versions[since : since + limit]
         scores = version_scores(st.updates_on_bases(since, since + limit)) if chosen else {}
         docs = []
@@ -229,11 +234,12 @@ async def updates(request: web.Request) -> web.Response:
     base = _int_param(request, "version", None)
     status = request.query.get("status")
     limit = min(_int_param(request, "limit", 100, lo=1) or 100, MAX_LIMIT)
+    subnet = subnet_param(request)
 
     def read(n: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
         found: list[Any] = []
         # newest round first; rounds do not overlap in height, so stop once enough are found
-        for batch in n.app.state.update_batches():  # type: ignore[attr-defined]
+        for batch in chosen_app(n, subnet).state.update_batches():
             found += [
                 u
                 for u in batch

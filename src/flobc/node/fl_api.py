@@ -8,6 +8,7 @@ from aiohttp import web
 
 from flobc.encoding import decode
 from flobc.node.api import MAX_SUBMISSION_BYTES, TxSubmission, path_int, submit_and_respond
+from flobc.node.fl_subnet_api import chosen_app, subnet_param
 from flobc.node.http_errors import ApiError, read_body
 from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node.validator import ValidatorNode
@@ -17,10 +18,12 @@ routes = web.RouteTableDef()
 
 async def _query(request: web.Request, path: str, **params: Any) -> Any:
     rt = request.app[RUNTIME_KEY]
+    subnet = subnet_param(request)
 
     def call(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
+        app = chosen_app(node, subnet)
         try:
-            return node.app.query(path, params), []
+            return app.query(path, params), []
         except KeyError as exc:
             raise ApiError(404, str(exc.args[0]) if exc.args else "not found") from exc
 
@@ -48,9 +51,11 @@ async def weights(request: web.Request) -> web.Response:
 
     doc = await _query(request, "version", version=_version(request))
     rt = request.app[RUNTIME_KEY]
+    subnet = subnet_param(request)
 
     def read(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
-        return (node.blobs.get(bytes.fromhex(doc["hash"])), node.app.cfg.model.spec_json), []
+        spec_json = chosen_app(node, subnet).cfg.model.spec_json
+        return (node.blobs.get(bytes.fromhex(doc["hash"])), spec_json), []
 
     data, spec_json = await rt.call(read)
     if data is None:

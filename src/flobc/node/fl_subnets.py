@@ -73,20 +73,85 @@ def subnet_runs(cfg: FLRunConfig) -> list[SubnetRun]:
     return out
 
 
+def subnet_entries(runs: list[SubnetRun]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Each subnetwork's genesis entry without keys (``validators`` and ``trainers`` to
+    fill, see :func:`with_keys`) and the initial weight blobs every validator must hold."""
+    entries, blobs = [], []
+    for run in runs:
+        state, blob = fl_app_state(run.cfg, [])
+        entries.append({"name": run.name, "validators": [], **state["fl"]})
+        blobs.append(blob)
+    return entries, blobs
+
+
+def with_keys(
+    runs: list[SubnetRun],
+    entries: list[dict[str, Any]],
+    validator_keys: list[str],
+    trainer_keys: dict[str, list[str]],
+) -> dict[str, Any]:
+    """The genesis app state: ``entries`` with their validators' and trainers' hex public
+    keys (validators by chain index, trainers per subnetwork)."""
+    out = []
+    for run, entry in zip(runs, entries, strict=True):
+        validators = [validator_keys[i] for i in run.validators]
+        out.append({**entry, "validators": validators, "trainers": trainer_keys[run.name]})
+    return {"app": "fl", "fl": {"subnets": out}}
+
+
+def trainer_slots(runs: list[SubnetRun]) -> list[tuple[str, int]]:
+    """``(subnet, index in it)`` of each trainer of a network folder, subnetwork by
+    subnetwork (``trainer-0`` is the first trainer of the first subnetwork)."""
+    return [(run.name, j) for run in runs for j in range(run.cfg.network.trainers)]
+
+
 def subnets_app_state(
     runs: list[SubnetRun], validator_keys: list[str], trainer_keys: dict[str, list[str]]
 ) -> tuple[dict[str, Any], list[bytes]]:
-    """The genesis app state of ``runs`` and the initial weight blobs every validator must
-    hold (one per subnetwork). Keys are hex public keys; validators in chain order."""
-    entries, blobs = [], []
-    for run in runs:
-        state, blob = fl_app_state(run.cfg, trainer_keys[run.name])
-        entries.append(
+    """The genesis app state of ``runs`` with these keys, and the initial weight blobs."""
+    entries, blobs = subnet_entries(runs)
+    return with_keys(runs, entries, validator_keys, trainer_keys), blobs
+
+
+def run_of(cfg: FLRunConfig, name: str) -> SubnetRun:
+    """Subnetwork ``name`` of ``cfg`` (ConfigError naming it when there is none)."""
+    for run in subnet_runs(cfg):
+        if run.name == name:
+            return run
+    raise ConfigError(f"subnet: no subnetwork {name!r} in the configuration")
+
+
+#: Models ``flobc demo --subnets N`` gives its subnetworks, in turn, unless --model is set.
+DEMO_MODELS = ("small-cnn", "mlp", "logreg")
+
+
+def split_config(cfg: FLRunConfig, n: int, *, same_model: bool = False) -> FLRunConfig:
+    """``cfg`` as ``n`` model subnetworks (``flobc demo --subnets N``): the validators and
+    trainers dealt round-robin (every validator validates all when there are fewer than
+    ``n``), each subnetwork with the next of :data:`DEMO_MODELS` unless ``same_model``."""
+    if cfg.subnets:
+        raise ConfigError("subnets: the configuration already has [[subnets]]; drop --subnets")
+    v, t = cfg.network.validators, cfg.network.trainers
+    if not 1 <= n <= t:
+        raise ConfigError(
+            f"subnets: {n} subnetworks need at least {max(n, 1)} trainers (network.trainers = {t})"
+        )
+    subnets = []
+    for k in range(n):
+        validators = [i for i in range(v) if i % n == k] if v >= n else list(range(v))
+        trainers = len(range(k, t, n))
+        model = cfg.model.name if same_model else DEMO_MODELS[k % len(DEMO_MODELS)]
+        named = not same_model and n <= len(DEMO_MODELS)
+        subnets.append(
             {
-                "name": run.name,
-                "validators": [validator_keys[i] for i in run.validators],
-                **state["fl"],
+                "name": model if named else f"s{k}",
+                "validators": validators,
+                "trainers": trainers,
+                "model": {"name": model},
             }
         )
-        blobs.append(blob)
-    return {"app": "fl", "fl": {"subnets": entries}}, blobs
+    raw = cfg.model_dump(exclude={"subnets"}) | {"subnets": subnets}
+    try:
+        return FLRunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {describe(exc)}") from exc

@@ -23,7 +23,7 @@ import aiohttp
 import numpy as np
 
 from flobc.app.abci import BlockResult
-from flobc.app.fl.txs import UPDATE, vote_tx
+from flobc.app.fl.txs import UPDATE, tx_kind, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
@@ -66,12 +66,20 @@ log = logging.getLogger("flobc.fl")
 
 
 def attach_evaluator(
-    runtime: HttpRuntime[ValidatorNode], cfg: FLRunConfig, index: int, key: KeyPair
+    runtime: HttpRuntime[ValidatorNode],
+    cfg: FLRunConfig,
+    index: int,
+    key: KeyPair,
+    subnet: str | None = None,
 ) -> None:
-    """Make this validator vote on every committed update (see the module docstring)."""
+    """Make this validator vote on every committed update (see the module docstring) of
+    model subnetwork ``subnet`` (None: the only one), as its validator ``index``."""
     node = runtime.process
+    kind = tx_kind(UPDATE, subnet)
+    where = {} if subnet is None else {"subnet": subnet}
     evaluator = Evaluator(cfg, index)
-    me = str(node.me)
+    # the ledger spells a voter by its index in the (sub)network's validator set
+    me = str(node.me) if subnet is None else str(index)
     role = evaluator_role.Evaluator(me)
     queue: asyncio.Queue[tuple[bytes, ...]] = asyncio.Queue()
 
@@ -79,7 +87,7 @@ def attach_evaluator(
         ids = tuple(
             sha256(raw)
             for raw, res in zip(block.txs, result.tx_results, strict=True)
-            if res.code == 0 and decode(raw, SignedTx).kind == UPDATE
+            if res.code == 0 and decode(raw, SignedTx).kind == kind
         )
         if ids:
             queue.put_nowait(ids)
@@ -91,7 +99,9 @@ def attach_evaluator(
     async def run(rt: HttpRuntime[ValidatorNode], eff: EvaluatorEffect) -> list[EvaluatorEffect]:
         if isinstance(eff, ReadTask):
             uid = eff.update_id.hex()
-            doc = await rt.call(lambda n, now: (n.app.query("evaluation", {"id": uid}), []))
+            doc = await rt.call(
+                lambda n, now: (n.app.query("evaluation", {"id": uid, **where}), [])
+            )
             return role.handle(TaskRead(eff.update_id, doc))
         if isinstance(eff, Evaluate):
             hashes = eff.task.blobs
@@ -102,7 +112,7 @@ def attach_evaluator(
             done = await rt.run_in_worker(evaluator.perform, eff, blobs.get)
             return role.handle(done)
         assert isinstance(eff, SubmitVote)
-        tx = vote_tx(node.chain_id, key, eff.body, time.time_ns() // 1000)
+        tx = vote_tx(node.chain_id, key, eff.body, time.time_ns() // 1000, subnet)
         if eff.k == 0:
             check = await rt.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
             outcome = "ok" if check.ok else check.message
@@ -119,7 +129,9 @@ def attach_evaluator(
         return []
 
     async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
-        pending = await rt.call(lambda n, now: (n.app.query("unvoted", {"validator": me}), []))
+        pending = await rt.call(
+            lambda n, now: (n.app.query("unvoted", {"validator": me, **where}), [])
+        )
         queue.put_nowait(tuple(bytes.fromhex(uid) for uid in pending))
         while True:
             effects = role.handle(UpdatesCommitted(await queue.get()))
@@ -149,12 +161,16 @@ async def _send_to_peer(rt: HttpRuntime[ValidatorNode], tx: SignedTx) -> str:
 class FLClient:
     """The trainer's view of the validators' wire API, with failover in a fixed order."""
 
-    def __init__(self, urls: list[str], session: aiohttp.ClientSession):
+    def __init__(self, urls: list[str], session: aiohttp.ClientSession, subnet: str | None = None):
         self.urls = urls
         self.session = session
         self.current = 0
+        #: every read names this model subnetwork (None: the only one)
+        self.subnet = subnet
 
     async def _get(self, path: str) -> aiohttp.ClientResponse:
+        if self.subnet is not None:
+            path += ("&" if "?" in path else "?") + f"subnet={self.subnet}"
         for k in range(len(self.urls)):
             url = self.urls[(self.current + k) % len(self.urls)]
             try:
@@ -229,14 +245,17 @@ async def run_trainer(
     urls: list[str],
     *,
     poll_s: float = 0.2,
+    subnet: str | None = None,
 ) -> None:
-    """Train forever (until cancelled) as trainer ``index``; with ``[privacy]``, until the
-    privacy budget is spent (then it logs why and returns)."""
-    core = await asyncio.to_thread(TrainerCore, cfg, index, key, chain_id)
+    """Train forever (until cancelled) as trainer ``index`` (of model subnetwork
+    ``subnet``); with ``[privacy]``, until the privacy budget is spent (then it logs why
+    and returns)."""
+    core = await asyncio.to_thread(TrainerCore, cfg, index, key, chain_id, subnet)
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        await HttpTrainer(core, FLClient(order, session), cfg.speed_of(index)).loop(poll_s)
+        client = FLClient(order, session, subnet)
+        await HttpTrainer(core, client, cfg.speed_of(index)).loop(poll_s)
 
 
 class HttpTrainer:

@@ -37,8 +37,9 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
     routes = [*core_routes, *dashboard_routes, metrics.route, openapi_route(fl=fl)]
     if fl:
         from flobc.node.fl_api import routes as fl_routes
+        from flobc.node.fl_subnet_api import routes as subnet_routes
 
-        routes += list(fl_routes) + list(dashboard_fl_routes)
+        routes += list(fl_routes) + list(subnet_routes) + list(dashboard_fl_routes)
     runtime = HttpRuntime(
         node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
     )
@@ -46,10 +47,17 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
     metric = None
     if g.app_state.get("app") == "fl" and "fl" in s.extra:
         from flobc.node.fl_settings import FLRunConfig
+        from flobc.node.fl_subnets import subnet_runs
         from flobc.node.fl_workers import attach_evaluator
 
         fl_cfg = FLRunConfig.model_validate(s.extra["fl"])
-        attach_evaluator(runtime, fl_cfg, int(s.extra["index"]), opened.key)
+        index = int(s.extra["index"])
+        for sub in subnet_runs(fl_cfg):  # one evaluator per subnetwork it validates
+            pos = sub.position(index)
+            if pos is not None:
+                attach_evaluator(runtime, sub.cfg, pos, opened.key, sub.name)
+        if not fl_cfg.subnets:
+            attach_evaluator(runtime, fl_cfg, index, opened.key)
         metric = fl_cfg.training.metric
     attach_dashboard(runtime, metric)
     return runtime, opened
@@ -76,12 +84,19 @@ def run_trainer_home(home: Path, flower: str | None = None, log_format: LogForma
     if flower:
         raw["training"] = {**raw.get("training", {}), "flower_client": flower}
     cfg = FLRunConfig.model_validate(raw)
+    subnet = s.extra.get("subnet")
+    if subnet is not None:
+        from flobc.node.fl_subnets import run_of
+
+        cfg = run_of(cfg, subnet).cfg
     genesis = Genesis.load(home / GENESIS_FILE)
     key = KeyPair.load(home / KEY_FILE)
 
     async def main() -> None:
         task = asyncio.ensure_future(
-            run_trainer(cfg, int(s.extra["index"]), key, genesis.chain_id, s.validators)
+            run_trainer(
+                cfg, int(s.extra["index"]), key, genesis.chain_id, s.validators, subnet=subnet
+            )
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from flobc.app.fl.composite import fl_app, subnet_names
 from flobc.chain.types import tx_hash
 from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node.peer_link import P2P_PATH, LinkStats
@@ -200,29 +201,46 @@ class _StateCollector(Collector):
             resp.add_metric([klass], n)
         yield resp
         if node.genesis.app_state.get("app") == "fl":
-            yield from _fl_metrics(node.app.state)
+            yield from _fl_metrics([(n, fl_app(node.app, n).live) for n in subnet_names(node.app)])
 
 
-def _fl_metrics(state: Any) -> Iterator[Metric]:
-    """Model versions, update decisions and trust, as ``/v1/models/latest`` and ``/v1/trainers``."""
-    trainers = sorted(state.trainers.items(), key=lambda kv: kv[1].index)
-    yield _gauge("flobc_model_version", "Latest released model version.", state.version.version)
-    yield _gauge(
-        "flobc_fl_round", "Current FL round number.", state.round.number if state.round else 0
-    )
-    yield _gauge("flobc_trainers_active", "Active trainers.", sum(t.active for _, t in trainers))
-    for what in ("submitted", "accepted", "rejected"):
-        yield _counter(
+def _fl_metrics(states: list[tuple[str | None, Any]]) -> Iterator[Metric]:
+    """Model versions, update decisions and trust, as ``/v1/models/latest`` and
+    ``/v1/trainers``; with model subnetworks, one sample per subnetwork (label ``subnet``)."""
+    labelled = states[0][0] is not None
+    extra = ["subnet"] if labelled else []
+
+    def family(kind: Any, name: str, doc: str, labels: list[str] | None = None) -> Any:
+        return kind(name, doc, labels=[*extra, *(labels or [])])
+
+    version = family(GaugeMetricFamily, "flobc_model_version", "Latest released model version.")
+    rnd = family(GaugeMetricFamily, "flobc_fl_round", "Current FL round number.")
+    active = family(GaugeMetricFamily, "flobc_trainers_active", "Active trainers.")
+    counts = {
+        what: family(
+            CounterMetricFamily,
             f"flobc_updates_{what}",
             f"Model updates {what} (ledger totals over all trainers).",
-            sum(getattr(t, what) for _, t in trainers),
         )
-    trust = GaugeMetricFamily(
-        "flobc_trainer_trust", "Trust score of each trainer.", labels=["trainer", "name"]
+        for what in ("submitted", "accepted", "rejected")
+    }
+    trust = family(
+        GaugeMetricFamily,
+        "flobc_trainer_trust",
+        "Trust score of each trainer.",
+        ["trainer", "name"],
     )
-    for tid, t in trainers:
-        trust.add_metric([tid, t.name], t.score)
-    yield trust
+    for subnet, state in states:
+        label = [subnet] if labelled else []
+        trainers = sorted(state.trainers.items(), key=lambda kv: kv[1].index)
+        version.add_metric(label, state.version.version)
+        rnd.add_metric(label, state.round.number if state.round else 0)
+        active.add_metric(label, sum(t.active for _, t in trainers))
+        for what, fam in counts.items():
+            fam.add_metric(label, sum(getattr(t, what) for _, t in trainers))
+        for tid, t in trainers:
+            trust.add_metric([*label, tid, t.name], t.score)
+    yield from (version, rnd, active, *counts.values(), trust)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

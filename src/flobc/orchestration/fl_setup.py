@@ -8,6 +8,7 @@ from typing import Any
 from flobc.chain.genesis import ConsensusParams
 from flobc.node.fl_genesis import fl_app_state
 from flobc.node.fl_settings import FLRunConfig, load_config
+from flobc.node.fl_subnets import SubnetRun, subnet_entries, subnet_runs, trainer_slots, with_keys
 from flobc.orchestration.netdir import NodeEntry, create_network, list_nodes
 
 #: Consensus timing for FL networks on one machine: blocks every 200 ms while idle so
@@ -33,8 +34,11 @@ def fl_network_args(
         cfg = load_config(
             config_file, **{"network.validators": validators, "network.trainers": trainers}
         )
-    app_state, initial = fl_app_state(cfg, [])
     settings = cfg.model_dump(mode="json", exclude_none=True)
+    runs = subnet_runs(cfg)
+    if runs:
+        return _subnets_args(runs, settings)
+    app_state, initial = fl_app_state(cfg, [])
 
     def extra(role: str, index: int) -> dict[str, Any]:
         return {"fl": settings, "index": index}
@@ -47,13 +51,46 @@ def fl_network_args(
     }
 
 
+def _subnets_args(runs: list[SubnetRun], settings: dict[str, Any]) -> dict[str, Any]:
+    """As :func:`fl_network_args` for model subnetworks: trainer ``k`` of the folder is
+    the ``trainer_slots`` entry ``k`` and its home records its subnetwork."""
+    entries, blobs = subnet_entries(runs)
+    slots = trainer_slots(runs)
+
+    def extra(role: str, index: int) -> dict[str, Any]:
+        if role == "trainer":
+            name, j = slots[index]
+            return {"fl": settings, "index": j, "subnet": name}
+        return {"fl": settings, "index": index}
+
+    def finish(validator_keys: list[str], trainer_keys: list[str]) -> dict[str, Any]:
+        per: dict[str, list[str]] = {run.name: [] for run in runs}
+        for (name, _), key in zip(slots, trainer_keys, strict=True):
+            per[name].append(key)
+        return with_keys(runs, entries, validator_keys, per)
+
+    return {
+        "app_state": {"app": "fl"},
+        "consensus": FL_CONSENSUS,
+        "node_extra": extra,
+        "validator_blobs": blobs,
+        "finish_app_state": finish,
+    }
+
+
+def total_trainers(cfg: FLRunConfig) -> int:
+    """Trainer processes of ``cfg``: every subnetwork's, or ``network.trainers``."""
+    runs = subnet_runs(cfg)
+    return len(trainer_slots(runs)) if runs else cfg.network.trainers
+
+
 def create_fl_network(netdir: Path, cfg: FLRunConfig) -> list[NodeEntry]:
     """Write (over whatever is there) the network folder of ``cfg``'s validators and
     trainers; returns its nodes."""
     create_network(
         netdir,
         validators=cfg.network.validators,
-        trainers=cfg.network.trainers,
+        trainers=total_trainers(cfg),
         force=True,
         **fl_network_args(None, cfg=cfg),
     )

@@ -66,13 +66,16 @@ def create_network(
     validator_blobs: Sequence[bytes] = (),
     chain_id: str | None = None,
     force: bool = False,
+    finish_app_state: Callable[[list[str], list[str]], dict[str, Any]] | None = None,
 ) -> Genesis:
     """Write keys, genesis and homes for ``validators`` + ``trainers`` nodes.
 
     Nodes are spread over ``hosts`` round-robin. Ports are ``base_port + i`` when given,
     else free loopback ports chosen now. ``node_extra(role, index)`` gives each node's
     role-specific settings; ``validator_blobs`` are copied into every validator's blob store
-    (e.g. the genesis model weights).
+    (e.g. the genesis model weights). ``finish_app_state(validator_keys, trainer_keys)``
+    (hex public keys), when given, writes the app state once the keys exist (model
+    subnetworks place them per subnetwork); otherwise an FL state lists every trainer.
     """
     if validators < 1:
         raise ValueError("a network needs at least one validator")
@@ -104,7 +107,12 @@ def create_network(
         if role == "validator"
     ]
     state = dict(app_state or {"app": "kv"})
-    if state.get("app") == "fl":
+    if finish_app_state is not None:
+        state = finish_app_state(
+            [v.public_key.hex() for v in vals],
+            [k.public_key.hex() for _, role, k, _ in entries if role == "trainer"],
+        )
+    elif state.get("app") == "fl":
         fl = dict(state.get("fl", {}))
         fl["trainers"] = [k.public_key.hex() for _, role, k, _ in entries if role == "trainer"]
         state["fl"] = fl

@@ -55,9 +55,12 @@ class VersionRecord:
 class Watcher:
     """Polls validators (``name -> base URL``) and records every new model version."""
 
-    def __init__(self, cfg: FLRunConfig, validators: dict[str, str]):
+    def __init__(self, cfg: FLRunConfig, validators: dict[str, str], subnet: str | None = None):
         self.cfg = cfg
         self.validators = validators
+        #: the model subnetwork watched (None: the only one); ``cfg`` is its configuration
+        self.subnet = subnet
+        self._q = "" if subnet is None else f"?subnet={subnet}"
         self.learner = make_learner(cfg, cfg.seed)
         self.test = test_data(cfg)
         self.records: list[VersionRecord] = []
@@ -74,11 +77,11 @@ class Watcher:
         raise ConnectionError("no validator answers")
 
     def latest_version(self) -> int:
-        return int(self._any("/v1/models/latest")["version"])
+        return int(self._any("/v1/models/latest" + self._q)["version"])
 
     def trainers(self) -> list[dict[str, Any]]:
         """Every trainer's trust score and counts (also kept in ``last_trainers``)."""
-        self.last_trainers: list[dict[str, Any]] = self._any("/v1/trainers")
+        self.last_trainers: list[dict[str, Any]] = self._any("/v1/trainers" + self._q)
         return self.last_trainers
 
     def record(self, version: int) -> VersionRecord:
@@ -86,7 +89,7 @@ class Watcher:
         docs: dict[str, dict[str, Any] | None] = {}
         for name, url in self.validators.items():
             try:
-                docs[name] = get_json(f"{url}/v1/models/{version}")
+                docs[name] = get_json(f"{url}/v1/models/{version}{self._q}")
             except (urllib.error.URLError, OSError, ValueError):
                 docs[name] = None
         doc = next(d for d in docs.values() if d is not None)
@@ -95,7 +98,8 @@ class Watcher:
         vec = None
         for url in self.validators.values():
             try:
-                vec, _ = from_safetensors(get(f"{url}/v1/models/{version}/weights", 30))
+                raw = get(f"{url}/v1/models/{version}/weights{self._q}", 30)
+                vec, _ = from_safetensors(raw)
                 break
             except (urllib.error.URLError, OSError):
                 continue

@@ -105,7 +105,8 @@ class SimSubnetsNetwork:
         for run in self.runs:
             for pos, i in enumerate(run.validators):
                 self.evaluators[i, run.name] = Evaluator(run.cfg, pos)
-                self.roles[i, run.name] = evaluator_role.Evaluator(str(self.ledger.node(i).me))
+                # the ledger spells a voter by its index in the subnetwork
+                self.roles[i, run.name] = evaluator_role.Evaluator(str(pos))
         self._vote_nonce = [0] * nv
         self.ledger.listener_factories.append(self._listener)
         for i in range(nv):
