@@ -102,7 +102,7 @@ def init(
         )
     if app == "fl":
         from flobc.node.fl_settings import load_config
-        from flobc.orchestration.fl_setup import fl_network_args
+        from flobc.orchestration.fl_setup import fl_network_args, total_trainers
 
         overrides = {"network.validators": validators, "network.trainers": trainers}
         try:
@@ -110,7 +110,7 @@ def init(
             kwargs = fl_network_args(None, cfg=cfg)
         except ValueError as exc:  # ConfigError, or a model plug-in that cannot be built
             raise click.ClickException(str(exc)) from exc
-        trainers = cfg.network.trainers
+        trainers = total_trainers(cfg)
     try:
         genesis = create_network(
             netdir,

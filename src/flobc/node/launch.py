@@ -10,7 +10,7 @@ from flobc.node.api import routes as core_routes
 from flobc.node.dashboard_api import attach_dashboard
 from flobc.node.dashboard_api import fl_routes as dashboard_fl_routes
 from flobc.node.dashboard_api import routes as dashboard_routes
-from flobc.node.home import OpenedHome, open_home
+from flobc.node.home import GENESIS_FILE, HomeError, OpenedHome, open_home
 from flobc.node.http_runtime import HttpRuntime, run
 from flobc.node.logfmt import LogFormat, configure_logging
 from flobc.node.metrics import NodeMetrics
@@ -22,10 +22,15 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
     """The validator of ``home`` wrapped in its HTTP runtime (not started yet)."""
     opened = open_home(home)
     s, g = opened.settings, opened.genesis
+    try:
+        app = make_app(g, opened.blobs)
+    except ValueError as exc:  # e.g. a subnetwork whose trainer is also its validator
+        opened.close()
+        raise HomeError(f"{home / GENESIS_FILE}: {exc}") from exc
     node = ValidatorNode(
         g,
         opened.key,
-        make_app(g, opened.blobs),
+        app,
         store=opened.store,
         blobs=opened.blobs,
         consensus_log=opened.consensus_log,

@@ -1,0 +1,120 @@
+"""Over real HTTP, a network of two model subnetworks: ``GET /v1/subnets``, the
+``?subnet=NAME`` choice (a 400 JSON error naming the parameter when it is missing or
+unknown), per-subnet models and metrics; and a validator refusing a genesis whose
+subnetwork has a node both training and validating, with a one-line error."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+
+from flobc.chain.genesis import Genesis
+from flobc.cli.main import cli
+from flobc.crypto.keys import KeyPair
+from flobc.node.fl_subnets import split_config
+from flobc.orchestration import processes as net
+from flobc.orchestration.fl_setup import fl_network_args, total_trainers
+from flobc.orchestration.netdir import create_network, list_nodes
+from flobc.sim.fl_fixtures import tiny_config
+
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(120)]
+
+
+def two_subnets() -> Any:
+    cfg = tiny_config(**{"network.validators": 2, "network.trainers": 3})
+    return split_config(cfg, 2)
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    netdir = tmp_path_factory.mktemp("subnet-api") / "net"
+    cfg = two_subnets()
+    genesis = create_network(
+        netdir, validators=2, trainers=total_trainers(cfg), **fl_network_args(None, cfg=cfg)
+    )
+    try:
+        rows = net.up(netdir, validators_only=True, timeout=60)
+        assert all(r.state == net.READY for r in rows if r.entry.role == "validator"), rows
+        yield {"url": list_nodes(netdir)[0].url, "genesis": genesis, "netdir": netdir}
+    finally:
+        net.down(netdir)
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = resp.read()
+            return resp.status, (json.loads(body) if body[:1] in (b"[", b"{") else body)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_subnets_are_listed_in_genesis_order(network: dict[str, Any]) -> None:
+    status, docs = get(network["url"] + "/v1/subnets")
+    assert status == 200
+    assert [d["name"] for d in docs] == ["small-cnn", "mlp"]
+    assert [d["trainers"] for d in docs] == [2, 1]
+    keys = [v.public_key.hex() for v in network["genesis"].validators]
+    assert [d["validators"] for d in docs] == [[keys[0]], [keys[1]]]
+    # every trainer home names its subnetwork
+    homes = [e for e in list_nodes(network["netdir"]) if e.role == "trainer"]
+    assert [e.settings.extra["subnet"] for e in homes] == ["small-cnn", "small-cnn", "mlp"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/models/latest", "/v1/round", "/v1/trainers", "/v1/config", "/v1/models", "/v1/updates"],
+)
+def test_every_fl_endpoint_needs_a_known_subnet(network: dict[str, Any], path: str) -> None:
+    url = network["url"] + path
+    status, doc = get(url)
+    assert status == 400 and doc["error"].startswith("subnet: this network has 2"), doc
+    status, doc = get(url + "?subnet=nope")
+    assert status == 400 and "unknown subnetwork 'nope'" in doc["error"], doc
+    for name in ("small-cnn", "mlp"):
+        status, _ = get(f"{url}?subnet={name}")
+        assert status == 200
+
+
+def test_each_subnet_serves_its_own_model(network: dict[str, Any]) -> None:
+    sizes = {}
+    for name in ("small-cnn", "mlp"):
+        status, doc = get(network["url"] + f"/v1/config?subnet={name}")
+        assert status == 200
+        sizes[name] = doc["model"]["size"]
+        status, blob = get(network["url"] + f"/v1/models/0/weights?subnet={name}")
+        assert status == 200 and len(blob) > 4 * doc["model"]["size"]
+    assert sizes["small-cnn"] != sizes["mlp"]
+
+
+def test_metrics_carry_a_subnet_label(network: dict[str, Any]) -> None:
+    with urllib.request.urlopen(network["url"] + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'flobc_model_version{subnet="small-cnn"} 0.0' in text
+    assert 'flobc_model_version{subnet="mlp"} 0.0' in text
+
+
+def test_a_node_both_training_and_validating_one_subnet_is_refused(tmp_path: Path) -> None:
+    netdir = tmp_path / "net"
+    cfg = two_subnets()
+    create_network(
+        netdir, validators=2, trainers=total_trainers(cfg), **fl_network_args(None, cfg=cfg)
+    )
+    home = netdir / "validator-0"
+    genesis = Genesis.load(home / "genesis.json")
+    state = json.loads(json.dumps(genesis.app_state))
+    me = KeyPair.load(home / "node_key.json")
+    state["fl"]["subnets"][0]["trainers"].append(me.public_key.hex())
+    msgspec.structs.replace(genesis, app_state=state).save(home / "genesis.json")
+    res = CliRunner().invoke(cli, ["validator", "--home", str(home)])
+    assert res.exit_code == 1
+    line = f"subnet 'small-cnn': node {me.node_id} is both a trainer and a validator"
+    assert line in res.output and res.output.count("\n") == 1, res.output
