@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from flobc.app.fl.state import UpdateInfo
 from flobc.encoding import encode
-from flobc.node import api, dashboard_api, fl_api
+from flobc.node import api, dashboard_api, fl_api, fl_subnet_api
 from flobc.node import api_schemas as docs
 from flobc.node.metrics import METRICS_PATH
 from flobc.node.openapi import OPENAPI_PATH, openapi_document
@@ -51,6 +51,7 @@ def test_document_is_valid_openapi_3_1() -> None:
 
 def test_every_served_route_is_documented() -> None:
     tables = [*api.routes, *fl_api.routes, *dashboard_api.routes, *dashboard_api.fl_routes]
+    tables += [*fl_subnet_api.routes]
     # aiohttp's "{name:regex}" is "{name}" in OpenAPI
     served = {(r.method.lower(), re.sub(r"\{(\w+):[^}]*\}", r"{\1}", r.path)) for r in tables}  # type: ignore[attr-defined]
     served |= {("get", METRICS_PATH), ("get", OPENAPI_PATH), ("post", P2P_PATH)}
@@ -139,6 +140,7 @@ def test_real_answers_match_their_schemas(network: LiveNet) -> None:
     assert isinstance(script, bytes) and script
     assert first_event(base) == "hello"
     check_answer(base, "get", "/v1/config", "/v1/config")
+    assert check_answer(base, "get", "/v1/subnets", "/v1/subnets") == (200, [])
     check_answer(base, "get", OPENAPI_PATH, OPENAPI_PATH)
     weights = check_answer(base, "get", "/v1/models/{version}/weights", "/v1/models/0/weights")
     assert isinstance(weights, bytes) and len(weights) > network.size * 4

@@ -118,3 +118,15 @@ def test_a_node_both_training_and_validating_one_subnet_is_refused(tmp_path: Pat
     assert res.exit_code == 1
     line = f"subnet 'small-cnn': node {me.node_id} is both a trainer and a validator"
     assert line in res.output and res.output.count("\n") == 1, res.output
+
+
+def test_the_served_openapi_document_names_the_subnets(network: dict[str, Any]) -> None:
+    from openapi_spec_validator import validate
+
+    status, doc = get(network["url"] + "/v1/openapi.json")
+    assert status == 200
+    validate(doc)
+    params = doc["paths"]["/v1/models/latest"]["get"]["parameters"]
+    (subnet,) = [p for p in params if p["name"] == "subnet"]
+    assert subnet["required"] and subnet["schema"]["enum"] == ["small-cnn", "mlp"]
+    assert "SubnetDoc" in doc["components"]["schemas"]

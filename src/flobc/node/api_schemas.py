@@ -205,6 +205,22 @@ class NetworkValidatorDoc(msgspec.Struct):
     status: StatusDoc | None
 
 
+class SubnetDoc(msgspec.Struct):
+    """An entry of ``GET /v1/subnets``: one model subnetwork (paper §IV.C)."""
+
+    name: str
+    model: str
+    scheme: str
+    aggregator: str
+    reputation: str
+    validation: str
+    #: hex public keys of the chain validators that vote in it
+    validators: list[str]
+    trainers: int
+    version: int
+    round: int
+
+
 class NetworkDoc(msgspec.Struct):
     """``GET /v1/network``: the validator set, each validator with its status."""
 
@@ -227,6 +243,7 @@ __all__ = [
     "RoundDoc",
     "RoundUpdateDoc",
     "StatusDoc",
+    "SubnetDoc",
     "TrainerDoc",
     "TxAcceptedDoc",
     "TxLocationDoc",

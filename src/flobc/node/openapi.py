@@ -19,10 +19,12 @@ import msgspec
 from aiohttp import web
 
 from flobc import __version__
+from flobc.app.fl.composite import subnet_names
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.state import UpdateInfo
 from flobc.node import api_schemas as s
 from flobc.node.api import TxSubmission
+from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node.peer_link import P2P_PATH, SENDER_HEADER
 
 OPENAPI_PATH = "/v1/openapi.json"
@@ -42,6 +44,7 @@ _SCHEMA_TYPES: list[Any] = [
     s.RoundDoc,
     s.VersionListItemDoc,
     s.NetworkDoc,
+    s.SubnetDoc,
     UpdateInfo,
     FLConfig,
 ]
@@ -230,7 +233,38 @@ def _core_paths() -> dict[str, Any]:
     }
 
 
-def _fl_paths() -> dict[str, Any]:
+def _subnet_param(names: tuple[str, ...]) -> dict[str, Any]:
+    """``?subnet=`` of a network with these model subnetworks: one of them, required when
+    there are several."""
+    return {
+        **_query_param(
+            "subnet",
+            {"type": "string", "enum": list(names)},
+            "The model subnetwork (see `/v1/subnets`); optional when there is only one.",
+        ),
+        "required": len(names) > 1,
+    }
+
+
+def _fl_paths(subnets: tuple[str, ...]) -> dict[str, Any]:
+    """The FL routes; with model subnetworks every read takes ``?subnet=NAME`` (a 400
+    names the parameter when it is unknown, or missing with several subnetworks)."""
+    paths = _fl_model_paths()
+    for path in paths.values():
+        op = path.get("get")
+        if op is not None and subnets:
+            op["parameters"] = [*op.get("parameters", []), _subnet_param(subnets)]
+            op["responses"].setdefault(
+                "400", _error("`subnet` is unknown, or missing with several subnetworks.")
+            )
+    paths["/v1/subnets"] = _get(
+        "The model subnetworks in genesis order (empty for a single-model network).",
+        _json({"type": "array", "items": _ref("SubnetDoc")}, "The subnetworks."),
+    )
+    return paths
+
+
+def _fl_model_paths() -> dict[str, Any]:
     version = _json(_ref("VersionDoc"), "The model version.")
     update_id = _param("id", {"type": "string"}, "Update id (its tx hash, hex).")
     positive = {"type": "integer", "minimum": 1}
@@ -354,11 +388,11 @@ def _fl_paths() -> dict[str, Any]:
 
 
 @functools.cache
-def _document(fl: bool) -> dict[str, Any]:
+def _document(fl: bool, subnets: tuple[str, ...] = ()) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(_SCHEMA_TYPES, ref_template=_REF)
     paths = _core_paths()
     if fl:
-        paths.update(_fl_paths())
+        paths.update(_fl_paths(subnets))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -376,17 +410,20 @@ def _document(fl: bool) -> dict[str, Any]:
     }
 
 
-def openapi_document(*, fl: bool = True) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of a validator (with the FL routes when ``fl``); a copy."""
-    return copy.deepcopy(_document(fl))
+def openapi_document(*, fl: bool = True, subnets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a validator (with the FL routes when ``fl``, taking
+    ``?subnet=`` among ``subnets`` when it runs model subnetworks); a copy."""
+    return copy.deepcopy(_document(fl, subnets))
 
 
 def openapi_route(*, fl: bool) -> web.RouteDef:
-    """``GET /v1/openapi.json`` serving the document for a validator with or without FL."""
-    doc = _document(fl)
+    """``GET /v1/openapi.json`` serving the document for a validator with or without FL
+    (and the model subnetworks of its app, if any)."""
 
     async def handle(request: web.Request) -> web.Response:
-        return web.json_response(doc)
+        app = request.app[RUNTIME_KEY].process.app
+        names = tuple(n for n in subnet_names(app) if n is not None) if fl else ()
+        return web.json_response(_document(fl, names))
 
     return web.get(OPENAPI_PATH, handle)
 
