@@ -6,6 +6,8 @@ subnetwork has a node both training and validating, with a one-line error."""
 from __future__ import annotations
 
 import json
+import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -130,3 +132,63 @@ def test_the_served_openapi_document_names_the_subnets(network: dict[str, Any]) 
     (subnet,) = [p for p in params if p["name"] == "subnet"]
     assert subnet["required"] and subnet["schema"]["enum"] == ["small-cnn", "mlp"]
     assert "SubnetDoc" in doc["components"]["schemas"]
+
+
+def test_the_dashboard_shows_one_subnet_at_a_time(
+    network: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (test extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+    hashes = {
+        n: get(network["url"] + f"/v1/models/0?subnet={n}")[1]["hash"] for n in ("small-cnn", "mlp")
+    }
+
+    def shown() -> Any:
+        return drv.execute_script(
+            "const s = window.flobcDashboard; const v = s.versions[0];"
+            "return [s.subnet, v ? v.hash : null,"
+            " [...document.querySelectorAll('#h-subnet option')].map(o => o.value),"
+            " document.getElementById('h-subnet-box').hidden];"
+        )
+
+    def wait_for(want: Any) -> Any:
+        deadline = time.monotonic() + 30
+        while (got := shown()) != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return got
+
+    try:
+        drv.get(network["url"] + "/")
+        names = ["small-cnn", "mlp"]
+        assert wait_for(["small-cnn", hashes["small-cnn"], names, False]) == [
+            "small-cnn",
+            hashes["small-cnn"],
+            names,
+            False,
+        ]
+        drv.execute_script(
+            "const s = document.getElementById('h-subnet'); s.value = 'mlp';"
+            "s.dispatchEvent(new Event('change'));"
+        )
+        assert wait_for(["mlp", hashes["mlp"], names, False]) == [
+            "mlp",
+            hashes["mlp"],
+            names,
+            False,
+        ]
+        errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert not errors, errors
+    finally:
+        drv.quit()

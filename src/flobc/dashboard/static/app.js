@@ -9,6 +9,7 @@
   const state = {
     net: null, round: null, trainers: [], versions: [], updates: [], height: null,
     events: 0, seenUpdates: new Set(), seenVersions: new Set(), firstLoad: true,
+    subnets: [], subnet: null, // model subnetworks (/v1/subnets) and the one shown
   };
   window.flobcDashboard = state; // for tests and the curious
 
@@ -34,6 +35,22 @@
     const t = state.trainers.find((x) => x.id === id);
     return t ? t.name || "trainer-" + t.index : short(id);
   };
+
+  // Every FL read names the model subnetwork shown (none on a single-model network).
+  const q = (path) => (state.subnet
+    ? path + (path.includes("?") ? "&" : "?") + "subnet=" + encodeURIComponent(state.subnet)
+    : path);
+
+  function renderSubnets() {
+    const box = $("h-subnet-box");
+    box.hidden = state.subnets.length === 0;
+    const select = $("h-subnet");
+    select.replaceChildren(...state.subnets.map((s) => {
+      const opt = el("option", { value: s.name, text: s.name + " (" + s.model + ", " + s.scheme + ")" });
+      opt.selected = s.name === state.subnet;
+      return opt;
+    }));
+  }
 
   async function getJSON(path) {
     const resp = await fetch(path, { cache: "no-store" });
@@ -269,17 +286,23 @@
   const loaders = {
     async network() { state.net = await getJSON("/v1/network"); document.body.classList.toggle("kv", !isFL()); renderNodes(); renderHeader(); },
     async status() { state.height = (await getJSON("/v1/status")).height; renderHeader(); },
-    async round() { if (!isFL()) return; state.round = await getJSON("/v1/round"); renderRound(); renderHeader(); },
-    async trainers() { if (!isFL()) return; state.trainers = await getJSON("/v1/trainers"); drawTrust(); },
+    async subnets() {
+      if (!isFL()) return;
+      state.subnets = await getJSON("/v1/subnets");
+      if (state.subnets.length && !state.subnets.some((s) => s.name === state.subnet)) state.subnet = state.subnets[0].name;
+      renderSubnets();
+    },
+    async round() { if (!isFL()) return; state.round = await getJSON(q("/v1/round")); renderRound(); renderHeader(); },
+    async trainers() { if (!isFL()) return; state.trainers = await getJSON(q("/v1/trainers")); drawTrust(); },
     async versions() {
       if (!isFL()) return;
       const since = Math.max(0, state.versions.length - 2); // the previous version's score may have arrived
-      for (const v of await getJSON("/v1/models?since=" + since)) state.versions[v.version] = v;
+      for (const v of await getJSON(q("/v1/models?since=" + since))) state.versions[v.version] = v;
       renderVersions(); renderHeader(); drawAccuracy(); drawTrust(); drawDecisions();
     },
-    async updates() { if (!isFL()) return; state.updates = await getJSON("/v1/updates?limit=60"); renderUpdates(); },
+    async updates() { if (!isFL()) return; state.updates = await getJSON(q("/v1/updates?limit=60")); renderUpdates(); },
   };
-  const MIN_GAP_MS = { network: 2000, status: 300, round: 300, trainers: 0, versions: 0, updates: 400 };
+  const MIN_GAP_MS = { network: 2000, subnets: 2000, status: 300, round: 300, trainers: 0, versions: 0, updates: 400 };
   const pending = new Set();
   const lastRun = {};
   let timer = null;
@@ -307,8 +330,16 @@
 
   async function loadAll() {
     await loaders.network().catch((e) => banner("could not load /v1/network: " + e.message));
+    await loaders.subnets().catch((e) => banner("could not load /v1/subnets: " + e.message));
     schedule("status", "round", "trainers", "versions", "updates");
   }
+
+  $("h-subnet").addEventListener("change", (e) => {
+    state.subnet = e.target.value;
+    state.versions = []; state.trainers = []; state.updates = []; state.round = null;
+    state.seenUpdates = new Set(); state.seenVersions = new Set();
+    schedule("round", "trainers", "versions", "updates");
+  });
 
   function setLive(on, text) {
     $("live").className = "live " + (on ? "on" : "off");
@@ -333,6 +364,8 @@
       renderHeader();
       schedule("round", "network");
       if (b.txs > 0) schedule("updates");
+      // version events speak of a single model; with subnetworks, poll the one shown
+      if (state.subnets.length) schedule("subnets", "versions", "trainers");
     });
     es.addEventListener("version", () => { count(); schedule("versions", "trainers", "updates"); });
     es.addEventListener("resync", () => { count(); schedule("network", "status", "round", "trainers", "versions", "updates"); });
