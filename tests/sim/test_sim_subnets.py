@@ -96,3 +96,14 @@ def test_subnet_config_errors_name_the_field() -> None:
         )
     with pytest.raises(ConfigError, match=r"subnets.0.validators"):
         subnets_config(subnets=[{"name": "a", "validators": []}])
+
+
+def test_a_run_is_a_function_of_the_seed(net: SimSubnetsNetwork) -> None:
+    again = SimSubnetsNetwork(subnets_config())
+    assert again.run_until_version(VERSIONS, 120_000)
+    for name in net.sides:
+        first = net.app(0).subnet(name).state.versions[: VERSIONS + 1]
+        second = again.app(0).subnet(name).state.versions[: VERSIONS + 1]
+        assert [(v.weights, v.scores, v.height) for v in first] == [
+            (v.weights, v.scores, v.height) for v in second
+        ]

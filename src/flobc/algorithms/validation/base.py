@@ -58,3 +58,4 @@ def median(values: Sequence[float]) -> float:
         return 0.0
     mid = n // 2
     return xs[mid] if n % 2 else xs[mid - 1] / 2.0 + xs[mid] / 2.0
+

@@ -52,7 +52,8 @@ class SubnetsApp:
         return TxCheck(
             400,
             f"transaction kind {tx.kind!r} names no subnetwork of this network "
-            f"(expected KIND@NAME with NAME one of {', '.join(self.names)})",
+            f"(expected fl.update, fl.vote or fl.register @NAME, NAME one of "
+            f"{', '.join(self.names)})",
         )
 
     def _hash(self, hashes: list[bytes]) -> bytes:
