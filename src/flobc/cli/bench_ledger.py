@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -55,6 +56,13 @@ def _commit() -> str:
     default=None,
     help="Where the temporary SQLite block store lives.",
 )
+@click.option(
+    "--gc/--no-gc",
+    "collect",
+    default=True,
+    show_default=True,
+    help="Python's cyclic garbage collector on during the run (off: what it costs).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def ledger(
     rounds: int,
@@ -66,10 +74,34 @@ def ledger(
     best_of: int,
     store: str,
     base_dir: Path | None,
+    collect: bool,
     json_out: Path | None,
 ) -> None:
     """Per-block execution cost of a long FL ledger: first vs last blocks (median, p95)."""
-    doc = run(
+    was_on = gc.isenabled()
+    if not collect:
+        gc.disable()
+    try:
+        doc = _run(rounds, trainers, validators, size, window, repeat, best_of, store, base_dir)
+    finally:
+        if was_on:
+            gc.enable()
+    doc["workload"]["gc"] = collect
+    _report(doc, repeat, json_out)
+
+
+def _run(
+    rounds: int,
+    trainers: int,
+    validators: int,
+    size: int,
+    window: int,
+    repeat: int,
+    best_of: int,
+    store: str,
+    base_dir: Path | None,
+) -> dict:
+    return run(
         rounds,
         repeat=repeat,
         trainers=trainers,
@@ -80,6 +112,9 @@ def ledger(
         base_dir=base_dir,
         best_of=best_of,
     )
+
+
+def _report(doc: dict, repeat: int, json_out: Path | None) -> None:
     doc["machine"] = {"python": platform.python_version(), "cpus": _cpus(), "commit": _commit()}
     s = doc["summary"]
     w = doc["runs"][0]["window"]
