@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from flobc.app.fl.txs import DPClaim
 from flobc.encoding import decode, encode, hash_obj
 
 
@@ -54,6 +55,8 @@ class UpdateInfo(msgspec.Struct):
     local_steps: int = 0
     #: why the validation rule rejected it (empty when accepted or undecided)
     reason: str = ""
+    #: the differential privacy its trainer declared (the validation rule judges against it)
+    dp: DPClaim | None = None
 
 
 class VersionInfo(msgspec.Struct):
