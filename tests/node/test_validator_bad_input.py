@@ -65,14 +65,14 @@ def test_invalid_block_is_not_voted_for(ledger: SimLedger) -> None:
     node = ledger.node(0)
     h, r = node.height, node.consensus.round + 1
     proposer = vset.proposer(h, r)
-    block = node._build_block(h, r) if proposer == 0 else ledger.node(proposer)._build_block(h, r)
+    block = ledger.node(proposer).driver.build_block(h, r)
     bad_header = msgspec.structs.replace(block.header, tx_root=b"\x00" * 32)
     bad = msgspec.structs.replace(block, header=bad_header)
     p = Proposal(h, r, -1, bad, proposer)
     p = msgspec.structs.replace(
         p, signature=ledger.keys[proposer].sign(p.message(ledger.genesis.chain_id))
     )
-    assert node._validate(bad).name == "INVALID"
+    assert node.checker.validate(bad).name == "INVALID"
     _feed(ledger, p)
     ledger.run_for(3000)
     assert not check_ledger(ledger)

@@ -1,4 +1,5 @@
-"""The simulator and real processes run the same node code: same outcomes, timing aside."""
+"""The simulator and real processes run the same node code (validators, and the trainer and
+evaluator cores of ``flobc.roles``): same outcomes, timing aside."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ torch; fixed iteration order; only ints, floats and numpy; identical bytes every
   trimmed mean, Krum, geometric median, centered clipping, norm clipping)
 * :mod:`.decision` — accepting an update from validators' votes (median improvement)
 * :mod:`.reputation` — reward-penalty trust scores (§III.D, Experiment 2)
-* :mod:`.sync` — BSP / SSP / BAP / ASP barriers (§III.C, Experiment 3)
+* :mod:`.sync` — registry of BSP / SSP / BAP / ASP scheme classes and the sync settings
+  (§III.C, Experiment 3)
 * :mod:`.significance` — ASP significance filter (beyond the paper)
 * :mod:`.adaptive_period` — adaptive sync period (the paper's future work)
 """
@@ -38,25 +39,26 @@ from flobc.algorithms.significance import (
     relative_magnitude,
 )
 from flobc.algorithms.sync import (
+    SCHEMES,
     Continue,
     Extend,
     Release,
     RoundView,
-    SyncConfig,
     SyncDecision,
-    accepts_update,
+    SyncScheme,
+    SyncSettings,
     all_decided,
-    evaluate_round,
     extension_ms,
     labour_ratio,
-    ratio_reached,
     required_decided,
     slack_ratio,
+    sync_scheme,
 )
 
 __all__ = [
     "AGGREGATORS",
     "POLICIES",
+    "SCHEMES",
     "Aggregator",
     "Continue",
     "Decision",
@@ -65,18 +67,17 @@ __all__ = [
     "ReputationPolicy",
     "RewardPenalty",
     "RoundView",
-    "SyncConfig",
     "SyncDecision",
+    "SyncScheme",
+    "SyncSettings",
     "Uniform",
     "WeightedUpdate",
-    "accepts_update",
     "aggregate",
     "aggregate_plain_fedavg",
     "aggregation_weights",
     "aggregator_from_name",
     "all_decided",
     "decide",
-    "evaluate_round",
     "extension_ms",
     "has_quorum",
     "is_significant",
@@ -88,9 +89,9 @@ __all__ = [
     "normalise_scores",
     "partition_significant",
     "policy_from_name",
-    "ratio_reached",
     "register_trainer",
     "relative_magnitude",
     "required_decided",
     "slack_ratio",
+    "sync_scheme",
 ]

@@ -20,6 +20,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from flobc.algorithms.sync import SCHEMES
 from flobc.cli import net as netctl
 from flobc.cli.dashboard import dashboard_url
 from flobc.cli.fl_setup import fl_network_args
@@ -186,7 +187,7 @@ def _export_final(out: Path, w: Watcher, hash_hex: str) -> None:
 @click.option(
     "--model", default=None, help="Zoo name (small-cnn, paper-cnn, mlp, logreg) or module:function."
 )
-@click.option("--sync", type=click.Choice(["bsp", "ssp", "bap", "asp"]), default=None)
+@click.option("--sync", type=click.Choice(sorted(SCHEMES)), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option(
     "--config",

@@ -18,11 +18,24 @@ class Step(IntEnum):
 
 
 class Validity(IntEnum):
-    """The answer of ``valid(v)``; ``PENDING`` while data it references is still missing."""
+    """The host's answer to ``valid(v)``; ``PENDING`` while data it references is missing.
+
+    Only ``VALID``/``INVALID`` reach the state machine (as :class:`ProposalValidity`); a
+    pending answer is held back by the host until the data arrives.
+    """
 
     VALID = 1
     INVALID = 2
     PENDING = 3
+
+
+@dataclass(frozen=True, order=True)
+class TimeoutKey:
+    """Names one timeout: the step it ends, at (height, round). Also the host's timer name."""
+
+    step: Step
+    height: int
+    round: int
 
 
 # ---------------------------------------------------------------- events (inputs)
@@ -43,9 +56,7 @@ class VoteReceived:
 
 @dataclass(frozen=True)
 class TimeoutFired:
-    height: int
-    round: int
-    step: Step
+    key: TimeoutKey
 
 
 @dataclass(frozen=True)
@@ -58,11 +69,20 @@ class ProposalReady:
 
 
 @dataclass(frozen=True)
-class DataAvailable:
-    """Data a pending proposal needed has arrived: re-evaluate validity."""
+class ProposalValidity:
+    """The host's verdict ``valid(v)`` on the value a :class:`ValidateProposal` named.
+
+    Validity is a property of the value (``value_id`` is the block hash), so one verdict
+    serves every round that proposes the same block. The first verdict for a value counts.
+    """
+
+    height: int
+    round: int
+    value_id: bytes
+    valid: bool
 
 
-Event = ProposalReceived | VoteReceived | TimeoutFired | ProposalReady | DataAvailable
+Event = ProposalReceived | VoteReceived | TimeoutFired | ProposalReady | ProposalValidity
 
 
 # ---------------------------------------------------------------- actions (outputs)
@@ -84,9 +104,9 @@ class SignVote:
 
 @dataclass(frozen=True)
 class ScheduleTimeout:
-    height: int
-    round: int
-    step: Step
+    """Feed ``TimeoutFired(key)`` back after ``delay_ms``."""
+
+    key: TimeoutKey
     delay_ms: int
 
 
@@ -96,6 +116,19 @@ class RequestProposal:
 
     height: int
     round: int
+
+
+@dataclass(frozen=True)
+class ValidateProposal:
+    """Evaluate ``valid(block)`` against committed state; answer with ProposalValidity.
+
+    Asked once per value and height. The host may answer at once, or later (when data the
+    block references has arrived); until then the rules that need ``valid(v)`` wait.
+    """
+
+    height: int
+    round: int
+    block: Block
 
 
 @dataclass(frozen=True)
@@ -116,4 +149,12 @@ class Misbehaviour:
     what: str
 
 
-Action = SignProposal | SignVote | ScheduleTimeout | RequestProposal | Decide | Misbehaviour
+Action = (
+    SignProposal
+    | SignVote
+    | ScheduleTimeout
+    | RequestProposal
+    | ValidateProposal
+    | Decide
+    | Misbehaviour
+)

@@ -5,11 +5,15 @@ Milosevic, 2018); comments ``L22`` etc. name the lines of that pseudo-code. The 
 takes :mod:`~flobc.consensus.messages` events and returns actions. It never touches a
 socket, a clock or a disk: time arrives inside events (``now_ms``), signing and
 persistence happen in the node when it executes ``SignVote``/``SignProposal``.
+
+As in Malachite, the paper's ``valid(v)`` is an input, not a callback: on accepting a
+proposal the machine emits :class:`ValidateProposal` once per value, and the host answers
+with a :class:`ProposalValidity` event (possibly later, once referenced data arrived).
+Until the verdict arrives, the rules that need ``valid(v)`` (L22, L28, L36, L49) wait.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from flobc.chain.genesis import ConsensusParams
@@ -17,19 +21,20 @@ from flobc.chain.types import NIL, Block, Proposal, Vote, VoteType
 from flobc.chain.validators import ValidatorSet
 from flobc.consensus.messages import (
     Action,
-    DataAvailable,
     Decide,
     Event,
     Misbehaviour,
     ProposalReady,
     ProposalReceived,
+    ProposalValidity,
     RequestProposal,
     ScheduleTimeout,
     SignProposal,
     SignVote,
     Step,
     TimeoutFired,
-    Validity,
+    TimeoutKey,
+    ValidateProposal,
     VoteReceived,
 )
 from flobc.consensus.votes import HeightVotes
@@ -54,8 +59,8 @@ class RoundState:
 class Tendermint:
     """One validator's (or an observer's, with ``me=None``) consensus state machine.
 
-    ``validate(block)`` is the paper's ``valid(v)``: it must be deterministic given the
-    node's committed state, and may answer ``PENDING`` while referenced data is missing.
+    The host's verdicts (:class:`ProposalValidity`) must be deterministic given the
+    node's committed state, so every correct validator reaches the same one.
     """
 
     def __init__(
@@ -64,13 +69,11 @@ class Tendermint:
         vset: ValidatorSet,
         me: int | None,
         params: ConsensusParams,
-        validate: Callable[[Block], Validity],
     ):
         self.chain_id = chain_id
         self.vset = vset
         self.me = me
         self.params = params
-        self._validate = validate
         self.height = 0
         self.round = 0
         self.step = Step.COMMIT
@@ -104,13 +107,30 @@ class Tendermint:
             self._on_timeout(event, out)
         elif isinstance(event, ProposalReady):
             self._on_proposal_ready(event, out)
-        elif isinstance(event, DataAvailable):
-            self._validity = {h: v for h, v in self._validity.items() if v != Validity.PENDING}
+        elif isinstance(event, ProposalValidity):
+            self._on_validity(event)
         self._apply_rules(out)
         return out
 
     def proposal(self, round_: int) -> Proposal | None:
         return self._proposals.get(round_)
+
+    def validity(self, value_id: bytes) -> bool | None:
+        """The verdict received for ``value_id`` at this height; None while awaited."""
+        return self._validity.get(value_id)
+
+    def awaited_validity(self) -> list[ValidateProposal]:
+        """A request for every held proposal whose verdict has not arrived.
+
+        For a host that lost its in-flight requests, e.g. after replaying its log.
+        """
+        out: list[ValidateProposal] = []
+        seen: set[bytes] = set(self._validity)
+        for r, p in sorted(self._proposals.items()):
+            if p.block.hash not in seen:
+                seen.add(p.block.hash)
+                out.append(ValidateProposal(self.height, r, p.block))
+        return out
 
     def own_messages(self) -> list[Proposal | Vote]:
         """This validator's signed messages at the current height, for re-broadcast."""
@@ -142,7 +162,8 @@ class Tendermint:
         self.prev_block_time_ms = prev_block_time_ms
         self.votes = HeightVotes(self.vset)
         self._proposals: dict[int, Proposal] = {}
-        self._validity: dict[bytes, Validity] = {}
+        self._validity: dict[bytes, bool] = {}
+        self._asked: set[bytes] = set()
         self._once: set[tuple[str, int]] = set()
         self._now = 0
 
@@ -190,6 +211,15 @@ class Tendermint:
             return
         self._proposals[p.round] = p
         self.votes.saw_sender(p.round, p.validator)
+        if p.block.hash not in self._asked:
+            self._asked.add(p.block.hash)
+            out.append(ValidateProposal(p.height, p.round, p.block))
+
+    def _on_validity(self, ev: ProposalValidity) -> None:
+        if ev.height != self.height or self.step == Step.COMMIT:
+            return
+        if ev.value_id in self._asked and ev.value_id not in self._validity:
+            self._validity[ev.value_id] = ev.valid
 
     def _on_proposal_ready(self, ev: ProposalReady, out: list[Action]) -> None:
         if (ev.height, ev.round) != (self.height, self.round) or self.step != Step.PROPOSE:
@@ -199,25 +229,23 @@ class Tendermint:
         out.append(SignProposal(Proposal(self.height, self.round, -1, ev.block, self.me)))
 
     def _on_timeout(self, ev: TimeoutFired, out: list[Action]) -> None:
-        if ev.height != self.height or ev.round != self.round:
+        k = ev.key
+        if k.height != self.height or k.round != self.round:
             return
-        if ev.step == Step.PROPOSE and self.step == Step.PROPOSE:  # L57
+        if k.step == Step.PROPOSE and self.step == Step.PROPOSE:  # L57
             self._vote(VoteType.PREVOTE, NIL, out)
             self.step = Step.PREVOTE
-        elif ev.step == Step.PREVOTE and self.step == Step.PREVOTE:  # L61
+        elif k.step == Step.PREVOTE and self.step == Step.PREVOTE:  # L61
             self._vote(VoteType.PRECOMMIT, NIL, out)
             self.step = Step.PRECOMMIT
-        elif ev.step == Step.PRECOMMIT and self.step != Step.COMMIT:  # L65
+        elif k.step == Step.PRECOMMIT and self.step != Step.COMMIT:  # L65
             self._start_round(self.round + 1, out)
 
     # ------------------------------------------------------------ the upon-rules
 
-    def _valid(self, block: Block) -> Validity:
-        h = block.hash
-        v = self._validity.get(h)
-        if v is None:
-            v = self._validity[h] = self._validate(block)
-        return v
+    def _valid(self, block: Block) -> bool | None:
+        """``valid(v)`` as the host answered it; None while the verdict is awaited."""
+        return self._validity.get(block.hash)
 
     def _first(self, rule: str, round_: int) -> bool:
         key = (rule, round_)
@@ -237,12 +265,7 @@ class Tendermint:
         for rr in self.votes.rounds():
             value = self.votes.get(rr, VoteType.PRECOMMIT).quorum_value()
             p = self._proposals.get(rr)
-            if (
-                value
-                and p is not None
-                and p.block.hash == value
-                and self._valid(p.block) == Validity.VALID
-            ):
+            if value and p is not None and p.block.hash == value and self._valid(p.block) is True:
                 self._decide(p, out)
                 return True
         # L55: f+1 messages from a higher round.
@@ -258,17 +281,17 @@ class Tendermint:
         if prop is not None and self.step == Step.PROPOSE:
             v, vr = prop.block, prop.pol_round
             validity = self._valid(v)
-            if vr == -1 and validity != Validity.PENDING:  # L22
-                ok = validity == Validity.VALID and (self.locked_round == -1 or self._is_locked(v))
+            if vr == -1 and validity is not None:  # L22
+                ok = validity and (self.locked_round == -1 or self._is_locked(v))
                 self._vote(VoteType.PREVOTE, v.hash if ok else NIL, out)
                 self.step = Step.PREVOTE
                 return True
             if (
                 0 <= vr < r
-                and validity != Validity.PENDING
+                and validity is not None
                 and self.votes.get(vr, VoteType.PREVOTE).has_quorum_for(v.hash)
             ):  # L28
-                ok = validity == Validity.VALID and (self.locked_round <= vr or self._is_locked(v))
+                ok = validity and (self.locked_round <= vr or self._is_locked(v))
                 self._vote(VoteType.PREVOTE, v.hash if ok else NIL, out)
                 self.step = Step.PREVOTE
                 return True
@@ -279,7 +302,7 @@ class Tendermint:
             prop is not None
             and self.step >= Step.PREVOTE
             and prevotes.has_quorum_for(prop.block.hash)
-            and self._valid(prop.block) == Validity.VALID
+            and self._valid(prop.block) is True
             and self._first("L36", r)
         ):
             if self.step == Step.PREVOTE:
@@ -340,4 +363,4 @@ class Tendermint:
         delay = base + delta * r
         if step == Step.PROPOSE and r == 0:
             delay += p.empty_block_interval_ms  # the proposer may wait that long for txs
-        return ScheduleTimeout(self.height, r, step, delay)
+        return ScheduleTimeout(TimeoutKey(step, self.height, r), delay)

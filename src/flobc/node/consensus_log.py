@@ -1,13 +1,14 @@
 """Crash safety for consensus: the write-ahead log of inputs and the double-sign guard.
 
-Every input event is appended to the log before it is handled; the node's own signed
-messages are appended with fsync before they leave, and that one fsync is also what makes
-the sign guard's new state durable (on restart the guard re-learns every own signature in
-the log). After a crash the node replays its current height from the log into a fresh state
-machine and arrives at the same locks and votes; the guard returns the stored signature for
-an identical vote and refuses a conflicting one, so a validator never signs two different
-votes for one (height, round, step). The log is compacted (guard flushed to its own file
-first) only when it grows past a bound, not at every height.
+Every input event (the host's validity verdicts included) is appended to the log before
+it is handled; the node's own signed messages are appended with fsync before they leave,
+and that one fsync is also what makes the sign guard's new state durable (on restart the
+guard re-learns every own signature in the log). After a crash the node replays its
+current height from the log into a fresh state machine and arrives at the same locks and
+votes; the guard returns the stored signature for an identical vote and refuses a
+conflicting one, so a validator never signs two different votes for one (height, round,
+step). The log is compacted (guard flushed to its own file first) only when it grows past
+a bound, not at every height.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from flobc.encoding import decode, encode
 class _Record(msgspec.Struct, array_like=True, frozen=True):
     height: int
     now_ms: int
-    event: Proposal | Vote | _Timeout | _Ready | _Data
+    event: Proposal | Vote | _Timeout | _Ready | _Valid | _Data
     trusted: bool = False
 
 
@@ -43,8 +44,15 @@ class _Ready(msgspec.Struct, tag="r", array_like=True, frozen=True):
     block: Block
 
 
+class _Valid(msgspec.Struct, tag="v", array_like=True, frozen=True):
+    height: int
+    round: int
+    value_id: bytes
+    valid: bool
+
+
 class _Data(msgspec.Struct, tag="d", array_like=True, frozen=True):
-    pass
+    """Written by older versions (a data-arrived event); skipped on replay."""
 
 
 #: Compact the log once it holds this many records.
@@ -65,16 +73,6 @@ class MemoryWAL:
 
     def reset(self, payloads: list[bytes]) -> None:
         self._records = list(payloads)
-
-
-def _event_height(event: cm.Event) -> int:
-    if isinstance(event, cm.ProposalReceived):
-        return event.proposal.height
-    if isinstance(event, cm.VoteReceived):
-        return event.vote.height
-    if isinstance(event, (cm.TimeoutFired, cm.ProposalReady)):
-        return event.height
-    return -1
 
 
 class ConsensusLog:
@@ -104,19 +102,19 @@ class ConsensusLog:
             SignedState(e.height, e.round, int(step), e.message(self.chain_id), e.signature)
         )
 
-    def record(self, event: cm.Event, now_ms: int, *, sync: bool = False, height: int = -1) -> None:
+    def record(self, event: cm.Event, now_ms: int, *, sync: bool = False) -> None:
         if isinstance(event, cm.ProposalReceived):
             rec = _Record(event.proposal.height, now_ms, event.proposal, event.trusted)
         elif isinstance(event, cm.VoteReceived):
             rec = _Record(event.vote.height, now_ms, event.vote, event.trusted)
         elif isinstance(event, cm.TimeoutFired):
-            rec = _Record(
-                event.height, now_ms, _Timeout(event.height, event.round, int(event.step))
-            )
+            k = event.key
+            rec = _Record(k.height, now_ms, _Timeout(k.height, k.round, int(k.step)))
         elif isinstance(event, cm.ProposalReady):
             rec = _Record(event.height, now_ms, _Ready(event.height, event.round, event.block))
         else:
-            rec = _Record(height, now_ms, _Data())
+            e = event
+            rec = _Record(e.height, now_ms, _Valid(e.height, e.round, e.value_id, e.valid))
         self.wal.append(encode(rec), sync=sync)  # type: ignore[attr-defined]
         self._count += 1
 
@@ -132,11 +130,12 @@ class ConsensusLog:
             elif isinstance(e, Vote):
                 yield rec.now_ms, cm.VoteReceived(e, trusted=rec.trusted)
             elif isinstance(e, _Timeout):
-                yield rec.now_ms, cm.TimeoutFired(e.height, e.round, cm.Step(e.step))
+                key = cm.TimeoutKey(cm.Step(e.step), e.height, e.round)
+                yield rec.now_ms, cm.TimeoutFired(key)
             elif isinstance(e, _Ready):
                 yield rec.now_ms, cm.ProposalReady(e.height, e.round, e.block)
-            else:
-                yield rec.now_ms, cm.DataAvailable()
+            elif isinstance(e, _Valid):
+                yield rec.now_ms, cm.ProposalValidity(e.height, e.round, e.value_id, e.valid)
 
     def reset(self) -> None:
         """A height is durably committed: compact the log if it has grown large."""

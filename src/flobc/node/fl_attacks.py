@@ -3,10 +3,11 @@
 :class:`TrainerAttack` holds one trainer's configured attack (``[[attacks]]`` in the TOML,
 :class:`~flobc.node.fl_settings.AttackEntry`) and builds the
 :class:`~flobc.algorithms.attacks.AttackContext` from what the trainer computed and what the
-ledger shows (:class:`LedgerView`). :class:`~flobc.node.fl_roles.TrainerCore` calls it; the
-runtimes only fill a :class:`LedgerView` when :attr:`TrainerAttack.wants_peers` or
-:attr:`TrainerAttack.wants_previous` asks for it, through :func:`visible_updates` on the
-round document (``GET /v1/round``, or the same query in-process).
+ledger shows (:class:`LedgerView`). :class:`~flobc.node.fl_roles.TrainerCore` calls it when
+it runs the trainer core's ``BuildUpdate`` effect. Only when :attr:`TrainerAttack.wants_peers`
+or :attr:`TrainerAttack.wants_previous` asks for it does the core first emit ``FetchView``,
+which each runtime answers with a :class:`LedgerView` built through :func:`visible_updates`
+on the round document (``GET /v1/round``, or the same query in-process).
 
 Colluders and sybils: the trainers of one ``[[attacks]]`` entry form one group.
 

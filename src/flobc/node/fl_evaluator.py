@@ -20,6 +20,9 @@ every validator computes here, off-chain, on its private validation slice:
 A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
 honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
 
+:meth:`Evaluator.perform` runs the ``Evaluate`` effect of the sans-I/O
+:class:`~flobc.roles.evaluator.Evaluator`, the same call in the simulator and in processes.
+
 Base-model outputs and reference steps are cached per base version, so a round costs one
 reference training and two forward passes per update. Under the ``paper`` and ``none``
 rules votes carry the scores alone (one forward pass per update, for the record).
@@ -29,8 +32,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -42,32 +43,10 @@ from flobc.encoding import sha256
 from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node.fl_roles import as_vector, make_learner, validator_data
 from flobc.node.fl_settings import FLRunConfig
+from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask
 
 #: Measures every vote carries as its own fields.
 SCORES = ("score", "base_score")
-
-
-@dataclass(frozen=True)
-class EvaluationTask:
-    """What a validator needs to vote on one update, read from the ledger (app query)."""
-
-    update_id: bytes
-    base: str  # hex hash of the base model's weights
-    delta: str  # hex hash of the Δ blob
-    previous: str | None = None  # hex hash of the version before the base (last step)
-    local_steps: int = 0
-    share: float = 1.0  # the update's weight in the aggregate: 1 / active trainers
-
-    @classmethod
-    def from_query(cls, doc: dict[str, Any]) -> EvaluationTask:
-        return cls(
-            bytes.fromhex(doc["update"]),
-            doc["base"],
-            doc["delta"],
-            doc.get("previous"),
-            int(doc.get("local_steps", 0)),
-            float(doc.get("share", 1.0)),
-        )
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -212,3 +191,15 @@ class Evaluator:
             score, base_score = m.pop("score"), m.pop("base_score")
             out.append(VoteBody(task.update_id, score, base_score, m))
         return out
+
+    def perform(self, effect: Evaluate, blob: Callable[[str], bytes | None]) -> Evaluated:
+        """Run the ``Evaluate`` effect; ``blob(hex)`` returns a hash-verified blob, or None
+        when this validator lacks it (then it does not vote)."""
+        task = effect.task
+        blobs = {h: blob(h) for h in task.blobs}
+        if any(b is None for b in blobs.values()):
+            return Evaluated(task.update_id, None)
+        return Evaluated(task.update_id, tuple(self.votes(task, blobs.__getitem__)))  # type: ignore[arg-type]
+
+
+__all__ = ["SCORES", "EvaluationTask", "Evaluator", "cosine", "per_sample_loss"]

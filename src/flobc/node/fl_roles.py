@@ -1,7 +1,9 @@
 """The ML side of the two FL roles, independent of any transport.
 
 * :class:`TrainerCore` — a trainer's model-training service: trains the pulled model on its
-  private partition and produces the update Δ = w_local - w_base and its upload.
+  private partition and produces the update Δ = w_local - w_base and its upload. It runs
+  the compute effects of the sans-I/O :class:`~flobc.roles.trainer.Trainer`
+  (:meth:`TrainerCore.execute`), and :func:`scheme_policy` is that trainer's policy.
 
 The validator's side, the :class:`~flobc.node.fl_evaluator.Evaluator`, shares the data
 assignment. Both are driven by the HTTP runtime (:mod:`flobc.node.fl_workers`) and by the simulator.
@@ -22,8 +24,20 @@ from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import sha256
+from flobc.ml.weights import decode_vector, encode_vector, weights_hash
 from flobc.node.fl_settings import FLRunConfig
-from flobc.node.privacy import TrainerPrivacy
+from flobc.node.privacy import BudgetSpent, TrainerPrivacy
+from flobc.node.trainer_policy import TrainerView, Work, next_work
+from flobc.roles.effects import (
+    BuildUpdate,
+    PrivacyResumed,
+    ResumePrivacy,
+    Stopped,
+    Train,
+    Trained,
+    UpdateBuilt,
+)
+from flobc.roles.trainer import Policy, Progress
 
 
 @dataclass(frozen=True)
@@ -157,7 +171,29 @@ def _diff(base: np.ndarray, local: np.ndarray) -> np.ndarray:
 
 
 def as_vector(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<f4")
+    """A weights or Δ blob as a float32 vector (non-finite values kept: votes judge them)."""
+    return decode_vector(blob, len(blob) // 4, require_finite=False)
+
+
+def scheme_policy(cfg: FLRunConfig) -> Policy:
+    """The :class:`~flobc.roles.trainer.Trainer`'s policy under ``cfg``'s sync scheme."""
+    s = cfg.sync
+
+    def policy(p: Progress) -> Work:
+        view = TrainerView(
+            s.scheme,
+            p.latest_version,
+            p.trained_version,
+            p.submitted,
+            p.extra_done,
+            p.round_extended,
+            p.submitted_in_extension,
+        )
+        return next_work(
+            view, ssp_extra_steps=s.ssp_max_extra_steps, share_every_steps=s.share_every_steps
+        )
+
+    return policy
 
 
 class TrainerCore:
@@ -193,6 +229,47 @@ class TrainerCore:
         self._peer_data: dict[int, DataSplit] = {}
         #: the honest Δ behind the last upload (equal to it for an honest trainer)
         self.last_honest: np.ndarray | None = None
+        #: the statistics of the last training (loss, steps), for logs
+        self.last_stats: dict[str, Any] = {}
+
+    @property
+    def wants_view(self) -> bool:
+        """Whether this trainer's attack reads the ledger before building an update."""
+        a = self.attack
+        return a is not None and (a.wants_peers or a.wants_previous)
+
+    @property
+    def private(self) -> bool:
+        """Whether this trainer releases under differential privacy (``[privacy]``)."""
+        return self.privacy is not None
+
+    def execute(
+        self, effect: ResumePrivacy | Train | BuildUpdate, *, nonce: int | None = None
+    ) -> PrivacyResumed | Trained | UpdateBuilt | Stopped:
+        """Run one compute effect of the :class:`~flobc.roles.trainer.Trainer`; the same
+        call in every runtime. ``nonce`` is the runtime's floor for the update's nonce."""
+        try:
+            if isinstance(effect, ResumePrivacy):
+                assert self.privacy is not None
+                self.privacy.resume(effect.spent.releases, effect.spent.epsilon)
+                return PrivacyResumed()
+            if isinstance(effect, Train):
+                local, stats = self.train(
+                    effect.base,
+                    effect.version,
+                    steps=effect.steps,
+                    start=effect.start,
+                    rnd=effect.rnd,
+                )
+                self.last_stats = stats
+                return Trained(local, int(stats.get("steps", 0)))
+            delta = self.delta(
+                effect.base, effect.local, version=effect.version, rnd=effect.rnd, view=effect.view
+            )
+            tx, blob = self.upload(delta, effect.version, effect.local_steps, nonce=nonce)
+            return UpdateBuilt(tx, blob)
+        except BudgetSpent as exc:
+            return Stopped(str(exc))
 
     def _fit(
         self,
@@ -291,7 +368,7 @@ class TrainerCore:
         base, version, steps, continued, rnd = self._call
         if continued:
             return None
-        digest = sha256(np.ascontiguousarray(base, "<f4").tobytes())
+        digest = weights_hash(base)
         return (id(self.cfg), j, version, steps, rnd, digest)
 
     def _remember(self, key: tuple[Any, ...] | None, local: np.ndarray) -> None:
@@ -337,7 +414,7 @@ class TrainerCore:
         dp = None
         if self.privacy is not None:
             delta, dp = self.privacy.release(delta, base_version, local_steps)
-        blob = np.ascontiguousarray(delta, dtype="<f4").tobytes()
+        blob = encode_vector(delta)
         self.nonce = max(self.nonce + 1, nonce or 0)
         body = UpdateBody(base_version, sha256(blob), len(self.data.x), local_steps, dp)
         return update_tx(self.chain_id, self.key, body, self.nonce), blob

@@ -23,10 +23,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from flobc.algorithms.aggregators import AGGREGATORS, aggregator_from_name
 from flobc.algorithms.attacks.validators import vote_behaviour
+from flobc.algorithms.sync import DEFAULT_SYNC, SyncSettings, scheme_class
 from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
 
@@ -89,20 +97,53 @@ class TrainingSection(_Section):
         return self
 
 
+_SYNC = DEFAULT_SYNC
+
+
 class SyncSection(_Section):
-    scheme: Literal["bsp", "ssp", "bap", "asp"] = "bsp"
-    period_s: float = Field(20.0, gt=0)
-    wait_for_all: bool = True
-    majority_ratio: float = Field(1.0, gt=0, le=1)
+    """``[sync]``: the genesis' :class:`~flobc.algorithms.sync.SyncSettings` in seconds (its
+    defaults), plus the trainer-side ``share_every_steps``. :meth:`settings` is the
+    genesis form."""
+
+    scheme: str = _SYNC.scheme
+    period_s: float = Field(_SYNC.period_ms / 1000, gt=0)
+    wait_for_all: bool = _SYNC.wait_for_all
+    majority_ratio: float = Field(_SYNC.majority_ratio, gt=0, le=1)
     max_round_s: float | None = Field(None, gt=0)
-    ssp_max_extra_steps: int = Field(20, ge=0)
-    asp_threshold: float = Field(0.0, ge=0)
+    ssp_max_extra_steps: int = Field(_SYNC.ssp_max_extra_steps, ge=0)
+    asp_threshold: float = Field(_SYNC.asp_threshold, ge=0)
     #: BAP/SSP: how often a trainer shares its cumulative update (local steps).
     share_every_steps: int = Field(0, ge=0)
-    adaptive: bool = False
-    adaptive_percentile: float = Field(90.0, gt=0, le=100)
-    adaptive_min_s: float = Field(1.0, gt=0)
-    adaptive_max_s: float = Field(600.0, gt=0)
+    adaptive: bool = _SYNC.adaptive
+    adaptive_percentile: float = Field(_SYNC.adaptive_percentile, gt=0, le=100)
+    adaptive_min_s: float = Field(_SYNC.adaptive_min_ms / 1000, gt=0)
+    adaptive_max_s: float = Field(_SYNC.adaptive_max_ms / 1000, gt=0)
+
+    @field_validator("scheme")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        return scheme_class(value).name  # ValueError names the registered schemes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SyncSection:
+        self.settings()  # the ledger's own checks (e.g. adaptive_min_s <= adaptive_max_s)
+        return self
+
+    def settings(self) -> SyncSettings:
+        """These settings as the genesis records them (milliseconds)."""
+        return SyncSettings(
+            scheme=self.scheme,
+            period_ms=int(self.period_s * 1000),
+            wait_for_all=self.wait_for_all,
+            majority_ratio=self.majority_ratio,
+            max_round_ms=int(self.max_round_s * 1000) if self.max_round_s else None,
+            ssp_max_extra_steps=self.ssp_max_extra_steps,
+            asp_threshold=self.asp_threshold,
+            adaptive=self.adaptive,
+            adaptive_percentile=self.adaptive_percentile,
+            adaptive_min_ms=int(self.adaptive_min_s * 1000),
+            adaptive_max_ms=int(self.adaptive_max_s * 1000),
+        )
 
 
 class ReputationSection(_Section):

@@ -6,11 +6,15 @@
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
   following the synchronisation scheme (:mod:`flobc.node.trainer_policy`), with failover
   across validators.
+
+Both run the sans-I/O role cores of :mod:`flobc.roles`, as the simulator does; this module
+only carries out their effects (HTTP reads and uploads, training and scoring in workers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -25,13 +29,38 @@ from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
 from flobc.node.api import TxSubmission
 from flobc.node.fl_attacks import LedgerView, TrainerAttack, visible_updates
-from flobc.node.fl_evaluator import EvaluationTask, Evaluator
-from flobc.node.fl_roles import TrainerCore
+from flobc.node.fl_evaluator import Evaluator
+from flobc.node.fl_roles import TrainerCore, as_vector, scheme_policy
 from flobc.node.fl_settings import FLRunConfig
 from flobc.node.http_runtime import HttpRuntime
-from flobc.node.privacy import BudgetSpent
-from flobc.node.trainer_policy import TrainerView, next_work
 from flobc.node.validator import ValidatorNode
+from flobc.roles import evaluator as evaluator_role
+from flobc.roles.effects import (
+    BuildUpdate,
+    Evaluate,
+    EvaluatorEffect,
+    Failed,
+    FetchModel,
+    FetchPrivacySpent,
+    FetchView,
+    LedgerRead,
+    ModelFetched,
+    PrivacySpent,
+    ReadTask,
+    ResumePrivacy,
+    Stop,
+    Submit,
+    Submitted,
+    SubmitVote,
+    TaskRead,
+    Train,
+    TrainerEffect,
+    TrainerInput,
+    UpdatesCommitted,
+    ViewFetched,
+    Wait,
+)
+from flobc.roles.trainer import Trainer
 
 log = logging.getLogger("flobc.fl")
 
@@ -42,53 +71,61 @@ def attach_evaluator(
     """Make this validator vote on every committed update (see the module docstring)."""
     node = runtime.process
     evaluator = Evaluator(cfg, index)
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    me = str(node.me)
+    role = evaluator_role.Evaluator(me)
+    queue: asyncio.Queue[tuple[bytes, ...]] = asyncio.Queue()
 
     def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Any]:
-        for raw, res in zip(block.txs, result.tx_results, strict=True):
-            if res.code == 0 and decode(raw, SignedTx).kind == UPDATE:
-                queue.put_nowait(sha256(raw))
+        ids = tuple(
+            sha256(raw)
+            for raw, res in zip(block.txs, result.tx_results, strict=True)
+            if res.code == 0 and decode(raw, SignedTx).kind == UPDATE
+        )
+        if ids:
+            queue.put_nowait(ids)
         return []
 
     node.commit_listeners.append(on_commit)
-    me = str(node.me)
+    started: dict[bytes, float] = {}  # when scoring began, for the log line
 
-    def job(n: ValidatorNode, now: int, uid: bytes) -> tuple[Any, list[Any]]:
-        doc = n.app.query("evaluation", {"id": uid.hex()})
-        if doc is None or me in doc["voted"]:
-            return None, []
-        task = EvaluationTask.from_query(doc)
-        hashes = [task.base, task.delta] + ([task.previous] if task.previous else [])
-        blobs = {h: n.blobs.get(bytes.fromhex(h)) for h in hashes}
-        return (task, blobs), []
+    async def run(rt: HttpRuntime[ValidatorNode], eff: EvaluatorEffect) -> list[EvaluatorEffect]:
+        if isinstance(eff, ReadTask):
+            uid = eff.update_id.hex()
+            doc = await rt.call(lambda n, now: (n.app.query("evaluation", {"id": uid}), []))
+            return role.handle(TaskRead(eff.update_id, doc))
+        if isinstance(eff, Evaluate):
+            hashes = eff.task.blobs
+            blobs = await rt.call(
+                lambda n, now: ({h: n.blobs.get(bytes.fromhex(h)) for h in hashes}, [])
+            )
+            started[eff.task.update_id] = time.perf_counter()
+            done = await rt.run_in_worker(evaluator.perform, eff, blobs.get)
+            return role.handle(done)
+        assert isinstance(eff, SubmitVote)
+        tx = vote_tx(node.chain_id, key, eff.body, time.time_ns() // 1000)
+        if eff.k == 0:
+            check = await rt.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
+            outcome = "ok" if check.ok else check.message
+        else:  # an equivocating validator's second vote goes to a peer
+            outcome = await _send_to_peer(rt, tx)
+        log.info(
+            "voted on %s: score %.4f (base %.4f) in %.2fs: %s",
+            eff.update_id.hex()[:12],
+            eff.body.score,
+            eff.body.base_score,
+            time.perf_counter() - started.get(eff.update_id, time.perf_counter()),
+            outcome,
+        )
+        return []
 
     async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
         pending = await rt.call(lambda n, now: (n.app.query("unvoted", {"validator": me}), []))
-        for uid in pending:
-            queue.put_nowait(bytes.fromhex(uid))
+        queue.put_nowait(tuple(bytes.fromhex(uid) for uid in pending))
         while True:
-            uid = await queue.get()
-            found = await rt.call(lambda n, now, uid=uid: job(n, now, uid))
-            if found is None or None in found[1].values():
-                continue
-            task, blobs = found
-            started = time.perf_counter()
-            bodies = await rt.run_in_worker(evaluator.votes, task, blobs.__getitem__)
-            for k, body in enumerate(bodies):
-                tx = vote_tx(node.chain_id, key, body, time.time_ns() // 1000)
-                if k == 0:
-                    check = await rt.call(lambda n, now, tx=tx: n.submit_tx(tx.encoded(), [], now))
-                    outcome = "ok" if check.ok else check.message
-                else:  # an equivocating validator's second vote goes to a peer
-                    outcome = await _send_to_peer(rt, tx)
-                log.info(
-                    "voted on %s: score %.4f (base %.4f) in %.2fs: %s",
-                    uid.hex()[:12],
-                    body.score,
-                    body.base_score,
-                    time.perf_counter() - started,
-                    outcome,
-                )
+            effects = role.handle(UpdatesCommitted(await queue.get()))
+            while effects:
+                effects = [*effects[1:], *(await run(rt, effects[0]))]
+            started.clear()
 
     runtime.background.append(evaluation_loop)
 
@@ -134,12 +171,12 @@ class FLClient:
             return await resp.json()
 
     async def weights(self, version: int, expected_hash: str) -> np.ndarray:
-        from flobc.ml.weights import from_safetensors
+        from flobc.ml.weights import from_safetensors, weights_hash
 
         async with await self._get(f"/v1/models/{version}/weights") as resp:
             resp.raise_for_status()
             vec, _spec = from_safetensors(await resp.read())
-        if sha256(np.ascontiguousarray(vec, "<f4").tobytes()).hex() != expected_hash:
+        if weights_hash(vec).hex() != expected_hash:
             raise ValueError(f"weights of version {version} do not match hash {expected_hash}")
         return vec
 
@@ -149,7 +186,8 @@ class FLClient:
             if resp.status == 404:
                 return None
             resp.raise_for_status()
-            return np.frombuffer(await resp.read(), dtype="<f4")
+            data = await resp.read()
+            return as_vector(data)
 
     async def ledger_view(self, attack: TrainerAttack | None, version: int) -> LedgerView | None:
         """What the ledger shows an attacker building on ``version`` (None if it asks for
@@ -195,96 +233,91 @@ async def run_trainer(
     """Train forever (until cancelled) as trainer ``index``; with ``[privacy]``, until the
     privacy budget is spent (then it logs why and returns)."""
     core = await asyncio.to_thread(TrainerCore, cfg, index, key, chain_id)
-    try:
-        await _train_loop(core, cfg, index, key, urls, poll_s)
-    except BudgetSpent as exc:
-        log.error("trainer %d stops: %s", index, exc)
-
-
-async def _resume_privacy(client: FLClient, core: TrainerCore, key: KeyPair) -> None:
-    """Continue the privacy accounting from the ledger (a restarted trainer's earlier
-    updates are public and spent)."""
-    assert core.privacy is not None
-    for t in await client.json("/v1/trainers"):
-        if t["public_key"] == key.public_key.hex():
-            core.privacy.resume(int(t.get("dp_releases", 0)), float(t.get("epsilon", 0.0)))
-
-
-async def _train_loop(
-    core: TrainerCore, cfg: FLRunConfig, index: int, key: KeyPair, urls: list[str], poll_s: float
-) -> None:
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
-    speed = cfg.speed_of(index)
-    s = cfg.sync
-    trained, submitted, extra_done, in_extension, shares = -1, False, False, False, 0
-    base: np.ndarray | None = None
-    local: np.ndarray | None = None
-    resumed = False
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = FLClient(order, session)
-        while True:
+        await HttpTrainer(core, FLClient(order, session), cfg.speed_of(index)).loop(poll_s)
+
+
+class HttpTrainer:
+    """Runs the effects of a :class:`~flobc.roles.trainer.Trainer` core over HTTP: ledger
+    reads and uploads with :class:`FLClient`, training in a worker thread."""
+
+    def __init__(self, core: TrainerCore, client: FLClient, speed: float):
+        self.core = core
+        self.client = client
+        self.speed = speed
+        self.role = Trainer(
+            scheme_policy(core.cfg), wants_view=core.wants_view, private=core.private
+        )
+        self._t0 = 0.0
+        self._extended = False  # the round as last read: extended (SSP)?
+
+    async def loop(self, poll_s: float) -> None:
+        while self.role.stopped is None:
             try:
-                if core.privacy is not None and not resumed:
-                    await _resume_privacy(client, core, key)
-                    resumed = True
-                latest = await client.json("/v1/models/latest")
-                rnd = await client.json("/v1/round")
+                latest = await self.client.json("/v1/models/latest")
+                rnd = await self.client.json("/v1/round")
             except (ConnectionError, aiohttp.ClientError) as exc:
                 log.warning("waiting for a validator: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            work = next_work(
-                TrainerView(
-                    s.scheme,
-                    latest["version"],
-                    trained,
-                    submitted,
-                    extra_done,
-                    rnd.get("extension_until_ms") is not None,
-                    in_extension,
-                ),
-                ssp_extra_steps=s.ssp_max_extra_steps,
-                share_every_steps=s.share_every_steps,
+            self._extended = rnd.get("extension_until_ms") is not None
+            read = LedgerRead(latest["version"], latest["hash"], self._extended)
+            effects = self.role.handle(read)
+            while effects:
+                if isinstance(effects[0], Wait):
+                    await asyncio.sleep(poll_s)
+                effects = [*effects[1:], *(await self._run(effects[0]))]
+
+    async def _run(self, eff: TrainerEffect) -> list[TrainerEffect]:
+        core = self.core
+        result: TrainerInput
+        if isinstance(eff, Train):
+            self._t0 = time.perf_counter()
+            result = await asyncio.to_thread(core.execute, eff)
+            if self.speed > 1.0:  # the paper's heterogeneous pace: a slower machine
+                await asyncio.sleep((self.speed - 1.0) * (time.perf_counter() - self._t0))
+        elif isinstance(eff, BuildUpdate):
+            nonce = time.time_ns() // 1000
+            result = await asyncio.to_thread(core.execute, eff, nonce=nonce)
+        elif isinstance(eff, ResumePrivacy):
+            result = core.execute(eff)
+        elif isinstance(eff, FetchPrivacySpent | FetchModel | FetchView | Submit):
+            try:
+                result = await self._io(eff)
+            except (ConnectionError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                log.warning("trainer %d: %s failed: %s", core.index, type(eff).__name__, exc)
+                result = Failed(str(exc))
+        else:
+            if isinstance(eff, Stop):
+                log.error("trainer %d stops: %s", core.index, eff.reason)
+            return []
+        return self.role.handle(result)
+
+    async def _io(self, eff: FetchPrivacySpent | FetchModel | FetchView | Submit) -> TrainerInput:
+        if isinstance(eff, FetchPrivacySpent):
+            doc = await self.client.json("/v1/trainers")
+            return PrivacySpent.from_trainers(doc, self.core.key.public_key.hex())
+        if isinstance(eff, FetchModel):
+            return ModelFetched(
+                eff.version, await self.client.weights(eff.version, eff.weights_hash)
             )
-            if work.kind == "wait":
-                await asyncio.sleep(poll_s)
-                continue
-            start = None
-            if work.kind == "train_new":
-                base = await client.weights(latest["version"], latest["hash"])
-                trained, submitted, extra_done, in_extension, shares = (
-                    latest["version"],
-                    False,
-                    False,
-                    False,
-                    0,
-                )
-            else:
-                start, extra_done = local, True
-            assert base is not None
-            t0 = time.perf_counter()
-            local, stats = await asyncio.to_thread(
-                core.train, base, trained, steps=work.steps, start=start, rnd=shares
-            )
-            if speed > 1.0:  # the paper's heterogeneous pace: a slower machine
-                await asyncio.sleep((speed - 1.0) * (time.perf_counter() - t0))
-            view = await client.ledger_view(core.attack, trained)
-            delta = await asyncio.to_thread(
-                core.delta, base, local, version=trained, rnd=shares, view=view
-            )
-            tx, blob = core.upload(
-                delta, trained, int(stats.get("steps", 0)), nonce=time.time_ns() // 1000
-            )
-            status, answer = await client.upload(tx, blob)
-            if not submitted:
-                in_extension = rnd.get("extension_until_ms") is not None
-            submitted, shares = True, shares + 1
-            log.info(
-                "version %d: trained %.2fs (loss %.4f), upload -> %d %s",
-                trained,
-                time.perf_counter() - t0,
-                stats.get("loss", float("nan")),
-                status,
-                answer.get("error", "accepted"),
-            )
+        if isinstance(eff, FetchView):
+            return ViewFetched(await self.client.ledger_view(self.core.attack, eff.version))
+        return await self._submit(eff)
+
+    async def _submit(self, eff: Submit) -> Submitted:
+        status, answer = await self.client.upload(eff.tx, eff.blob)
+        extended = self._extended  # the round as last read, if it cannot be read now
+        with contextlib.suppress(ConnectionError, TimeoutError, aiohttp.ClientError):
+            extended = (await self.client.json("/v1/round")).get("extension_until_ms") is not None
+        log.info(
+            "version %d: trained %.2fs (loss %.4f), upload -> %d %s",
+            eff.version,
+            time.perf_counter() - self._t0,
+            self.core.last_stats.get("loss", float("nan")),
+            status,
+            answer.get("error", "accepted"),
+        )
+        return Submitted(status < 300, str(answer.get("error", "")), extended)

@@ -22,13 +22,35 @@ from flobc.app.fl.txs import UPDATE, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
 from flobc.node.fl_attacks import LedgerView, visible_updates
-from flobc.node.fl_evaluator import EvaluationTask, Evaluator
+from flobc.node.fl_evaluator import Evaluator
 from flobc.node.fl_genesis import fl_app_state
-from flobc.node.fl_roles import TrainerCore, as_vector
+from flobc.node.fl_roles import TrainerCore, as_vector, scheme_policy
 from flobc.node.fl_settings import FLRunConfig
-from flobc.node.privacy import BudgetSpent
 from flobc.node.process import Action, SetTimer
-from flobc.node.trainer_policy import TrainerView, next_work
+from flobc.roles import evaluator as evaluator_role
+from flobc.roles.effects import (
+    BuildUpdate,
+    Evaluate,
+    EvaluatorEffect,
+    FetchModel,
+    FetchPrivacySpent,
+    FetchView,
+    LedgerRead,
+    ModelFetched,
+    PrivacySpent,
+    ReadTask,
+    ResumePrivacy,
+    Submit,
+    Submitted,
+    SubmitVote,
+    TaskRead,
+    Train,
+    TrainerEffect,
+    TrainerInput,
+    UpdatesCommitted,
+    ViewFetched,
+)
+from flobc.roles.trainer import Trainer
 from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
 
 
@@ -52,7 +74,14 @@ class TrainerRecord:
 
 
 class SimTrainer:
-    """A trainer process on the simulator (talks to its validator in-process)."""
+    """A trainer process on the simulator: the :class:`~flobc.roles.trainer.Trainer` core,
+    its effects run in-process against the trainer's validator.
+
+    Effects run at once; training is charged virtual time (``train_ms_per_step`` x steps,
+    or ``train_ms_per_epoch`` x epochs, times the trainer's speed factor) and the update
+    reaches the validator when that time has passed. While it is in flight the trainer
+    is busy: the core ignores ledger reads.
+    """
 
     message_type = _NoMessages
 
@@ -62,18 +91,22 @@ class SimTrainer:
         self.key = net.trainer_keys[index]
         self.node_id = self.key.node_id
         self.core = TrainerCore(net.cfg, index, self.key, net.ledger.genesis.chain_id)
-        self.trained_version = -1
-        self.base: np.ndarray | None = None
-        self.local: np.ndarray | None = None
-        self.submitted = False
-        self.extra_done = False
-        self.submitted_in_extension = False
-        self.busy = False
-        self.pending: tuple[SignedTx, bytes] | None = None
+        self.role = Trainer(
+            scheme_policy(net.cfg), wants_view=self.core.wants_view, private=self.core.private
+        )
         self.record = TrainerRecord()
         self.last_check: Any = None
-        #: why the trainer stopped for good (its privacy budget is spent), if it did
-        self.stopped: str | None = None
+        self._cost_ms = 0  # virtual time charged to the cycle in flight
+        self._pending: Submit | None = None
+
+    @property
+    def base(self) -> np.ndarray | None:
+        return self.role.base  # type: ignore[no-any-return]
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the trainer stopped for good (its privacy budget is spent), if it did."""
+        return self.role.stopped
 
     def start(self, now_ms: int) -> list[Action]:
         return [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
@@ -84,70 +117,65 @@ class SimTrainer:
     def on_timer(self, name: Hashable, now_ms: int) -> list[Action]:
         if name == "submit":
             return self._submit(now_ms)
-        out: list[Action] = [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
         if self.stopped:
             return []
-        if self.busy:
-            return out
+        out: list[Action] = [SetTimer("poll", now_ms + self.net.timing.poll_ms)]
         app = self.net.validator_app(self.index)
         if app is None:
             return out
         st = app.state
-        round_ = st.round
-        assert round_ is not None
-        s = self.net.cfg.sync
-        work = next_work(
-            TrainerView(
-                s.scheme,
-                st.version.version,
-                self.trained_version,
-                self.submitted,
-                self.extra_done,
-                round_.extension_until_ms is not None,
-                self.submitted_in_extension,
-            ),
-            ssp_extra_steps=s.ssp_max_extra_steps,
-            share_every_steps=s.share_every_steps,
+        assert st.round is not None
+        read = LedgerRead(
+            st.version.version, st.version.weights, st.round.extension_until_ms is not None
         )
-        if work.kind == "wait":
-            return out
-        if work.kind == "train_new":
-            blob = self.net.blob(st.version.weights)
-            self.base = as_vector(blob).copy()
-            self.trained_version = st.version.version
-            self.submitted = self.extra_done = self.submitted_in_extension = False
-            start = None
-        else:
-            start = self.local
-            self.extra_done = True
-        assert self.base is not None
-        rnd = sum(v == self.trained_version for _, v in self.record.submissions)
-        try:
-            self.local, stats = self.core.train(
-                self.base, self.trained_version, steps=work.steps, start=start, rnd=rnd
-            )
-            delta = self.core.delta(
-                self.base, self.local, version=self.trained_version, rnd=rnd, view=self._view(app)
-            )
-            self.pending = self.core.upload(delta, self.trained_version, int(stats.get("steps", 0)))
-        except BudgetSpent as exc:
-            self.stopped = str(exc)
+        self._cost_ms = 0
+        submitting = self._run(self.role.handle(read), app)
+        if self.stopped:
             return []
-        self.busy = True
+        if submitting:
+            out.append(SetTimer("submit", now_ms + self._cost_ms))
+        return out
+
+    def _run(self, effects: list[TrainerEffect], app: FLApp) -> bool:
+        """Run effects until the core waits, stops or hands over an update to submit
+        (then True: it goes out when the training time has passed)."""
+        queue = list(effects)
+        while queue:
+            eff = queue.pop(0)
+            result: TrainerInput
+            if isinstance(eff, FetchPrivacySpent):
+                doc = app.query("trainers", {})
+                result = PrivacySpent.from_trainers(doc, self.key.public_key.hex())
+            elif isinstance(eff, FetchModel):
+                result = ModelFetched(eff.version, as_vector(self.net.blob(eff.weights_hash)))
+            elif isinstance(eff, Train):
+                self._cost_ms += self._train_cost(eff.steps)
+                result = self.core.execute(eff)
+            elif isinstance(eff, FetchView):
+                result = ViewFetched(self._view(app, eff.version))
+            elif isinstance(eff, BuildUpdate | ResumePrivacy):
+                result = self.core.execute(eff)
+            elif isinstance(eff, Submit):
+                self._pending = eff
+                return True
+            else:  # Wait, Stop
+                continue
+            queue.extend(self.role.handle(result))
+        return False
+
+    def _train_cost(self, steps: int | None) -> int:
         t = self.net.timing
         cost = (
-            (t.train_ms_per_step * work.steps)
-            if work.steps
+            (t.train_ms_per_step * steps)
+            if steps
             else (t.train_ms_per_epoch * max(self.net.cfg.training.epochs, 1))
         )
-        delay = int(cost * self.net.cfg.speed_of(self.index))
-        return [*out, SetTimer("submit", now_ms + delay)]
+        return int(cost * self.net.cfg.speed_of(self.index))
 
-    def _view(self, app: FLApp) -> LedgerView | None:
+    def _view(self, app: FLApp, v: int) -> LedgerView | None:
         """What this trainer's validator shows an attacker (see :mod:`flobc.node.fl_attacks`)."""
-        a, v = self.core.attack, self.trained_version
-        if a is None or not (a.wants_peers or a.wants_previous):
-            return None
+        a = self.core.attack
+        assert a is not None
         peers = []
         if a.wants_peers:
             for j, uid in visible_updates(app.query("round", {"updates": True}), v):
@@ -162,21 +190,23 @@ class SimTrainer:
         return LedgerView(tuple(peers), previous)
 
     def _submit(self, now_ms: int) -> list[Action]:
-        self.busy = False
-        assert self.pending is not None
-        tx, blob = self.pending
-        self.pending = None
+        assert self._pending is not None
+        eff, self._pending = self._pending, None
         for i in self.net.assignment(self.index):
             if i in self.net.ledger.up():  # failover: the first live validator takes it
-                self.last_check = self.net.ledger.submit(i, tx, [blob])
+                self.last_check = self.net.ledger.submit(i, eff.tx, [eff.blob])
                 break
         app = self.net.validator_app(self.index)
-        if not self.submitted and app is not None:
+        extended = False
+        if app is not None:
             r = app.state.round
             assert r is not None
-            self.submitted_in_extension = r.extension_until_ms is not None
-        self.submitted = True
-        self.record.submissions.append((now_ms, self.trained_version))
+            extended = r.extension_until_ms is not None
+        check = self.last_check
+        accepted = check is not None and bool(check.ok)
+        message = "" if check is None else str(check.message)
+        self.record.submissions.append((now_ms, eff.version))
+        self.role.handle(Submitted(accepted, message, extended))
         return []
 
 
@@ -224,6 +254,8 @@ class SimFLNetwork:
         self.clock_offset_ms = align_clocks(self.ledger)
         cluster = self.ledger.cluster
         self.evaluators = [Evaluator(cfg, i) for i in range(nv)]
+        #: the validators' evaluator cores (:class:`flobc.roles.evaluator.Evaluator`)
+        self.roles = [evaluator_role.Evaluator(str(self.ledger.node(i).me)) for i in range(nv)]
         self._vote_nonce = [0] * nv
         self.ledger.listener_factories.append(self._listener)
         for i in range(nv):
@@ -258,34 +290,53 @@ class SimFLNetwork:
 
     def _listener(self, i: int) -> Any:
         def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Action]:
-            for raw, res in zip(block.txs, result.tx_results, strict=True):
-                tx = decode(raw, SignedTx)
-                if tx.kind == UPDATE and res.code == 0:
-                    self._schedule_vote(i, sha256(raw), now_ms)
+            ids = tuple(
+                sha256(raw)
+                for raw, res in zip(block.txs, result.tx_results, strict=True)
+                if res.code == 0 and decode(raw, SignedTx).kind == UPDATE
+            )
+            if ids:
+                self._evaluate(i, UpdatesCommitted(ids), now_ms)
             return []
 
         return on_commit
 
-    def _schedule_vote(self, i: int, update_id: bytes, now_ms: int) -> None:
-        doc = self.ledger.node(i).app.query("evaluation", {"id": update_id.hex()})
-        if doc is None:
-            return
-        bodies = self.evaluators[i].votes(EvaluationTask.from_query(doc), self.blob)
-        nv = len(self.ledger.ids)
-        for k, body in enumerate(bodies):  # a second vote is an equivocation: to a peer
-            self._vote_nonce[i] += 1
-            tx = vote_tx(
-                self.ledger.genesis.chain_id, self.ledger.keys[i], body, self._vote_nonce[i]
-            )
-            target = self.ledger.ids[(i + k) % nv]
+    def _evaluate(self, i: int, event: UpdatesCommitted, now_ms: int) -> None:
+        """Run validator ``i``'s evaluator core: scoring is instant, each vote reaches its
+        mempool (or, for a conflicting second vote, a peer's) ``eval_ms`` later."""
+        node = self.ledger.node(i)
+        queue: list[EvaluatorEffect] = self.roles[i].handle(event)
+        while queue:
+            eff = queue.pop(0)
+            if isinstance(eff, ReadTask):
+                doc = node.app.query("evaluation", {"id": eff.update_id.hex()})
+                queue.extend(self.roles[i].handle(TaskRead(eff.update_id, doc)))
+            elif isinstance(eff, Evaluate):
+                done = self.evaluators[i].perform(eff, self._blob_or_none)
+                queue.extend(self.roles[i].handle(done))
+            else:
+                self._send_vote(i, eff, now_ms)
 
-            def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
-                _, actions = proc.submit_tx(tx.encoded(), [], now)
-                return actions
+    def _blob_or_none(self, hex_hash: str) -> bytes | None:
+        try:
+            return self.blob(hex_hash)
+        except KeyError:
+            return None
 
-            # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
-            at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
-            self.ledger.cluster.call_at(at, target, submit)
+    def _send_vote(self, i: int, eff: SubmitVote, now_ms: int) -> None:
+        self._vote_nonce[i] += 1
+        tx = vote_tx(
+            self.ledger.genesis.chain_id, self.ledger.keys[i], eff.body, self._vote_nonce[i]
+        )
+        target = self.ledger.ids[(i + eff.k) % len(self.ledger.ids)]
+
+        def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
+            _, actions = proc.submit_tx(tx.encoded(), [], now)
+            return actions
+
+        # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
+        at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
+        self.ledger.cluster.call_at(at, target, submit)
 
     # ------------------------------------------------------------------ running
 

@@ -31,7 +31,7 @@ def _deltas(n: int, size: int, seed: int = 4) -> list[np.ndarray]:
 
 def test_a_median_app_releases_the_coordinate_median_of_the_accepted_deltas() -> None:
     d = AppDriver(trainers=5, size=16, aggregator="median")
-    assert isinstance(d.app.aggregator, Median)
+    assert isinstance(d.app.ctx.aggregator, Median)
     deltas = _deltas(5, 16)
     deltas[3] = f32(np.full(16, 50.0))  # an accepted outlier: FedAvg would follow it
     hashes = _round(d, deltas, [0.05, 0.01, 0.2, 0.03, -0.1])  # trainer 4 is rejected
@@ -52,7 +52,7 @@ def test_rule_params_and_clipping_come_from_the_genesis() -> None:
         clip_multiplier=1.5,
         server_lr=0.5,
     )
-    rule = d.app.aggregator
+    rule = d.app.ctx.aggregator
     assert isinstance(rule, NormClipping) and isinstance(rule.inner, TrimmedMean)
     deltas = _deltas(5, 16, seed=9)
     _round(d, deltas, [0.05] * 5)
@@ -69,7 +69,7 @@ def test_the_default_rule_is_trust_weighted_fedavg() -> None:
     d = AppDriver(trainers=2)
     cfg = d.app.cfg
     assert (cfg.aggregator, cfg.aggregator_params, cfg.clip_multiplier) == ("fedavg", {}, 0.0)
-    assert d.app.aggregator.name == "fedavg"
+    assert d.app.ctx.aggregator.name == "fedavg"
 
 
 @pytest.mark.parametrize(

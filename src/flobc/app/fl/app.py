@@ -15,15 +15,13 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flobc.algorithms.aggregators import Aggregator
 from flobc.algorithms.decision import has_quorum
-from flobc.algorithms.reputation import ReputationPolicy, policy_from_name
-from flobc.algorithms.sync import accepts_update
-from flobc.algorithms.validation import ValidationRule, rule_from_name
+from flobc.algorithms.sync import Admission, Candidate
 from flobc.app.abci import BlockResult, TxCheck, TxResult
-from flobc.app.fl import privacy, rounds
+from flobc.app.fl import privacy, queries, rounds
 from flobc.app.fl.config import FLConfig
-from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, VersionInfo
+from flobc.app.fl.context import FLContext
+from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, UpdateStatus, VersionInfo
 from flobc.app.fl.txs import REGISTER, UPDATE, VOTE, RegisterBody, UpdateBody, VoteBody
 from flobc.chain.genesis import Genesis
 from flobc.chain.types import BlockHeader, SignedTx
@@ -47,14 +45,8 @@ class FLApp:
     def __init__(self, genesis: Genesis, blobs: Any):
         self.chain_id = genesis.chain_id
         self.cfg = FLConfig.from_app_state(genesis.app_state)
-        self.sync_rule = self.cfg.sync.rule()
-        self.policy: ReputationPolicy = policy_from_name(
-            self.cfg.reputation, **self.cfg.reputation_params
-        )
-        self.rule: ValidationRule = rule_from_name(
-            self.cfg.validation, **self.cfg.validation_params
-        )
-        self.aggregator: Aggregator = self.cfg.aggregation_rule()
+        #: the genesis' strategies (sync scheme, reputation, validation, aggregation)
+        self.ctx = FLContext.build(self.cfg, blobs)
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()
@@ -123,7 +115,7 @@ class FLApp:
 
     def prepare_proposal(self, header: BlockHeader, txs: list[SignedTx]) -> list[int]:
         st = self._committed.copy()
-        rounds.advance(self, st, header.time_ms, header.height)
+        rounds.advance(self.ctx, st, header.time_ms, header.height)
         order = sorted(range(len(txs)), key=lambda i: (txs[i].signer, txs[i].nonce))
         keep = []
         for i in order:
@@ -141,9 +133,9 @@ class FLApp:
     def finalize_block(self, header: BlockHeader, txs: list[SignedTx]) -> BlockResult:
         st = self._committed.copy()
         st.height, st.time_ms = header.height, header.time_ms
-        rounds.advance(self, st, header.time_ms, header.height)
+        rounds.advance(self.ctx, st, header.time_ms, header.height)
         results = [self._apply(tx, st, header) for tx in txs]
-        rounds.advance(self, st, header.time_ms, header.height)
+        rounds.advance(self.ctx, st, header.time_ms, header.height)
         self._pending = st
         return BlockResult(st.hash(), results)
 
@@ -159,9 +151,7 @@ class FLApp:
         self._committed = st
 
     def query(self, path: str, params: dict[str, Any]) -> Any:
-        from flobc.app.fl import queries
-
-        return queries.query(self, path, params)
+        return queries.query(self.ctx, self._committed, path, params)
 
     # ------------------------------------------------------------------ transactions
 
@@ -185,7 +175,7 @@ class FLApp:
                 if not content.ok:
                     return TxResult(content.code, content.message)
             if check.ok:
-                rounds.record_update(self, st, tx, body, header)  # type: ignore[arg-type]
+                rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
                 trainer = st.trainers[node_id_of(tx.signer)]
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
         elif tx.kind == VOTE:
@@ -197,7 +187,7 @@ class FLApp:
             if check.ok:
                 tid = node_id_of(tx.signer)
                 body = decode(tx.body, RegisterBody)
-                scores = self.policy.on_register(st.scores(), tid)
+                scores = self.ctx.policy.on_register(st.scores(), tid)
                 st.trainers[tid] = TrainerInfo(
                     tx.signer.hex(), 0.0, body.name, nonce=tx.nonce, index=len(st.trainers)
                 )
@@ -232,40 +222,34 @@ class FLApp:
             return dp_check, None
         assert st.round is not None
         view = rounds.view(st, now_ms)
-        ok, reason = accepts_update(
-            self.sync_rule,
-            view,
-            body.base_version,
-            st.version.version,
-            now_ms,
-            trainer=tid,
-            local_steps=body.local_steps,
-        )
-        if not ok:
-            current = st.version.version
-            msg = {
-                "stale_base": f"stale base version {body.base_version}; current is {current}",
-                "late": f"round {st.round.number} is closed for updates (deadline passed)",
-                "ssp_step_limit": (
-                    f"an update during the SSP extension may add at most "
-                    f"{self.cfg.sync.ssp_max_extra_steps} local steps (got {body.local_steps})"
-                ),
-            }.get(reason, reason)
-            return TxCheck(409, msg), None
         earlier = st.round.submitted.get(tid)
-        scheme = self.cfg.sync.scheme
-        if earlier is not None and scheme in ("bsp", "asp"):
-            return TxCheck(409, f"already submitted an update in round {st.round.number}"), None
-        if earlier is not None and scheme == "ssp":
-            # SSP: one more update, during the extension, by a trainer done by the deadline.
-            done_by_deadline = st.updates[earlier].time_ms < view.deadline_ms
-            if not (view.extension_granted and done_by_deadline):
-                return TxCheck(
-                    409,
-                    f"already submitted an update in round {st.round.number}; SSP allows one "
-                    "more only during the extension",
-                ), None
+        candidate = Candidate(
+            tid,
+            body.base_version,
+            now_ms,
+            body.local_steps,
+            None if earlier is None else st.updates[earlier].time_ms,
+        )
+        admission = self.ctx.scheme.admits(view, st.version.version, candidate)
+        if admission != Admission.OK:
+            return TxCheck(409, self._refusal(admission, st, body)), None
         return TxCheck(blobs=(body.update_hash,)), body
+
+    def _refusal(self, admission: Admission, st: FLState, body: UpdateBody) -> str:
+        """Why the sync scheme refuses an update, for the submitter."""
+        assert st.round is not None
+        number = st.round.number
+        if admission == Admission.STALE_BASE:
+            return f"stale base version {body.base_version}; current is {st.version.version}"
+        if admission == Admission.LATE:
+            return f"round {number} is closed for updates (deadline passed)"
+        if admission == Admission.STEP_LIMIT:
+            return (
+                f"an update during the SSP extension may add at most "
+                f"{self.cfg.sync.ssp_max_extra_steps} local steps (got {body.local_steps})"
+            )
+        hint = self.ctx.scheme.resubmission_hint
+        return f"already submitted an update in round {number}{hint}"
 
     def _check_vote(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, Any]:
         """A validator votes once per update; that (not a nonce order) makes replays fail."""
@@ -280,9 +264,9 @@ class FLApp:
             return TxCheck(401, "bad signature"), None
         if not (np.isfinite(body.score) and np.isfinite(body.base_score)):
             return TxCheck(400, "scores must be finite"), None
-        missing = [m for m in self.rule.measures if m not in vote_measures(body)]
+        missing = [m for m in self.ctx.rule.measures if m not in vote_measures(body)]
         if missing:
-            return TxCheck(400, f"the {self.rule.name} rule needs measures {missing}"), None
+            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}"), None
         if not all(np.isfinite(v) for v in body.measures.values()):
             return TxCheck(400, "measures must be finite"), None
         if len(body.measures) > 32:
@@ -290,7 +274,7 @@ class FLApp:
         upd = st.updates.get(body.update_id.hex())
         if upd is None:
             return TxCheck(404, "unknown update"), None
-        if upd.status != "pending":
+        if upd.status != UpdateStatus.PENDING:
             return TxCheck(409, f"update already {upd.status}"), None
         if str(idx) in upd.votes:
             return TxCheck(409, "this validator already voted on that update"), None
@@ -317,8 +301,8 @@ class FLApp:
         if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
             return
         votes = [upd.votes[k] for k in sorted(upd.votes, key=int)]
-        decision = self.rule.decide(votes, privacy.declared_noise(upd))
-        upd.status = "accepted" if decision.accepted else "rejected"
+        decision = self.ctx.rule.decide(votes, privacy.declared_noise(upd))
+        upd.status = UpdateStatus.ACCEPTED if decision.accepted else UpdateStatus.REJECTED
         upd.improvement = decision.improvement
         upd.reason = decision.reason
         upd.decided_height = header.height

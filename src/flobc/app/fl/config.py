@@ -1,4 +1,7 @@
-"""The on-ledger FL configuration (genesis ``app_state["fl"]``)."""
+"""The on-ledger FL configuration (genesis ``app_state["fl"]``).
+
+``sync`` is :class:`flobc.algorithms.sync.SyncSettings`, the one definition of those settings.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 import msgspec
 
 from flobc.algorithms.aggregators import Aggregator, aggregator_from_name
-from flobc.algorithms.sync import SyncConfig
+from flobc.algorithms.sync import SyncScheme, SyncSettings, sync_scheme
 from flobc.algorithms.validation import DEFAULT_RULE, rule_from_name
 
 
@@ -21,33 +24,6 @@ class ModelRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spec_json: str
     size: int
     initial_weights: str  # hex SHA-256 of the initial weight blob
-
-
-class SyncSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    scheme: str = "bsp"
-    period_ms: int = 30_000
-    wait_for_all: bool = False
-    majority_ratio: float = 1.0
-    max_round_ms: int | None = None
-    ssp_max_extra_steps: int = 50
-    asp_threshold: float = 0.0
-    #: Adaptive period (beyond the paper): percentile of recent submission delays.
-    adaptive: bool = False
-    adaptive_percentile: float = 90.0
-    adaptive_window: int = 3
-    adaptive_min_ms: int = 1_000
-    adaptive_max_ms: int = 600_000
-
-    def rule(self) -> SyncConfig:
-        return SyncConfig(
-            scheme=self.scheme,  # type: ignore[arg-type]
-            period_ms=self.period_ms,
-            wait_for_all=self.wait_for_all,
-            majority_ratio=self.majority_ratio,
-            max_round_ms=self.max_round_ms,
-            ssp_max_extra_steps=self.ssp_max_extra_steps,
-            asp_threshold=self.asp_threshold,
-        )
 
 
 class PrivacyRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -87,6 +63,10 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_samples: int = 10_000_000
     privacy: PrivacyRules | None = None
 
+    def scheme(self) -> SyncScheme:
+        """The configured synchronisation scheme (ValueError for an unknown name)."""
+        return sync_scheme(self.sync)
+
     def aggregation_rule(self) -> Aggregator:
         """The configured rule; ``weight_by_samples`` is FedAvg's own parameter."""
         params: dict[str, Any] = dict(self.aggregator_params)
@@ -100,8 +80,8 @@ class FLConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             cfg = msgspec.convert(app_state["fl"], cls)
         except (KeyError, msgspec.ValidationError) as exc:
             raise ValueError(f"invalid FL config in genesis: {exc}") from exc
-        cfg.sync.rule()  # validates the scheme parameters
         try:
+            cfg.scheme()
             rule_from_name(cfg.validation, **cfg.validation_params)
             cfg.aggregation_rule()
         except ValueError as exc:

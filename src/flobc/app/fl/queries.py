@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from flobc.algorithms.sync import labour_ratio, slack_ratio
 from flobc.app.fl import rounds
-from flobc.app.fl.state import FLState, VersionInfo
+from flobc.app.fl.context import FLContext
+from flobc.app.fl.state import FLState, UpdateStatus, VersionInfo
 
-if TYPE_CHECKING:
-    from flobc.app.fl.app import FLApp
+#: ``round_status`` of a trainer with no update in the open round
+NO_UPDATE = "waiting"
 
 
 def version_doc(v: VersionInfo) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def version_doc(v: VersionInfo) -> dict[str, Any]:
     }
 
 
-def round_doc(app: FLApp, st: FLState, *, with_updates: bool = False) -> dict[str, Any]:
+def round_doc(ctx: FLContext, st: FLState, *, with_updates: bool = False) -> dict[str, Any]:
     """The current round; ``with_updates`` adds ``updates``: each trainer's current update
     of the round (id, trainer index, base version), public like everything on the ledger,
     read by colluding attacks (:mod:`flobc.node.fl_attacks`). Off by default: trainers poll
@@ -37,16 +39,14 @@ def round_doc(app: FLApp, st: FLState, *, with_updates: bool = False) -> dict[st
     r = st.round
     assert r is not None
     view = rounds.view(st, st.time_ms)
-    from flobc.algorithms.sync import labour_ratio, slack_ratio
-
     doc: dict[str, Any] = {
         "round": r.number,
-        "scheme": app.cfg.sync.scheme,
+        "scheme": ctx.scheme.name,
         "base_version": r.base_version,
         "started_at_ms": r.started_at_ms,
         "period_ms": r.period_ms,
-        "deadline_ms": r.started_at_ms + r.period_ms if app.cfg.sync.scheme != "bap" else None,
-        "max_end_ms": r.started_at_ms + app.sync_rule.round_cap_ms,
+        "deadline_ms": ctx.scheme.deadline_ms(view),
+        "max_end_ms": r.started_at_ms + ctx.scheme.round_cap_ms,
         "extension_until_ms": r.extension_until_ms,
         "slack_ratio": slack_ratio(view) if view.n_active else 0.0,
         "labour_ratio": labour_ratio(view) if view.n_active else 0.0,
@@ -70,14 +70,14 @@ def round_doc(app: FLApp, st: FLState, *, with_updates: bool = False) -> dict[st
     return doc
 
 
-def evaluation_doc(app: FLApp, st: FLState, update_id: str) -> dict[str, Any] | None:
+def evaluation_doc(st: FLState, update_id: str) -> dict[str, Any] | None:
     """What a validator needs to vote on an update, or None once votes are closed.
 
     ``share`` is the weight the update gets in an equally weighted aggregate of the
     active trainers; ``previous`` is the version before the base (the last global step).
     """
     upd = st.updates.get(update_id)
-    if upd is None or upd.status != "pending":
+    if upd is None or upd.status != UpdateStatus.PENDING:
         return None
     return {
         "update": upd.id,
@@ -90,10 +90,10 @@ def evaluation_doc(app: FLApp, st: FLState, update_id: str) -> dict[str, Any] | 
     }
 
 
-def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
+def query(ctx: FLContext, st: FLState, path: str, params: dict[str, Any]) -> Any:
     """Paths: latest, version (version=), trainers, update (id=), round (updates=), config,
-    evaluation (id=) and unvoted (validator=) for the validators' evaluators."""
-    st = app.state
+    evaluation (id=) and unvoted (validator=) for the validators' evaluators; ``st`` is the
+    committed state."""
     if path == "latest":
         return version_doc(st.version)
     if path == "version":
@@ -107,7 +107,7 @@ def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
         out = []
         for tid, t in sorted(st.trainers.items(), key=lambda kv: kv[1].index):
             uid = r.submitted.get(tid)
-            status = st.updates[uid].status if uid else "waiting"
+            status = st.updates[uid].status if uid else NO_UPDATE
             out.append(
                 {
                     "id": tid,
@@ -131,12 +131,16 @@ def query(app: FLApp, path: str, params: dict[str, Any]) -> Any:
             raise KeyError("unknown update")
         return msgspec.to_builtins(upd)
     if path == "round":
-        return round_doc(app, st, with_updates=bool(params.get("updates")))
+        return round_doc(ctx, st, with_updates=bool(params.get("updates")))
     if path == "evaluation":
-        return evaluation_doc(app, st, str(params["id"]))
+        return evaluation_doc(st, str(params["id"]))
     if path == "unvoted":
         me = str(params["validator"])
-        return [u.id for u in st.updates.values() if u.status == "pending" and me not in u.votes]
+        return [
+            u.id
+            for u in st.updates.values()
+            if u.status == UpdateStatus.PENDING and me not in u.votes
+        ]
     if path == "config":
-        return msgspec.to_builtins(app.cfg)
+        return msgspec.to_builtins(ctx.cfg)
     raise KeyError(f"unknown query {path!r}")

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from flobc.algorithms.adaptive_period import next_period
 from flobc.algorithms.aggregators import WeightedUpdate
 from flobc.algorithms.significance import relative_magnitude
-from flobc.algorithms.sync import Extend, Release, RoundView, evaluate_round
-from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, VersionInfo
+from flobc.algorithms.sync import Extend, Release, RoundView
+from flobc.app.fl.context import FLContext
+from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, UpdateStatus, VersionInfo
 from flobc.app.fl.txs import UpdateBody
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
 from flobc.encoding import sha256
-
-if TYPE_CHECKING:
-    from flobc.app.fl.app import FLApp
 
 DTYPE = np.dtype("<f4")
 
@@ -38,15 +34,15 @@ def view(st: FLState, now_ms: int) -> RoundView:
     )
 
 
-def weights(app: FLApp, blob_hex: str) -> np.ndarray:
-    data = app.blobs.get(bytes.fromhex(blob_hex))
+def weights(ctx: FLContext, blob_hex: str) -> np.ndarray:
+    data = ctx.blobs.get(bytes.fromhex(blob_hex))
     if data is None:  # data availability guarantees this never happens on a validator
         raise RuntimeError(f"missing weight blob {blob_hex}")
     return np.frombuffer(data, DTYPE)
 
 
 def record_update(
-    app: FLApp, st: FLState, tx: SignedTx, body: UpdateBody, header: BlockHeader
+    ctx: FLContext, st: FLState, tx: SignedTx, body: UpdateBody, header: BlockHeader
 ) -> None:
     """Put an admitted update on the ledger.
 
@@ -73,34 +69,35 @@ def record_update(
         nonce=tx.nonce,
         local_steps=body.local_steps,
     )
-    if app.cfg.sync.scheme == "asp":
-        base = weights(app, st.version.weights)
-        upd.relative_norm = relative_magnitude(weights(app, upd.blob), base)
-        if upd.relative_norm < app.cfg.sync.asp_threshold:
-            upd.status = "skipped"
+    threshold = ctx.scheme.significance_threshold()
+    if threshold is not None:
+        base = weights(ctx, st.version.weights)
+        upd.relative_norm = relative_magnitude(weights(ctx, upd.blob), base)
+        if upd.relative_norm < threshold:
+            upd.status = UpdateStatus.SKIPPED
             r.skipped += 1
             st.skipped_total += 1
     st.updates[upd.id] = upd
     r.submitted[tid] = upd.id
-    if upd.status == "skipped" and tid not in r.decided:
+    if upd.status == UpdateStatus.SKIPPED and tid not in r.decided:
         r.decided = sorted([*r.decided, tid])
 
 
-def advance(app: FLApp, st: FLState, now_ms: int, height: int) -> None:
+def advance(ctx: FLContext, st: FLState, now_ms: int, height: int) -> None:
     """Apply the sync barrier at block time ``now_ms``: extend or release as the rule says."""
     for _ in range(4):  # a release opens a new round, which the rule may not touch again
         assert st.round is not None
-        decision = evaluate_round(app.sync_rule, view(st, now_ms))
+        decision = ctx.scheme.evaluate(view(st, now_ms))
         if isinstance(decision, Extend):
             st.round.extension_until_ms = decision.until_ms
             st.round.slack_ratio = decision.slack_ratio
             return
         if not isinstance(decision, Release):
             return
-        release(app, st, now_ms, height, decision.reason)
+        release(ctx, st, now_ms, height, decision.reason)
 
 
-def apply_reputation(app: FLApp, st: FLState) -> None:
+def apply_reputation(ctx: FLContext, st: FLState) -> None:
     """Move trust scores for every update decided since the last barrier.
 
     The reward-penalty steps are applied in (round, trainer registration index, nonce)
@@ -115,27 +112,31 @@ def apply_reputation(app: FLApp, st: FLState) -> None:
     evidence = {t: (info.accepted, info.rejected) for t, info in st.trainers.items()}
     for u in decided:
         assert u.improvement is not None
-        scores = app.policy.update(
-            st.scores(), u.trainer, u.improvement, u.status == "accepted", evidence=evidence
+        scores = ctx.policy.update(
+            st.scores(),
+            u.trainer,
+            u.improvement,
+            u.status == UpdateStatus.ACCEPTED,
+            evidence=evidence,
         )
         for t, score in scores.items():
             st.trainers[t].score = score
     st.unscored = []
 
 
-def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> None:
+def release(ctx: FLContext, st: FLState, now_ms: int, height: int, reason: str) -> None:
     """Apply trust, aggregate the round's accepted updates into a new model version with the
     genesis' aggregation rule (trust-weighted FedAvg by default), and open a new round."""
     r = st.round
     assert r is not None
-    apply_reputation(app, st)
+    apply_reputation(ctx, st)
     base_version = st.version
     round_updates = [u for u in st.updates.values() if u.round == r.number]
     # Each trainer's latest *accepted* update counts (a later one that is rejected or still
     # undecided does not throw away an earlier accepted one).
     latest: dict[str, UpdateInfo] = {}
     for u in round_updates:
-        if u.status == "accepted" and u.base_version == base_version.version:
+        if u.status == UpdateStatus.ACCEPTED and u.base_version == base_version.version:
             prev = latest.get(u.trainer)
             if prev is None or u.nonce > prev.nonce:
                 latest[u.trainer] = u
@@ -143,21 +144,21 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
     # and transaction hashes, so the simulator and real processes aggregate bit-identically.
     chosen = sorted(latest.values(), key=lambda u: st.trainers[u.trainer].index)
     for u in round_updates:
-        if u.status == "pending":
-            u.status = "stale"
+        if u.status == UpdateStatus.PENDING:
+            u.status = UpdateStatus.STALE
     if chosen:
-        base = weights(app, base_version.weights)
-        new = app.aggregator.aggregate(
+        base = weights(ctx, base_version.weights)
+        new = ctx.aggregator.aggregate(
             base,
             [
-                WeightedUpdate(weights(app, u.blob), st.trainers[u.trainer].score, u.num_samples)
+                WeightedUpdate(weights(ctx, u.blob), st.trainers[u.trainer].score, u.num_samples)
                 for u in chosen
             ],
-            server_lr=app.cfg.server_lr,
+            server_lr=ctx.cfg.server_lr,
         )
         data = new.astype(DTYPE).tobytes()
         weights_hex = sha256(data).hex()
-        app.blobs.put(data)
+        ctx.blobs.put(data)
     else:
         weights_hex = base_version.weights
     st.versions.append(
@@ -169,28 +170,28 @@ def release(app: FLApp, st: FLState, now_ms: int, height: int, reason: str) -> N
             round=r.number,
             reason=reason,
             updates=[u.id for u in chosen],
-            accepted=sum(u.status == "accepted" for u in round_updates),
-            rejected=sum(u.status == "rejected" for u in round_updates),
+            accepted=sum(u.status == UpdateStatus.ACCEPTED for u in round_updates),
+            rejected=sum(u.status == UpdateStatus.REJECTED for u in round_updates),
             skipped=r.skipped,
             scores=st.scores(),
         )
     )
     aggregated = {u.id for u in chosen}
     for u in round_updates:
-        if u.status == "accepted" and u.id not in aggregated:
-            u.status = "superseded"  # replaced by the trainer's later accepted update
+        if u.status == UpdateStatus.ACCEPTED and u.id not in aggregated:
+            u.status = UpdateStatus.SUPERSEDED  # replaced by the trainer's later accepted update
     # A trainer's completion time is its first submission of the round: an SSP extension
     # or BAP re-share later in the round must not stretch the adaptive period.
     first_at: dict[str, int] = {}
     for u in round_updates:
         first_at[u.trainer] = min(u.time_ms, first_at.get(u.trainer, u.time_ms))
     delays = sorted(max(0, t - r.started_at_ms) for t in first_at.values())
-    st.recent_delays = [*st.recent_delays, delays][-app.cfg.sync.adaptive_window :]
-    st.round = RoundInfo(r.number + 1, base_version.version + 1, now_ms, _period(app, st, r))
+    st.recent_delays = [*st.recent_delays, delays][-ctx.cfg.sync.adaptive_window :]
+    st.round = RoundInfo(r.number + 1, base_version.version + 1, now_ms, _period(ctx, st, r))
 
 
-def _period(app: FLApp, st: FLState, finished: RoundInfo) -> int:
-    s = app.cfg.sync
+def _period(ctx: FLContext, st: FLState, finished: RoundInfo) -> int:
+    s = ctx.cfg.sync
     if not s.adaptive:
         return s.period_ms
     flat = [d for round_delays in st.recent_delays for d in round_delays]

@@ -7,6 +7,8 @@ score, decision and model-weights hash.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import msgspec
 
 from flobc.app.fl.txs import DPClaim
@@ -31,6 +33,17 @@ class TrainerInfo(msgspec.Struct):
     dp_releases: int = 0
 
 
+class UpdateStatus(StrEnum):
+    """Where an update stands; a ``str`` so the ledger and JSON bytes are the plain value."""
+
+    PENDING = "pending"  # being voted on
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"  # ASP: too small to matter, not voted on
+    STALE = "stale"  # still undecided when its round was released
+    SUPERSEDED = "superseded"  # accepted, but replaced by the trainer's later accepted one
+
+
 class UpdateInfo(msgspec.Struct):
     id: str  # hex tx hash
     trainer: str
@@ -43,9 +56,7 @@ class UpdateInfo(msgspec.Struct):
     #: validator index (as a string key) -> its measures: score, base_score and the
     #: validation rule's own (see flobc.algorithms.validation)
     votes: dict[str, dict[str, float]] = {}
-    #: pending | accepted | rejected | skipped (ASP) | stale (undecided at release) |
-    #: superseded (accepted, but replaced by the trainer's later accepted update)
-    status: str = "pending"
+    status: UpdateStatus = UpdateStatus.PENDING
     improvement: float | None = None
     decided_height: int | None = None
     relative_norm: float = 0.0

@@ -1,0 +1,69 @@
+"""Transaction admission: checks a transaction and its blobs into the mempool once.
+
+Also remembers recently committed transaction hashes, so duplicates are refused from
+memory before the block store is asked.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from flobc.app.abci import TxCheck
+from flobc.chain.types import Block, SignedTx, tx_hash
+from flobc.encoding import DecodeError, decode, sha256
+from flobc.node.chain.context import NodeContext
+from flobc.node.mempool import Mempool
+
+#: How many recently committed transaction hashes are kept in memory for duplicate checks.
+RECENT_TXS = 200_000
+
+
+class TxAdmission:
+    """The mempool and the rules for getting into it."""
+
+    def __init__(self, ctx: NodeContext):
+        self.ctx = ctx
+        self.mempool = Mempool(ctx.config.mempool_max_txs)
+        self._recent_txs: set[bytes] = set()
+        self._recent_order: deque[bytes] = deque()
+
+    def admit(self, raw: bytes, blobs: list[bytes]) -> TxCheck:
+        """Check ``raw`` (and store the blobs it references); add it to the mempool if ok."""
+        app = self.ctx.app
+        try:
+            tx = decode(raw, SignedTx)
+        except DecodeError as exc:
+            return TxCheck(400, f"malformed transaction: {exc}")
+        h = tx_hash(raw)
+        if h in self.mempool or self.committed(h):
+            return TxCheck(409, "duplicate transaction")
+        if self.mempool.full():
+            return TxCheck(429, "mempool full")
+        check = app.check_tx(tx)
+        if not check.ok:
+            return check
+        given = {sha256(b): b for b in blobs}
+        for need in app.required_blobs(tx):
+            if need in given:
+                content = app.check_blob(tx, given[need])
+                if not content.ok:
+                    return content
+                self.ctx.blobs.put(given[need])
+            elif not self.ctx.blobs.has(need):
+                return TxCheck(422, f"missing blob {need.hex()} (upload it with the transaction)")
+        self.mempool.add(h, raw, tx)
+        return check
+
+    def committed(self, th: bytes) -> bool:
+        """Whether ``th`` is on the ledger (recent commits answer from memory)."""
+        return th in self._recent_txs or self.ctx.store.has_tx(th)
+
+    def on_commit(self, block: Block) -> None:
+        """Drop the block's transactions from the pool and re-check what is left."""
+        hashes = [tx_hash(raw) for raw in block.txs]
+        self.mempool.remove(hashes)
+        self._recent_txs.update(hashes)
+        self._recent_order.extend(hashes)
+        while len(self._recent_order) > RECENT_TXS:
+            self._recent_txs.discard(self._recent_order.popleft())
+        self.mempool.recheck(lambda tx: self.ctx.app.check_tx(tx).ok)

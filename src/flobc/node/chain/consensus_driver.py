@@ -1,0 +1,189 @@
+"""Consensus glue: runs this node's Tendermint state machine and carries out its effects.
+
+Every input is written to the consensus log before the machine sees it. The machine's
+effects become runtime actions here: votes and proposals are signed through the sign
+guard, broadcast and fed back; timeouts become timers named by their ``TimeoutKey``;
+``ValidateProposal`` is answered with the node's verdict (held back while blobs are
+missing); ``RequestProposal`` builds a block from the mempool; ``Decide`` executes and
+persists the block, tells the commit listeners and enters the next height.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flobc.app.abci import BlockResult
+from flobc.chain.types import Block, Commit, SignedTx, Vote
+from flobc.consensus import messages as cm
+from flobc.consensus.tendermint import Tendermint
+from flobc.encoding import decode
+from flobc.node.chain.admission import TxAdmission
+from flobc.node.chain.block_builder import build_block
+from flobc.node.chain.block_check import BlockChecker
+from flobc.node.chain.context import NodeContext, NodeTimer
+from flobc.node.chain.data_availability import BlobFetcher
+from flobc.node.consensus_log import ConsensusLog
+from flobc.node.process import Action, Broadcast, SetTimer
+
+log = logging.getLogger("flobc.node")
+
+#: ``listener(block, result, now_ms) -> actions``, called after each block is persisted.
+CommitListener = Callable[[Block, BlockResult, int], list[Action]]
+
+
+class ConsensusDriver:
+    """Owns the state machine, the pending proposal request and block execution."""
+
+    def __init__(
+        self,
+        ctx: NodeContext,
+        clog: ConsensusLog,
+        admission: TxAdmission,
+        checker: BlockChecker,
+        fetcher: BlobFetcher,
+    ):
+        self.ctx = ctx
+        self.clog = clog
+        self.admission = admission
+        self.checker = checker
+        self.fetcher = fetcher
+        self.consensus = Tendermint(ctx.chain_id, ctx.vset, ctx.me, ctx.params)
+        self.commit_listeners: list[CommitListener] = []
+        self.last_commit_at = 0
+        self._propose_pending: tuple[int, int] | None = None
+        #: validity requests held back until the blobs their block references arrive
+        self._awaiting: dict[bytes, cm.ValidateProposal] = {}
+
+    @property
+    def height(self) -> int:
+        """The height being decided (one above the last committed block)."""
+        return self.consensus.height
+
+    def start(self) -> list[Action]:
+        """Enter the height above the last committed block and replay its log."""
+        ctx = self.ctx
+        last = ctx.store.height()
+        prev_time = ctx.header(last).time_ms if last else ctx.genesis.genesis_time_ms
+        self.last_commit_at = ctx.now
+        out = self.execute(self.consensus.start_height(last + 1, prev_time, ctx.now))
+        return out + self._replay_log()
+
+    def feed(self, event: cm.Event) -> list[Action]:
+        """Log ``event``, hand it to the state machine and carry out what follows."""
+        self.clog.record(event, self.ctx.now)
+        return self.execute(self.consensus.handle(event, self.ctx.now))
+
+    def execute(self, actions: list[cm.Action], replay: bool = False) -> list[Action]:
+        """Carry out the machine's effects (and those they lead to), in order."""
+        ctx = self.ctx
+        out: list[Action] = []
+        queue = list(actions)
+        while queue:
+            a = queue.pop(0)
+            if isinstance(a, (cm.SignVote, cm.SignProposal)):
+                signed = self.clog.sign(a, ctx.key, ctx.chain_id)
+                if signed is None:
+                    continue
+                if not replay:
+                    out.append(Broadcast(signed))
+                ev: cm.Event = (
+                    cm.VoteReceived(signed, trusted=True)
+                    if isinstance(signed, Vote)
+                    else cm.ProposalReceived(signed, trusted=True)
+                )
+                if not replay:
+                    self.clog.record(ev, ctx.now, sync=True)
+                queue += self.consensus.handle(ev, ctx.now)
+            elif isinstance(a, cm.ScheduleTimeout):
+                out.append(SetTimer(a.key, ctx.now + a.delay_ms))
+            elif isinstance(a, cm.ValidateProposal):
+                if not replay:  # replayed verdicts come from the log
+                    queue += self._answer_validity(a)
+            elif isinstance(a, cm.RequestProposal):
+                self._propose_pending = (a.height, a.round)
+                out += self.maybe_propose()
+            elif isinstance(a, cm.Decide):
+                out += self.commit(a.block, a.commit)
+            elif isinstance(a, cm.Misbehaviour):
+                log.warning(
+                    "validator %d misbehaved at %d/%d: %s", a.validator, a.height, a.round, a.what
+                )
+        return out + self.fetcher.requests()
+
+    def _answer_validity(self, request: cm.ValidateProposal) -> list[cm.Action]:
+        """Feed ``valid(v)`` back, or hold the request while referenced blobs are missing."""
+        verdict = self.checker.validate(request.block)
+        if verdict == cm.Validity.PENDING:
+            self._awaiting[request.block.hash] = request
+            return []
+        self._awaiting.pop(request.block.hash, None)
+        ev = cm.ProposalValidity(
+            request.height, request.round, request.block.hash, verdict == cm.Validity.VALID
+        )
+        self.clog.record(ev, self.ctx.now)
+        return self.consensus.handle(ev, self.ctx.now)
+
+    def data_arrived(self) -> list[Action]:
+        """Blobs arrived: ask again for the verdicts that waited on data."""
+        waiting = [a for a in self._awaiting.values() if a.height == self.height]
+        self._awaiting.clear()
+        return self.execute(list(waiting))
+
+    def _replay_log(self) -> list[Action]:
+        """Rebuild this height's consensus state from the write-ahead log after a restart."""
+        ctx = self.ctx
+        out: list[Action] = []
+        started = ctx.now
+        for now, event in self.clog.replay(self.height):
+            ctx.now = now
+            out += self.execute(self.consensus.handle(event, now), replay=True)
+        ctx.now = started
+        # Verdicts the log lacks (the crash came before they were given) are asked again.
+        return out + self.execute(list(self.consensus.awaited_validity()))
+
+    # ------------------------------------------------------------------ proposing
+
+    def maybe_propose(self) -> list[Action]:
+        """Propose now, or, with an empty mempool in round 0, at the empty-block interval."""
+        if self._propose_pending is None:
+            return []
+        if len(self.admission.mempool) == 0:
+            due = self.last_commit_at + self.ctx.params.empty_block_interval_ms
+            if self.ctx.now < due and self._propose_pending[1] == 0:
+                return [SetTimer(NodeTimer.PROPOSE, due)]
+        return self.propose_now()
+
+    def propose_now(self) -> list[Action]:
+        if self._propose_pending is None:
+            return []
+        h, r = self._propose_pending
+        self._propose_pending = None
+        if (h, r) != (self.consensus.height, self.consensus.round):
+            return []
+        return self.feed(cm.ProposalReady(h, r, self.build_block(h, r)))
+
+    def build_block(self, height: int, round_: int) -> Block:
+        return build_block(self.ctx, self.admission.mempool, height, round_)
+
+    # ------------------------------------------------------------------ execution
+
+    def commit(self, block: Block, commit: Commit) -> list[Action]:
+        """Execute and persist a decided (or synced) block, then enter the next height."""
+        ctx = self.ctx
+        txs = [decode(raw, SignedTx) for raw in block.txs]
+        result = ctx.app.finalize_block(block.header, txs)
+        snapshot = ctx.app.commit()
+        ctx.store.save_block(block, commit, result.app_hash, snapshot)
+        self.clog.reset()
+        self._awaiting.clear()
+        self.admission.on_commit(block)
+        self.last_commit_at = ctx.now
+        self._propose_pending = None
+        out: list[Action] = []
+        for listener in self.commit_listeners:
+            out += listener(block, result, ctx.now)
+        out += self.execute(
+            self.consensus.start_height(block.height + 1, block.header.time_ms, ctx.now)
+        )
+        return out

@@ -1,0 +1,46 @@
+"""Gossip: transactions to every peer, and a periodic status that also un-sticks a height
+(own proposal and votes are re-broadcast while the height has not moved for two ticks).
+"""
+
+from __future__ import annotations
+
+from flobc.node.chain.admission import TxAdmission
+from flobc.node.chain.consensus_driver import ConsensusDriver
+from flobc.node.chain.context import NodeContext, NodeTimer
+from flobc.node.process import Action, Broadcast, SetTimer
+from flobc.node.wire import Status, TxGossip
+
+
+class Gossip:
+    def __init__(self, ctx: NodeContext, driver: ConsensusDriver, admission: TxAdmission):
+        self.ctx = ctx
+        self.driver = driver
+        self.admission = admission
+        self._stuck_ticks = 0
+        self._tick_height = 0
+
+    def start(self) -> list[Action]:
+        return [SetTimer(NodeTimer.GOSSIP, self.ctx.now + self.ctx.config.gossip_interval_ms)]
+
+    def announce(self, raw: bytes, blobs: list[bytes]) -> list[Action]:
+        """A transaction admitted here goes to every peer, with its blobs."""
+        return [Broadcast(TxGossip([raw], blobs))]
+
+    def on_txs(self, msg: TxGossip) -> list[Action]:
+        for raw in msg.txs[: self.ctx.params.max_block_txs]:
+            self.admission.admit(raw, msg.blobs)
+        return self.driver.maybe_propose()
+
+    def tick(self) -> list[Action]:
+        consensus = self.driver.consensus
+        out: list[Action] = [
+            *self.start(),
+            Broadcast(Status(self.driver.height, consensus.round)),
+        ]
+        if self._tick_height == self.driver.height:
+            self._stuck_ticks += 1
+            if self._stuck_ticks >= 2:
+                out += [Broadcast(m) for m in consensus.own_messages()]
+        else:
+            self._tick_height, self._stuck_ticks = self.driver.height, 0
+        return out

@@ -1,0 +1,283 @@
+"""The messages between the role cores and their runtimes: inputs in, effects out.
+
+Payloads the cores only carry (weights, ledger views, signed transactions, vote bodies)
+are typed ``Any``: the cores never look inside them, so they stay free of ML and of the
+transaction format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# ---------------------------------------------------------------------------- trainer inputs
+
+
+@dataclass(frozen=True)
+class LedgerRead:
+    """The trainer read the ledger: the latest model version and whether the round is
+    extended (SSP)."""
+
+    version: int
+    weights_hash: str
+    round_extended: bool
+
+
+@dataclass(frozen=True)
+class ModelFetched:
+    """The weights of ``version``, checked against the ledger's hash."""
+
+    version: int
+    weights: Any
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Training finished: the local weights and the local steps it took."""
+
+    local: Any
+    steps: int
+
+
+@dataclass(frozen=True)
+class ViewFetched:
+    """What the ledger showed an attacker (a ``LedgerView``, or None)."""
+
+    view: Any
+
+
+@dataclass(frozen=True)
+class UpdateBuilt:
+    """The signed ``fl.update`` transaction and the Δ blob it references."""
+
+    tx: Any
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The update reached a validator; ``round_extended`` is the round as it was then."""
+
+    accepted: bool
+    message: str
+    round_extended: bool
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An I/O effect could not be carried out (no validator reachable, bad weights)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class PrivacySpent:
+    """What the ledger records of the trainer's differentially private releases so far
+    (a restarted trainer's earlier updates are public and spent)."""
+
+    releases: int
+    epsilon: float
+
+    @classmethod
+    def from_trainers(cls, doc: list[dict[str, Any]], public_key: str) -> PrivacySpent:
+        """From the ``trainers`` query (``GET /v1/trainers``); nothing spent if absent."""
+        for t in doc:
+            if t["public_key"] == public_key:
+                return cls(int(t.get("dp_releases", 0)), float(t.get("epsilon", 0.0)))
+        return cls(0, 0.0)
+
+
+@dataclass(frozen=True)
+class PrivacyResumed:
+    """The trainer's privacy accountant continues from the ledger's record."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The trainer must stop for good (its privacy budget is spent)."""
+
+    reason: str
+
+
+# --------------------------------------------------------------------------- trainer effects
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to do: read the ledger again later."""
+
+
+@dataclass(frozen=True)
+class FetchPrivacySpent:
+    """Read the ledger's record of this trainer's releases (before its first training)."""
+
+
+@dataclass(frozen=True)
+class ResumePrivacy:
+    """Continue the privacy accounting after ``spent`` (the ML side's accountant)."""
+
+    spent: PrivacySpent
+
+
+@dataclass(frozen=True)
+class FetchModel:
+    """Fetch the weights of ``version`` and check them against ``weights_hash``."""
+
+    version: int
+    weights_hash: str
+
+
+@dataclass(frozen=True)
+class Train:
+    """Train from ``start`` (None: from ``base``) on base ``version``: ``steps`` local
+    steps (None: the configured epochs), seeded by (trainer, version, ``rnd``)."""
+
+    version: int
+    base: Any
+    start: Any
+    steps: int | None
+    rnd: int
+
+
+@dataclass(frozen=True)
+class FetchView:
+    """Read what the ledger shows an attacker building on ``version``."""
+
+    version: int
+
+
+@dataclass(frozen=True)
+class BuildUpdate:
+    """Δ = local - base, then the trainer's attack and differential privacy, signed."""
+
+    version: int
+    base: Any
+    local: Any
+    rnd: int
+    local_steps: int
+    view: Any
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Send the update to a validator (with failover)."""
+
+    version: int
+    tx: Any
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop the trainer for good, for ``reason``."""
+
+    reason: str
+
+
+TrainerInput = (
+    LedgerRead
+    | PrivacySpent
+    | PrivacyResumed
+    | ModelFetched
+    | Trained
+    | ViewFetched
+    | UpdateBuilt
+    | Submitted
+    | Failed
+    | Stopped
+)
+TrainerEffect = (
+    Wait
+    | FetchPrivacySpent
+    | ResumePrivacy
+    | FetchModel
+    | Train
+    | FetchView
+    | BuildUpdate
+    | Submit
+    | Stop
+)
+
+# -------------------------------------------------------------------------- evaluator inputs
+
+
+@dataclass(frozen=True)
+class UpdatesCommitted:
+    """Updates the ledger committed (or that the validator has not voted on yet)."""
+
+    ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class TaskRead:
+    """The ledger's ``evaluation`` query answer for ``update_id`` (None: unknown)."""
+
+    update_id: bytes
+    doc: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The vote bodies for ``update_id`` (None: a blob it needs is missing here)."""
+
+    update_id: bytes
+    votes: tuple[Any, ...] | None
+
+
+# ------------------------------------------------------------------------- evaluator effects
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """Ask the ledger what voting on ``update_id`` needs (the ``evaluation`` query)."""
+
+    update_id: bytes
+
+
+@dataclass(frozen=True)
+class EvaluationTask:
+    """What a validator needs to vote on one update, read from the ledger (app query)."""
+
+    update_id: bytes
+    base: str  # hex hash of the base model's weights
+    delta: str  # hex hash of the Δ blob
+    previous: str | None = None  # hex hash of the version before the base (last step)
+    local_steps: int = 0
+    share: float = 1.0  # the update's weight in the aggregate: 1 / active trainers
+
+    @classmethod
+    def from_query(cls, doc: dict[str, Any]) -> EvaluationTask:
+        return cls(
+            bytes.fromhex(doc["update"]),
+            doc["base"],
+            doc["delta"],
+            doc.get("previous"),
+            int(doc.get("local_steps", 0)),
+            float(doc.get("share", 1.0)),
+        )
+
+    @property
+    def blobs(self) -> list[str]:
+        """The hex hashes of the blobs the evaluation reads."""
+        return [self.base, self.delta] + ([self.previous] if self.previous else [])
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """Score ``task`` on the validator's private slice (the ML side)."""
+
+    task: EvaluationTask
+
+
+@dataclass(frozen=True)
+class SubmitVote:
+    """Sign and send one vote body: to this validator's mempool, or, for an equivocating
+    validator's ``k``-th conflicting vote (k > 0), to a peer."""
+
+    update_id: bytes
+    body: Any
+    k: int
+
+
+EvaluatorInput = UpdatesCommitted | TaskRead | Evaluated
+EvaluatorEffect = ReadTask | Evaluate | SubmitVote
