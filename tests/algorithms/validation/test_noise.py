@@ -109,9 +109,13 @@ def test_dpsgd_bar_is_a_significance_test_on_the_direction() -> None:
     honest = {**base, "cosine": 0.03, "reference_agreement": 0.9}
     assert not rule.decide([honest] * 3).accepted
     assert rule.decide([honest] * 3, noise).accepted
+    # at small ε the noise hides the direction, not the loss gain (t = 5 here)
+    hidden = {**honest, "cosine": 0.008, "loss_gain": 0.01}
+    assert rule.decide([hidden] * 3, noise).accepted
+    assert not rule.decide([{**hidden, "loss_gain": 0.002}] * 3, noise).accepted
     for name, change in {
-        "sign flip": {"cosine": -0.03},
-        "unrelated direction": {"cosine": 0.005},
+        "sign flip": {"cosine": -0.03, "loss_gain": -0.01},
+        "unrelated direction": {"cosine": 0.005, "loss_gain": 0.0},
         "scaled": {"norm_ratio": 8.0},
         "zero": {"norm_ratio": 0.0, "cosine": 0.0},
         "harmful": {"loss_gain": -0.05},

@@ -27,7 +27,10 @@ noise-aware replacements, all from the declared parameters and the vote's measur
   attenuates cos(Δ, reference) by an unknown factor, so the direction bar becomes
   ``min(bar, z/√d)``: the update passes above the clean bar *or* when its direction is
   significantly positive against the null of a direction independent of the reference,
-  cos·√d ~ N(0, 1). A flipped or unrelated direction still fails.
+  cos·√d ~ N(0, 1) *or* when its loss gain is significantly positive (t ≥ z): at small ε
+  the noise hides the direction of honest work (cos within 2/√d of 0 at ε = 2 on digits)
+  but not its effect on the loss. A flipped or unrelated direction without a significant
+  loss gain still fails.
 """
 
 from __future__ import annotations

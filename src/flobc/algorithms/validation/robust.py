@@ -155,7 +155,10 @@ class RobustRule:
         reasons = []
         if t < -self.z:
             reasons.append(f"loss worse beyond noise (t={t:.3g} < -{self.z:g})")
-        if cos < bar:
+        # DP-SGD: a significant loss gain is evidence of real work the noise hid from the
+        # direction (at ε ≤ 2 honest cosines fall within 2/√d of 0)
+        shows_work = noise is not None and t >= self.z
+        if cos < bar and not shows_work:
             reasons.append(f"direction disagrees with reference (cos={cos:.3g} < {bar:.3g})")
         if ratio > self.max_norm_ratio:
             reasons.append(f"too large (norm ratio {ratio:.3g} > {self.max_norm_ratio:g})")
