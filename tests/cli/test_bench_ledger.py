@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ def test_one_version_per_round_and_the_windows_compared() -> None:
     assert doc["final_version"] == 12  # every round released exactly once
     assert doc["blocks"] == 12 * doc["workload"]["blocks_per_round"]
     assert doc["window"] == 5 and len(doc["window_medians_cpu_ms"]) == doc["blocks"] // 5
-    for part in ("cpu", "total", "execute", "store"):
+    for part in ("execute_best", "cpu", "total", "execute", "store"):
         p = doc[part]
         assert p["ratio_median"] == p["last"]["median_ms"] / p["first"]["median_ms"]
         assert p["first"]["median_ms"] <= p["first"]["p95_ms"]
@@ -28,13 +29,14 @@ def test_one_version_per_round_and_the_windows_compared() -> None:
 
 def test_cli_writes_the_json(tmp_path: Path) -> None:
     out = tmp_path / "ledger.json"
-    res = CliRunner().invoke(
-        bench, ["ledger", "--rounds", "10", "--window", "4", "--repeat", "2", "--json", str(out)]
-    )
+    args = ["ledger", "--rounds", "10", "--window", "4", "--repeat", "2", "--no-gc"]
+    res = CliRunner().invoke(bench, [*args, "--json", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     assert len(doc["runs"]) == 2 and doc["workload"]["rounds"] == 10
+    assert doc["workload"]["gc"] is False and gc.isenabled()  # switched back on
     assert "ratio_median" in doc["summary"]["cpu"] and "cpu: first 4 blocks" in res.output
+    assert "execute_best" in doc["summary"]
 
 
 def test_cli_refuses_a_bad_option() -> None:

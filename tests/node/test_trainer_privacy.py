@@ -110,6 +110,7 @@ def test_the_simulated_network_enforces_and_reports_privacy() -> None:
         assert row["dp_releases"] == 2 and 7.9 <= row["epsilon"] <= 8.0
 
 
-def test_update_level_dp_with_the_robust_rule_is_refused() -> None:
-    with pytest.raises(ConfigError, match="robust rule"):
-        tiny_config(**{"privacy.enabled": True, "privacy.planned_rounds": 3})
+def test_update_level_dp_runs_under_the_default_robust_rule() -> None:
+    # the rule judges DP updates against their declared noise (algorithms.validation.noise)
+    cfg = tiny_config(**{"privacy.enabled": True, "privacy.planned_rounds": 3})
+    assert cfg.validation_rule()[0] == "robust" and cfg.privacy.mechanism == "gaussian"

@@ -41,12 +41,13 @@ def _stats(values: list[float]) -> dict[str, float]:
 class _Chain:
     """Executes and stores blocks of one driver's app, timing each block."""
 
-    def __init__(self, driver: AppDriver, store: Any) -> None:
-        self.d, self.store = driver, store
+    def __init__(self, driver: AppDriver, store: Any, best_of: int) -> None:
+        self.d, self.store, self.best_of = driver, store, best_of
         self.prev = b""
         self.exec_ms: list[float] = []
         self.store_ms: list[float] = []
         self.cpu_ms: list[float] = []  # this thread's CPU time for the whole block
+        self.best_ms: list[float] = []  # least CPU time of ``best_of`` finalize_block runs
         self.kinds: list[str] = []
 
     def block(self, txs: list[SignedTx], time_ms: int, kind: str) -> None:
@@ -57,8 +58,15 @@ class _Chain:
         )
         block = Block(header, raw, None)
         commit = Commit(header.height, 0, block.hash, [])
+        best = None
+        for _ in range(self.best_of - 1):  # extra runs on the same committed state
+            b0 = time.thread_time_ns()
+            d.app.finalize_block(header, txs)
+            b1 = time.thread_time_ns() - b0
+            best = b1 if best is None else min(best, b1)
         c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
         result = d.app.finalize_block(header, txs)
+        cf = time.thread_time_ns()
         snapshot = d.app.commit()
         t1 = time.perf_counter_ns()
         self.store.save_block(block, commit, result.app_hash, snapshot)
@@ -71,6 +79,7 @@ class _Chain:
         self.exec_ms.append((t1 - t0) / 1e6)
         self.store_ms.append((t2 - t1) / 1e6)
         self.cpu_ms.append((c2 - c0) / 1e6)
+        self.best_ms.append(min(cf - c0, best if best is not None else cf - c0) / 1e6)
         self.kinds.append(kind)
 
 
@@ -84,14 +93,21 @@ def run_once(
     store: str = "sqlite",
     base_dir: Path | None = None,
     seed: int = 0,
+    best_of: int = 5,
 ) -> dict[str, Any]:
-    """Drive ``rounds`` FL rounds on a fresh app; return the per-block cost (JSON-ready)."""
+    """Drive ``rounds`` FL rounds on a fresh app; return the per-block cost (JSON-ready).
+
+    Each block is executed ``best_of`` times on the same committed state (the first
+    ``best_of - 1`` results are dropped): the least CPU time of those (``execute_best``) is
+    the block's execution (``finalize_block``) cost with a shared machine's interference
+    mostly removed; the extra runs come first, so the timed run finds warm caches.
+    """
     d = AppDriver(validators=validators, trainers=trainers, size=size, seed=seed)
     rng = np.random.default_rng(seed)
     quorum = 2 * validators // 3 + 1  # more votes on a decided update are refused (409)
     with tempfile.TemporaryDirectory(prefix="flobc-bench-ledger-", dir=base_dir) as tmp:
         db = SQLiteBlockStore(Path(tmp) / "chain.db") if store == "sqlite" else MemoryBlockStore()
-        chain = _Chain(d, db)
+        chain = _Chain(d, db, best_of)
         live_bytes: list[int] = []
         t_start = time.perf_counter()
         for _ in range(rounds):
@@ -132,6 +148,7 @@ def run_once(
             "update_size": size,
             "store": store,
             "blocks_per_round": round(n / rounds, 3),
+            "best_of": best_of,
             "txs_per_round": trainers * (1 + quorum),
         },
         "blocks": n,
@@ -142,6 +159,9 @@ def run_once(
         #: wall time of execute + commit + store
         "total": part(total),
         "execute": part(chain.exec_ms),
+        #: least CPU time of ``best_of`` executions of finalize_block: the least noisy
+        #: measure of a block's execution cost
+        "execute_best": part(chain.best_ms),
         "store": part(chain.store_ms),
         #: the same per kind of block (first and last ``window`` blocks of that kind)
         "by_kind_cpu": {
@@ -151,6 +171,9 @@ def run_once(
         #: median CPU ms of each consecutive ``window`` of blocks: the curve, flat or not
         "window_medians_cpu_ms": [
             round(statistics.median(chain.cpu_ms[i : i + w]), 4) for i in range(0, n - w + 1, w)
+        ],
+        "window_medians_execute_best_ms": [
+            round(statistics.median(chain.best_ms[i : i + w]), 4) for i in range(0, n - w + 1, w)
         ],
         "live_state_bytes": {"round_1": live_bytes[0], f"round_{rounds}": live_bytes[-1]},
         "final_version": d.state.version.version,
@@ -174,6 +197,6 @@ def run(rounds: int = 1000, *, repeat: int = 3, **kw: Any) -> dict[str, Any]:
             "ratio_median": med(what, "ratio_median"),
             "ratio_p95": med(what, "ratio_p95"),
         }
-        for what in ("cpu", "total", "execute", "store")
+        for what in ("execute_best", "cpu", "total", "execute", "store")
     }
     return {"workload": runs[0]["workload"], "summary": summary, "runs": runs}

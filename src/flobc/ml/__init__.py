@@ -2,7 +2,8 @@
 
 Modules: :mod:`~flobc.ml.weights` (flat vector + :class:`ModelSpec`, safetensors, hashing),
 :mod:`~flobc.ml.zoo` (models by name or ``module:function``), :mod:`~flobc.ml.train`
-(:class:`Learner`, :func:`make_learner`), :mod:`~flobc.ml.metrics`, :mod:`~flobc.ml.data`,
+(:class:`Learner`, :func:`make_learner`; shared learner parts in
+:mod:`~flobc.ml.learner_core`), :mod:`~flobc.ml.metrics`, :mod:`~flobc.ml.data`,
 :mod:`~flobc.ml.idx`, :mod:`~flobc.ml.download`, :mod:`~flobc.ml.partition`,
 :mod:`~flobc.ml.noise`. Importing this package does not import torch; ``TorchAdapter`` and
 ``TorchLearner`` (from :mod:`~flobc.ml.torch_backend`) load it on first access.

@@ -13,7 +13,9 @@ every validator computes here, off-chain, on its private validation slice:
   declared (FLTrust's root-dataset step: the mean of two steps, one on each half of the
   slice), and ``reference_agreement``, the cosine of those two steps on different data,
   which says how much agreement honest work can show at this point;
-* ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders.
+* ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders;
+* ``update_norm`` / ``dimension`` — ‖Δ‖ and the model size, which the rule needs to judge
+  an update against the noise its trainer declared (differential privacy).
 
 A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
 honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
@@ -171,6 +173,8 @@ class Evaluator:
             "reference_agreement": agreement,
             "norm_ratio": norm / ref_norm if ref_norm > 0 else (0.0 if norm == 0 else 1e9),
             "last_step_cosine": last,
+            "update_norm": norm,
+            "dimension": float(delta.size),
         }
         clean = {k: (v if math.isfinite(v) else -1e9) for k, v in measures.items()}
         return VoteBody(task.update_id, score, base_score, clean)

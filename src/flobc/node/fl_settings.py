@@ -384,17 +384,6 @@ class FLRunConfig(_Section):
         return None
 
     @model_validator(mode="after")
-    def _privacy_and_validation(self) -> FLRunConfig:
-        p = self.privacy
-        if p.enabled and p.mechanism == "gaussian" and self.validation_rule()[0] == "robust":
-            raise ValueError(
-                "validation.rule: the robust rule's size and direction tests reject every "
-                "update noised by [privacy] mechanism = 'gaussian'; use rule = 'paper' or "
-                "'none' with update-level DP (or mechanism = 'dpsgd')"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _attackers(self) -> FLRunConfig:
         n, seen = self.network.trainers, dict[int, str]()
         for entry in self.attacks:

@@ -18,6 +18,8 @@ HONEST = {
     "reference_agreement": 0.8,
     "norm_ratio": 1.2,
     "last_step_cosine": 0.3,
+    "update_norm": 1.0,
+    "dimension": 1000.0,
 }
 
 

@@ -119,3 +119,41 @@ def test_old_update_encodings_still_decode() -> None:
     raw = encode(OldBody(3, b"h" * 32, 10, 2))
     body = decode(raw, UpdateBody)
     assert (body.base_version, body.local_steps, body.dp) == (3, 2, None)
+
+
+def test_the_robust_rule_judges_a_dp_update_against_its_declared_noise() -> None:
+    d = AppDriver(
+        validators=3,
+        trainers=2,
+        size=SIZE,
+        privacy=RULES,
+        validation="robust",
+        validation_params={},
+    )
+    claim = DPClaim("gaussian", 1.0, 2.0, _eps(2.0))
+    tx, _ = _update(d, _honest(), claim)
+    assert d.block([tx]).tx_results[0].code == 0
+    upd = d.state.updates[tx.hash.hex()]
+    assert upd.dp == claim
+    norm = float(np.linalg.norm(_honest()))
+    # what a validator measures of an honest noised update: the noise dominates its
+    # direction, size (37x its reference) and loss, and it is still accepted
+    noisy = {
+        "loss_gain": -0.5,
+        "loss_gain_se": 0.1,
+        "cosine": 0.002,
+        "reference_agreement": 0.5,
+        "norm_ratio": 37.0,
+        "last_step_cosine": 0.0,
+        "update_norm": norm,
+        "dimension": float(SIZE),
+    }
+    d.block([d.vote(j, tx, 0.0, measures=noisy) for j in range(3)])
+    upd = d.state.updates[tx.hash.hex()]
+    assert upd.status == "accepted", upd.reason
+    # the same measures without the claim are the clean rule's: rejected
+    d2 = AppDriver(validators=3, trainers=2, size=SIZE, validation="robust", validation_params={})
+    tx2, _ = _update(d2, _honest(), None)
+    d2.block([tx2])
+    d2.block([d2.vote(j, tx2, 0.0, measures=noisy) for j in range(3)])
+    assert d2.state.updates[tx2.hash.hex()].status == "rejected"

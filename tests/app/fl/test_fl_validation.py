@@ -14,6 +14,8 @@ GOOD = {
     "reference_agreement": 0.8,
     "norm_ratio": 1.0,
     "last_step_cosine": 0.2,
+    "update_norm": 1.0,
+    "dimension": 1000.0,
 }
 
 

@@ -11,11 +11,13 @@ deterministically. Rules are plug-ins selected in the genesis (``FLConfig.valida
 """
 
 from flobc.algorithms.validation.base import RuleDecision, ValidationRule, Vote, median
+from flobc.algorithms.validation.noise import DeclaredNoise
 from flobc.algorithms.validation.registry import DEFAULT_RULE, RULES, rule_from_name
 
 __all__ = [
     "DEFAULT_RULE",
     "RULES",
+    "DeclaredNoise",
     "RuleDecision",
     "ValidationRule",
     "Vote",

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from flobc.algorithms.validation.noise import DeclaredNoise
+
 #: One validator's vote: measure name -> value (every value finite; the app checks).
 Vote = Mapping[str, float]
 
@@ -29,13 +31,14 @@ class ValidationRule(Protocol):
 
     ``measures`` lists what each vote must carry; the app refuses votes without them, so
     ``decide`` always sees complete votes. ``decide`` runs inside block execution: pure,
-    deterministic, no ML.
+    deterministic, no ML. ``noise`` is the differential privacy the update's trainer
+    declared and signed (None for a clean update); rules that ignore it may.
     """
 
     name: str
     measures: tuple[str, ...]
 
-    def decide(self, votes: Sequence[Vote]) -> RuleDecision: ...
+    def decide(self, votes: Sequence[Vote], noise: DeclaredNoise | None = None) -> RuleDecision: ...
 
 
 def clamp(value: float) -> float:
@@ -58,4 +61,3 @@ def median(values: Sequence[float]) -> float:
         return 0.0
     mid = n // 2
     return xs[mid] if n % 2 else xs[mid - 1] / 2.0 + xs[mid] / 2.0
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flobc.algorithms.validation.base import RuleDecision, Vote
+from flobc.algorithms.validation.noise import DeclaredNoise
 
 
 class AcceptAll:
@@ -16,5 +17,5 @@ class AcceptAll:
     def __repr__(self) -> str:
         return "AcceptAll()"
 
-    def decide(self, votes: Sequence[Vote]) -> RuleDecision:
+    def decide(self, votes: Sequence[Vote], noise: DeclaredNoise | None = None) -> RuleDecision:
         return RuleDecision(accepted=True, improvement=0.0, reason="no validation")

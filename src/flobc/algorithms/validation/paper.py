@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from flobc.algorithms.decision import decide
 from flobc.algorithms.validation.base import RuleDecision, Vote
+from flobc.algorithms.validation.noise import DeclaredNoise
 
 
 class PaperRule:
@@ -28,7 +29,7 @@ class PaperRule:
     def __repr__(self) -> str:
         return f"PaperRule(threshold={self.threshold!r})"
 
-    def decide(self, votes: Sequence[Vote]) -> RuleDecision:
+    def decide(self, votes: Sequence[Vote], noise: DeclaredNoise | None = None) -> RuleDecision:
         d = decide([(v["score"], v["base_score"]) for v in votes], threshold=self.threshold)
         why = "" if d.accepted else f"median improvement {d.improvement:.4g} < {self.threshold:g}"
         return RuleDecision(d.accepted, d.improvement, why)

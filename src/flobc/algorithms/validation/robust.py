@@ -26,6 +26,11 @@ up to f Byzantine validators cannot move any answer outside the honest range):
    rider resending the global model's own last step.
 
 The improvement handed to reputation is the median loss gain (positive = helps).
+
+An update whose trainer declared differential privacy is judged against its declared noise
+instead (:mod:`.noise`): a projection and a χ² norm test for the Gaussian mechanism, a
+significance bar on the direction for DP-SGD. ``update_norm`` and ``dimension`` (‖Δ‖ and
+the model size) are what those tests need beyond the clean ones.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ import math
 from collections.abc import Sequence
 
 from flobc.algorithms.validation.base import MAX_ABS_MEASURE, RuleDecision, Vote, median
+from flobc.algorithms.validation.noise import (
+    GAUSSIAN,
+    DeclaredNoise,
+    projection_floor,
+    significant_cosine,
+    squared_norm_band,
+)
 
 #: Measures every vote carries under this rule (see the module docstring).
 MEASURES = (
@@ -43,6 +55,8 @@ MEASURES = (
     "reference_agreement",
     "norm_ratio",
     "last_step_cosine",
+    "update_norm",
+    "dimension",
 )
 
 
@@ -69,6 +83,7 @@ class RobustRule:
         min_norm_ratio: float = 0.1,
         max_norm_ratio: float = 3.0,
         max_last_step_cosine: float = 0.99,
+        noise_tail: float = 3.0,
     ) -> None:
         for label, value in (
             ("z", z),
@@ -77,11 +92,14 @@ class RobustRule:
             ("min_norm_ratio", min_norm_ratio),
             ("max_norm_ratio", max_norm_ratio),
             ("max_last_step_cosine", max_last_step_cosine),
+            ("noise_tail", noise_tail),
         ):
             if not math.isfinite(value):
                 raise ValueError(f"{label} must be finite, got {value!r}")
         if z < 0:
             raise ValueError(f"z must be >= 0, got {z!r}")
+        if noise_tail < 0:
+            raise ValueError(f"noise_tail must be >= 0, got {noise_tail!r}")
         if not -1.0 <= min_cosine <= 1.0 or not -1.0 <= max_last_step_cosine <= 1.0:
             raise ValueError("cosine bounds must lie in [-1, 1]")
         if not 0.0 <= min_norm_ratio < max_norm_ratio:
@@ -97,36 +115,78 @@ class RobustRule:
         self.min_norm_ratio = float(min_norm_ratio)
         self.max_norm_ratio = float(max_norm_ratio)
         self.max_last_step_cosine = float(max_last_step_cosine)
+        #: standard deviations of the χ² norm band of a Gaussian-mechanism update
+        self.noise_tail = float(noise_tail)
 
     def __repr__(self) -> str:
         return (
             f"RobustRule(z={self.z!r}, min_cosine={self.min_cosine!r}, "
             f"relative_cosine={self.relative_cosine!r}, "
             f"min_norm_ratio={self.min_norm_ratio!r}, max_norm_ratio={self.max_norm_ratio!r}, "
-            f"max_last_step_cosine={self.max_last_step_cosine!r})"
+            f"max_last_step_cosine={self.max_last_step_cosine!r}, "
+            f"noise_tail={self.noise_tail!r})"
         )
 
-    def decide(self, votes: Sequence[Vote]) -> RuleDecision:
+    def decide(self, votes: Sequence[Vote], noise: DeclaredNoise | None = None) -> RuleDecision:
+        """Accept or reject from the quorum's votes; ``noise`` is the update's declared DP."""
         if not votes:
             return RuleDecision(False, 0.0, "no votes")
         gain = median([v["loss_gain"] for v in votes])
+        if noise is not None and noise.mechanism == GAUSSIAN:
+            reasons = self._gaussian(votes, noise)
+        else:
+            reasons = self._clean(votes, noise)
+        last = median([v["last_step_cosine"] for v in votes])
+        if last > self.max_last_step_cosine:
+            reasons.append(f"copies the last global step (cos={last:.4g})")
+        return RuleDecision(not reasons, gain, "; ".join(reasons))
+
+    def _clean(self, votes: Sequence[Vote], noise: DeclaredNoise | None) -> list[str]:
+        """The four questions of the module docstring (DP-SGD: a significance bar)."""
         t = median([t_statistic(v["loss_gain"], v["loss_gain_se"]) for v in votes])
         cos = median([v["cosine"] for v in votes])
         bar = max(
             self.min_cosine,
             self.relative_cosine * median([v["reference_agreement"] for v in votes]),
         )
+        if noise is not None:  # DP-SGD: noise of unknown size attenuates the cosine
+            bar = min(bar, significant_cosine(_dimension(votes), self.z))
         ratio = median([v["norm_ratio"] for v in votes])
-        last = median([v["last_step_cosine"] for v in votes])
         reasons = []
         if t < -self.z:
             reasons.append(f"loss worse beyond noise (t={t:.3g} < -{self.z:g})")
-        if cos < bar:
+        # DP-SGD: a significant loss gain is evidence of real work the noise hid from the
+        # direction (at ε ≤ 2 honest cosines fall within 2/√d of 0)
+        shows_work = noise is not None and t >= self.z
+        if cos < bar and not shows_work:
             reasons.append(f"direction disagrees with reference (cos={cos:.3g} < {bar:.3g})")
         if ratio > self.max_norm_ratio:
             reasons.append(f"too large (norm ratio {ratio:.3g} > {self.max_norm_ratio:g})")
         if ratio < self.min_norm_ratio:
             reasons.append(f"too small (norm ratio {ratio:.3g} < {self.min_norm_ratio:g})")
-        if last > self.max_last_step_cosine:
-            reasons.append(f"copies the last global step (cos={last:.4g})")
-        return RuleDecision(not reasons, gain, "; ".join(reasons))
+        return reasons
+
+    def _gaussian(self, votes: Sequence[Vote], noise: DeclaredNoise) -> list[str]:
+        """Projection and χ² norm tests against the declared Gaussian noise (no loss test)."""
+        proj = median([v["cosine"] * v["update_norm"] for v in votes])
+        floor = projection_floor(noise, self.z)
+        norm = median([v["update_norm"] for v in votes])
+        lo, hi = squared_norm_band(noise, _dimension(votes), self.noise_tail)
+        reasons = []
+        if proj < floor:
+            reasons.append(
+                f"direction against reference beyond the declared noise "
+                f"(projection {proj:.3g} < {floor:.3g})"
+            )
+        if norm * norm > hi:
+            reasons.append(
+                f"too large for clip {noise.clip:g} plus noise (|Δ|² {norm * norm:.4g} > {hi:.4g})"
+            )
+        if norm * norm < lo:
+            reasons.append(f"too small for the declared noise (|Δ|² {norm * norm:.4g} < {lo:.4g})")
+        return reasons
+
+
+def _dimension(votes: Sequence[Vote]) -> int:
+    """The model size the quorum reports (the median: a Byzantine minority cannot move it)."""
+    return max(0, int(median([v["dimension"] for v in votes])))

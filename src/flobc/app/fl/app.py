@@ -224,7 +224,8 @@ class FLApp:
                     return TxResult(content.code, content.message)
             if check.ok:
                 rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
-                privacy.record(self.cfg.privacy, st.trainers[node_id_of(tx.signer)], body)
+                trainer = st.trainers[node_id_of(tx.signer)]
+                privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
         elif kind == VOTE:
             check, vbody = self._check_vote(tx, st)
             if check.ok:
@@ -347,7 +348,8 @@ class FLApp:
         voters = [int(i) for i in upd.votes]
         if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
             return
-        decision = self.ctx.rule.decide([upd.votes[k] for k in sorted(upd.votes, key=int)])
+        votes = [upd.votes[k] for k in sorted(upd.votes, key=int)]
+        decision = self.ctx.rule.decide(votes, privacy.declared_noise(upd))
         upd.status = UpdateStatus.ACCEPTED if decision.accepted else UpdateStatus.REJECTED
         upd.improvement = decision.improvement
         upd.reason = decision.reason

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from flobc.algorithms import privacy as dp
+from flobc.algorithms.validation import DeclaredNoise
 from flobc.app.abci import TxCheck
 from flobc.app.fl.config import PrivacyRules
-from flobc.app.fl.state import TrainerInfo
+from flobc.app.fl.state import TrainerInfo, UpdateInfo
 from flobc.app.fl.txs import UpdateBody
 
 #: Status for an update whose privacy claim the network does not accept.
@@ -57,11 +58,25 @@ def check_delta(rules: PrivacyRules | None, body: UpdateBody, delta: np.ndarray)
     return TxCheck(REJECT, why) if why else TxCheck()
 
 
-def record(rules: PrivacyRules | None, trainer: TrainerInfo, body: UpdateBody) -> None:
-    """Spend the privacy of an update once it is on the ledger (public, whatever its fate)."""
+def record(
+    rules: PrivacyRules | None,
+    trainer: TrainerInfo,
+    body: UpdateBody,
+    update: UpdateInfo | None = None,
+) -> None:
+    """Spend the privacy of an update once it is on the ledger (public, whatever its fate),
+    and keep its claim with the update for the validation rule."""
     if rules is None or body.dp is None:
         return
+    if update is not None:
+        update.dp = body.dp
     trainer.epsilon = body.dp.epsilon
     trainer.dp_releases += 1
     if body.dp.mechanism == "gaussian":
         trainer.dp_rho += dp.zcdp_rho(body.dp.noise_multiplier)
+
+
+def declared_noise(update: UpdateInfo) -> DeclaredNoise | None:
+    """The noise the validation rule judges ``update`` against (None: a clean update)."""
+    c = update.dp
+    return None if c is None else DeclaredNoise(c.mechanism, c.clip, c.noise_multiplier)

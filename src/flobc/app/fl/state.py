@@ -14,6 +14,7 @@ from enum import StrEnum
 
 import msgspec
 
+from flobc.app.fl.txs import DPClaim
 from flobc.encoding import decode, encode
 
 
@@ -68,6 +69,8 @@ class UpdateInfo(msgspec.Struct):
     local_steps: int = 0
     #: why the validation rule rejected it (empty when accepted or undecided)
     reason: str = ""
+    #: the differential privacy its trainer declared (the validation rule judges against it)
+    dp: DPClaim | None = None
 
 
 class VersionInfo(msgspec.Struct):
