@@ -207,7 +207,8 @@ def _export_final(out: Path, w: Watcher, hash_hex: str) -> None:
     type=click.IntRange(1, 8),
     default=None,
     help="Train this many models side by side on one chain (model subnetworks; validators "
-    "and trainers dealt round-robin; models small-cnn, mlp, logreg unless --model).",
+    "and trainers dealt round-robin; models small-cnn, mlp, logreg unless --model or the "
+    "config names one).",
 )
 @click.option("--timeout", type=float, default=900, show_default=True, help="Seconds.")
 def demo(
@@ -242,7 +243,8 @@ def demo(
             },
         )
         if subnets is not None:
-            cfg = split_config(cfg, subnets, same_model=model is not None)
+            # a model named by --model or the config file goes to every subnetwork
+            cfg = split_config(cfg, subnets, same_model="model" in cfg.model_fields_set)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
