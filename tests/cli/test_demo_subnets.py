@@ -46,3 +46,24 @@ def test_demo_trains_two_subnetworks_on_one_chain(tmp_path: Path) -> None:
         pytest.fail(f"pid file left behind: {pid_file}")
     ps = subprocess.run(["pgrep", "-f", str(out / "network")], capture_output=True, text=True)
     assert ps.stdout.strip() == "", f"processes left running: {ps.stdout}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--attack", "sign_flip"], "Error: subnets: [[attacks]] and [[byzantine_validators]]"),
+        (["--trainers", "2", "--subnets", "3"], "Error: subnets: 3 subnetworks need at least 3"),
+    ],
+)
+def test_demo_subnets_refuses_what_it_cannot_run_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from flobc.cli.main import cli
+
+    argv = ["demo", "--out", str(tmp_path / "d"), "--subnets", "2", *args]
+    res = CliRunner().invoke(cli, argv)
+    assert res.exit_code == 1 and res.output.startswith(message), res.output
+    assert res.output.count("\n") == 1
+    assert not (tmp_path / "d" / "network").exists()

@@ -26,7 +26,7 @@ from flobc.cli.demo_subnets import run_subnets_demo
 from flobc.cli.demo_subnets import summary as subnets_summary
 from flobc.experiments.plots import line_plot
 from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
-from flobc.node.fl_subnets import split_config
+from flobc.node.fl_subnets import split_config, subnet_runs
 from flobc.orchestration.fl_setup import create_fl_network
 from flobc.orchestration.processes import RunningNetwork, StartError, started
 from flobc.orchestration.watch import NotReached, Watcher
@@ -245,6 +245,7 @@ def demo(
         if subnets is not None:
             # a model named by --model or the config file goes to every subnetwork
             cfg = split_config(cfg, subnets, same_model="model" in cfg.model_fields_set)
+        subnet_runs(cfg)  # every [[subnets]] table must make a run configuration
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
