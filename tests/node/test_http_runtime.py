@@ -397,3 +397,58 @@ def test_run_stops_cleanly_on_sigterm() -> None:
     assert run(rt) == 0
     assert not rt.running and [name for name, _ in proc.fired] == ["kill"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+class GatedLog:
+    """A deferred-sync log whose fsync blocks until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.appended = 0
+        self.owed = 0
+        self.synced = 0
+        self.deferred = False
+        self.gate = threading.Event()
+        self.sync_threads: set[int] = set()
+
+    def append(self, *, sync: bool) -> None:
+        self.appended += 1
+        if sync:
+            self.owed = self.appended
+
+    def defer_syncs(self) -> None:
+        self.deferred = True
+
+    def sync_owed(self) -> int:
+        return self.owed if self.owed > self.synced else 0
+
+    def sync_through(self, record: int) -> None:
+        self.sync_threads.add(threading.get_ident())
+        assert self.gate.wait(5)
+        self.synced = max(self.synced, record)
+
+
+async def test_messages_wait_for_the_fsync_they_depend_on_and_keep_order() -> None:
+    log = GatedLog()
+    procs = [Toy("a"), Toy("b")]
+    a_rt, b_rt = make_cluster(procs)
+    a_rt._durability = log  # what launch.py passes as durability=
+    a, b = procs
+
+    def signed(p: Toy, _now: int) -> tuple[None, list[Action]]:
+        log.append(sync=True)  # like an own vote logged before it is broadcast
+        return None, [Broadcast(Bump("a", 0)), SetTimer("t", _now + 1)]
+
+    async with running(a_rt, b_rt):
+        assert log.deferred
+        await a_rt.call(signed)
+        await a_rt.call(lambda _p, _now: (None, [Broadcast(Bump("a", 1))]))  # no sync needed
+        await eventually(lambda: len(a.fired) == 1)  # timers do not wait
+        # The loop stays free while the fsync is blocked: it still answers b's ping.
+        await b_rt.call(lambda _p, _now: (None, [Send("a", Ping(7))]))
+        await eventually(lambda: any(isinstance(m, Ping) for _, m in a.received))
+        await asyncio.sleep(0.05)
+        assert b.bumps() == []  # nothing left before the fsync
+        log.gate.set()
+        await eventually(lambda: len(b.bumps()) == 2)
+        assert [m.seq for m in b.bumps()] == [0, 1]  # the later message kept its place
+        assert threading.get_ident() not in log.sync_threads

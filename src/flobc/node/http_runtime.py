@@ -4,6 +4,12 @@ Every call into the process happens on the event-loop thread, one at a time: inc
 messages, timers, and :meth:`HttpRuntime.call` (for API handlers). ``now_ms`` is the wall
 clock (``time.time()``) in milliseconds, kept non-decreasing, and never below a timer's
 ``at_ms`` when that timer fires. Outbound messages go through one :class:`PeerLink` per peer.
+
+fsync stays off the loop: with a ``durability`` log (the consensus write-ahead log) the
+process's ``sync=True`` appends only write, a dedicated writer thread fsyncs, and every
+outbound message produced after such an append is held, in order, until the fsync that
+covers it returns. So a signed vote never leaves before it is durable (as before), while the
+loop keeps handling peers' messages during the fsync.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -44,6 +50,16 @@ T = TypeVar("T")
 FATAL_EXIT_CODE = 3
 
 
+class DeferredSyncLog(Protocol):
+    """A log whose owed fsyncs the runtime performs (the consensus ``WriteAheadLog``)."""
+
+    def defer_syncs(self) -> None: ...
+
+    def sync_owed(self) -> int: ...
+
+    def sync_through(self, record: int) -> None: ...
+
+
 class HttpRuntime(Generic[P]):
     """Serve one process on ``host:port`` and connect it to ``peers`` (node id -> base URL)."""
 
@@ -62,6 +78,7 @@ class HttpRuntime(Generic[P]):
         request_timeout_s: float = 10.0,
         workers: int = 2,
         shutdown_timeout_s: float = 2.0,
+        durability: DeferredSyncLog | None = None,
     ) -> None:
         self.process = process
         self.peers = {pid: url for pid, url in peers.items() if pid != process.node_id}
@@ -94,6 +111,11 @@ class HttpRuntime(Generic[P]):
         self._stop_task: asyncio.Task[None] | None = None
         self.exit_code = 0
         self.fatal_error: BaseException | None = None
+        self._durability = durability
+        #: outbound actions waiting for an fsync: (record it needs durable, actions), FIFO
+        self._held: list[tuple[int, list[Action]]] = []
+        self._syncing = 0  # the record the writer thread is syncing through; 0 when idle
+        self._writer: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,6 +160,9 @@ class HttpRuntime(Generic[P]):
             link.start()
             self.links[pid] = link
         self._running = True
+        if self._durability is not None:
+            self._durability.defer_syncs()
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="flobc-fsync")
         logger.info(
             "node %s listening on %s with %d peers", self.process.node_id, self.url, len(self.peers)
         )
@@ -189,6 +214,11 @@ class HttpRuntime(Generic[P]):
         if self._runner is not None:
             await self._runner.cleanup()
         await asyncio.gather(*(link.close() for link in self.links.values()))
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+        if self._durability is not None and self._durability.sync_owed():
+            with contextlib.suppress(OSError, ValueError):
+                self._durability.sync_through(self._durability.sync_owed())
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         logger.info("node %s stopped (exit code %d)", self.process.node_id, self.exit_code)
@@ -234,7 +264,54 @@ class HttpRuntime(Generic[P]):
         self._apply(actions)
 
     def _apply(self, actions: Iterable[Action] | None) -> None:
-        for action in actions or ():
+        """Timers act at once; messages wait behind any fsync they (or earlier ones) need."""
+        actions = list(actions or ())
+        if self._durability is None:
+            self._perform(actions)
+            return
+        owed = self._durability.sync_owed()
+        if not owed and not self._held:
+            self._perform(actions)
+            return
+        net = [a for a in actions if isinstance(a, (Broadcast, Send))]
+        self._perform([a for a in actions if not isinstance(a, (Broadcast, Send))])
+        if net:
+            need = max(owed, self._held[-1][0] if self._held else 0)
+            self._held.append((need, net))
+        self._start_sync()
+
+    def _start_sync(self) -> None:
+        """Hand the next owed fsync to the writer thread (one at a time)."""
+        assert self._durability is not None and self._loop is not None
+        owed = self._durability.sync_owed()
+        if self._syncing or self._writer is None:
+            return
+        if not owed:
+            self._release(float("inf"))
+            return
+        self._syncing = owed
+        fut = self._loop.run_in_executor(self._writer, self._durability.sync_through, owed)
+        fut.add_done_callback(self._synced)
+
+    def _synced(self, fut: asyncio.Future[None]) -> None:
+        done, self._syncing = self._syncing, 0
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._fatal(FatalNodeError(f"write-ahead log fsync failed: {exc}"))
+            return
+        self._release(done)
+        if self._running:
+            self._start_sync()
+
+    def _release(self, durable: float) -> None:
+        """Send the held messages whose records are now durable, oldest first."""
+        while self._held and self._held[0][0] <= durable:
+            self._perform(self._held.pop(0)[1])
+
+    def _perform(self, actions: Iterable[Action]) -> None:
+        for action in actions:
             try:
                 if isinstance(action, Broadcast):
                     raw = encode(action.msg)
