@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -37,7 +38,14 @@ from flobc.node.http_errors import (
     json_error,
     read_body,
 )
-from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, LinkStats, PeerLink, decode_batch
+from flobc.node.peer_link import (
+    P2P_PATH,
+    SENDER_HEADER,
+    STREAM_PATH,
+    LinkStats,
+    PeerLink,
+    decode_batch,
+)
 from flobc.node.process import Action, Broadcast, CancelTimer, Process, Send, SetTimer
 
 logger = logging.getLogger("flobc.http")
@@ -116,6 +124,9 @@ class HttpRuntime(Generic[P]):
         self._held: list[tuple[int, list[Action]]] = []
         self._syncing = 0  # the record the writer thread is syncing through; 0 when idle
         self._writer: ThreadPoolExecutor | None = None
+        self._streams: set[web.WebSocketResponse] = set()
+        #: bytes of peer batches received over persistent streams
+        self.stream_bytes_received = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -146,6 +157,7 @@ class HttpRuntime(Generic[P]):
             ],
         )
         app.router.add_post(P2P_PATH, self._handle_p2p)
+        app.router.add_get(STREAM_PATH, self._handle_stream)
         app.router.add_routes(self._extra_routes)
         app[RUNTIME_KEY] = self
         self._runner = web.AppRunner(
@@ -211,6 +223,9 @@ class HttpRuntime(Generic[P]):
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        for ws in list(self._streams):
+            with contextlib.suppress(Exception):
+                await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
         if self._runner is not None:
             await self._runner.cleanup()
         await asyncio.gather(*(link.close() for link in self.links.values()))
@@ -391,20 +406,20 @@ class HttpRuntime(Generic[P]):
             self._fatal(exc)
             return json_error(503, "node stopped on a fatal error")
 
-    async def _handle_p2p(self, request: web.Request) -> web.Response:
+    def _check_sender(self, request: web.Request) -> tuple[str, web.Response | None]:
         sender = request.headers.get(SENDER_HEADER, "")
         if sender not in self.links:
-            return json_error(403, "unknown sender")
+            return sender, json_error(403, "unknown sender")
         if not self._running:
-            return json_error(503, "node is stopping")
-        body = await read_body(request, self.max_body)
-        try:
-            msgs = [
-                decode(raw, self.process.message_type, max_bytes=self.max_body)
-                for raw in decode_batch(body, self.max_body)
-            ]
-        except DecodeError as exc:
-            return json_error(400, f"malformed message batch: {exc}")
+            return sender, json_error(503, "node is stopping")
+        return sender, None
+
+    def _deliver(self, sender: str, body: bytes) -> None:
+        """Decode one batch (all or nothing) and hand its messages to the process."""
+        msgs = [
+            decode(raw, self.process.message_type, max_bytes=self.max_body)
+            for raw in decode_batch(body, self.max_body)
+        ]
         now = self._now_ms()
         for msg in msgs:
             self._dispatch(
@@ -412,7 +427,43 @@ class HttpRuntime(Generic[P]):
                 functools.partial(self.process.on_message, sender, msg),
                 now,
             )
+
+    async def _handle_p2p(self, request: web.Request) -> web.Response:
+        sender, refused = self._check_sender(request)
+        if refused is not None:
+            return refused
+        body = await read_body(request, self.max_body)
+        try:
+            self._deliver(sender, body)
+        except DecodeError as exc:
+            return json_error(400, f"malformed message batch: {exc}")
         return web.Response(status=204)
+
+    async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
+        """A peer's persistent stream: one batch per binary frame, acknowledged by an empty
+        frame once handled; a malformed batch closes the stream (code 1003)."""
+        sender, refused = self._check_sender(request)
+        if refused is not None:
+            return refused
+        ws = web.WebSocketResponse(max_msg_size=self.max_body, autoping=True)
+        await ws.prepare(request)
+        self._streams.add(ws)
+        try:
+            async for frame in ws:
+                if frame.type != aiohttp.WSMsgType.BINARY:
+                    await ws.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
+                    break
+                self.stream_bytes_received += len(frame.data)
+                try:
+                    self._deliver(sender, frame.data)
+                except DecodeError as exc:
+                    logger.warning("malformed batch from %s: %s", sender, exc)
+                    await ws.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
+                    break
+                await ws.send_bytes(b"")
+        finally:
+            self._streams.discard(ws)
+        return ws
 
 
 #: ``request.app[RUNTIME_KEY]`` gives API handlers (``extra_routes``) their runtime.
