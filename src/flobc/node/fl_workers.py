@@ -24,6 +24,7 @@ from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
 from flobc.node.api import TxSubmission
+from flobc.node.events import VersionWaiter
 from flobc.node.fl_attacks import LedgerView, TrainerAttack, visible_updates
 from flobc.node.fl_evaluator import EvaluationTask, Evaluator
 from flobc.node.fl_roles import TrainerCore
@@ -32,6 +33,9 @@ from flobc.node.http_runtime import HttpRuntime
 from flobc.node.privacy import BudgetSpent
 from flobc.node.trainer_policy import TrainerView, next_work
 from flobc.node.validator import ValidatorNode
+
+#: Seconds a waiting trainer re-reads the round anyway while its event stream is up.
+PUSH_FALLBACK_S = 2.0
 
 log = logging.getLogger("flobc.fl")
 
@@ -223,6 +227,8 @@ async def _train_loop(
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = FLClient(order, session)
+        waiter = VersionWaiter(session, order)  # new versions are pushed, not polled
+        waiter.start()
         while True:
             try:
                 if core.privacy is not None and not resumed:
@@ -248,7 +254,7 @@ async def _train_loop(
                 share_every_steps=s.share_every_steps,
             )
             if work.kind == "wait":
-                await asyncio.sleep(poll_s)
+                await waiter.wait(PUSH_FALLBACK_S if waiter.connected else poll_s)
                 continue
             start = None
             if work.kind == "train_new":
