@@ -27,7 +27,7 @@ from flobc.node import api, dashboard_api, fl_api
 from flobc.node import api_schemas as docs
 from flobc.node.metrics import METRICS_PATH
 from flobc.node.openapi import OPENAPI_PATH, openapi_document
-from flobc.node.peer_link import P2P_PATH
+from flobc.node.peer_link import P2P_PATH, STREAM_PATH
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(240)]
 
@@ -54,6 +54,7 @@ def test_every_served_route_is_documented() -> None:
     # aiohttp's "{name:regex}" is "{name}" in OpenAPI
     served = {(r.method.lower(), re.sub(r"\{(\w+):[^}]*\}", r"{\1}", r.path)) for r in tables}  # type: ignore[attr-defined]
     served |= {("get", METRICS_PATH), ("get", OPENAPI_PATH), ("post", P2P_PATH)}
+    served |= {("get", STREAM_PATH)}
     documented = {
         (method, path)
         for path, item in DOC["paths"].items()

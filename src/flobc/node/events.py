@@ -13,6 +13,9 @@ Events (``data`` is JSON):
 * ``version`` — ``{"version", "round", "height", "accepted", "rejected", "reason"}`` per
   released model version (FL networks)
 * ``resync`` — the client missed events and should re-fetch everything
+
+:class:`VersionWaiter` is the other end, for trainers: it holds one stream open and wakes
+its owner on each new version (push), instead of the owner polling ``/v1/models/latest``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from collections import deque
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from flobc.app.abci import BlockResult
@@ -206,3 +211,81 @@ async def stream_events(
         return resp
     finally:
         hub.unsubscribe(sub)
+
+
+class VersionWaiter:
+    """Wakes a trainer when a validator announces a new version over ``GET /v1/events``.
+
+    One stream is held open (validators tried in ``urls`` order, again after a drop). A
+    ``version`` (or ``hello``/``resync``) event wakes at once; ``block`` events wake at most
+    once per ``block_gap_s`` (round state such as an SSP extension changes with blocks).
+    A wake that arrives while the owner is busy is kept, so none is lost. Without a stream
+    :meth:`wait` falls back to its timeout, i.e. to polling.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, urls: list[str], block_gap_s: float = 0.2
+    ) -> None:
+        self.session = session
+        self.urls = [u.rstrip("/") for u in urls]
+        self.block_gap_s = block_gap_s
+        self.connected = False
+        self.wakes = 0
+        self._wake = asyncio.Event()
+        self._last_block_wake = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def wait(self, fallback_s: float) -> bool:
+        """Until the next wake (or one already pending), at most ``fallback_s`` seconds;
+        True when woken by the stream."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), fallback_s)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    def on_event(self, kind: str) -> None:
+        """Feed one received event kind (the stream's parser calls this)."""
+        now = time.monotonic()
+        if kind == "block":
+            if now - self._last_block_wake < self.block_gap_s:
+                return
+            self._last_block_wake = now
+        elif kind not in ("version", "hello", "resync"):
+            return
+        self.wakes += 1
+        self._wake.set()
+
+    async def _run(self) -> None:
+        k = 0
+        while not self.session.closed:  # the owner's session closing ends the stream
+            url = self.urls[k % len(self.urls)] + "/v1/events"
+            k += 1
+            try:
+                timeout = aiohttp.ClientTimeout(total=None, sock_read=3 * KEEPALIVE_S)
+                async with self.session.get(url, timeout=timeout) as resp:
+                    if resp.status != 200:
+                        raise aiohttp.ClientResponseError(
+                            resp.request_info, (), status=resp.status
+                        )
+                    self.connected = True
+                    async for line in resp.content:
+                        if line.startswith(b"event:"):
+                            self.on_event(line[6:].strip().decode())
+            except (aiohttp.ClientError, TimeoutError, ConnectionError, RuntimeError) as exc:
+                log.debug("event stream %s: %r", url, exc)
+            self.connected = False
+            self._wake.set()  # the owner re-reads state after a gap in the stream
+            await asyncio.sleep(0.5)

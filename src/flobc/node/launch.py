@@ -40,7 +40,13 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
 
         routes += list(fl_routes) + list(dashboard_fl_routes)
     runtime = HttpRuntime(
-        node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
+        node,
+        peers,
+        s.host,
+        s.port,
+        extra_routes=routes,
+        max_body=MAX_SUBMISSION_BYTES,
+        durability=opened.consensus_log.wal,
     )
     runtime.middlewares.append(metrics.middleware)
     metric = None

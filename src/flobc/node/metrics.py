@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from flobc.chain.types import tx_hash
 from flobc.node.http_runtime import RUNTIME_KEY
-from flobc.node.peer_link import P2P_PATH, LinkStats
+from flobc.node.peer_link import P2P_PATH, STREAM_PATH, LinkStats
 from flobc.node.process import Action
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class NodeMetrics:
         self.blocks_committed = 0
         #: channel ("p2p" | "api") -> bytes; responses by status class ("2xx", ...)
         self.bytes_in: dict[str, int] = {"p2p": 0, "api": 0}
+        self.stream_bytes_in = 0  # peer batches over persistent streams (read at scrape)
         self.bytes_out_api = 0
         self.responses: dict[str, int] = {}
         self._pending: OrderedDict[bytes, float] = OrderedDict()
@@ -107,7 +108,7 @@ class NodeMetrics:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Count request and response bytes and status classes; note submissions."""
         resp = await handler(request)
-        channel = "p2p" if request.path == P2P_PATH else "api"
+        channel = "p2p" if request.path in (P2P_PATH, STREAM_PATH) else "api"
         self.bytes_in[channel] += getattr(request.content, "total_bytes", 0)
         if channel == "api":
             self.bytes_out_api += resp.content_length or 0
@@ -125,6 +126,7 @@ class NodeMetrics:
 
         def render(node: ValidatorNode, now: int) -> tuple[bytes, list[Action]]:
             self.links = rt.link_stats()
+            self.stream_bytes_in = rt.stream_bytes_received
             return generate_latest(self.registry), []
 
         body = await rt.call(render)
@@ -173,7 +175,7 @@ class _StateCollector(Collector):
             "flobc_received_bytes", "Request body bytes received.", labels=["channel"]
         )
         for channel, n in sorted(m.bytes_in.items()):
-            rx.add_metric([channel], n)
+            rx.add_metric([channel], n + (m.stream_bytes_in if channel == "p2p" else 0))
         yield rx
         tx = CounterMetricFamily(
             "flobc_sent_bytes",

@@ -23,7 +23,7 @@ from flobc.app.fl.config import FLConfig
 from flobc.app.fl.state import UpdateInfo
 from flobc.node import api_schemas as s
 from flobc.node.api import TxSubmission
-from flobc.node.peer_link import P2P_PATH, SENDER_HEADER
+from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, STREAM_PATH
 
 OPENAPI_PATH = "/v1/openapi.json"
 MSGPACK = "application/msgpack"
@@ -222,6 +222,28 @@ def _core_paths() -> dict[str, Any]:
                 "responses": {
                     "204": {"description": "Delivered to the node."},
                     "400": _error("Malformed batch."),
+                    "403": _error("The sender is not a peer of this node."),
+                    **_COMMON,
+                },
+            }
+        },
+        STREAM_PATH: {
+            "get": {
+                "summary": "A validator's persistent message stream (not for clients).",
+                "description": "Upgrades to a websocket. Each binary frame is one batch (as "
+                "the body of the POST above); the node answers each handled batch with an "
+                "empty binary frame and closes the stream (code 1003) on a malformed one.",
+                "parameters": [
+                    {
+                        "name": SENDER_HEADER,
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "Node id of the sending validator.",
+                    }
+                ],
+                "responses": {
+                    "101": {"description": "Switching to the websocket protocol."},
                     "403": _error("The sender is not a peer of this node."),
                     **_COMMON,
                 },
