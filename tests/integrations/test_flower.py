@@ -147,7 +147,8 @@ def test_model_flower_needs_a_flower_client() -> None:
 def test_trainer_cli_flower_option_overrides_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flobc.node import fl_workers, launch
+    from flobc.node import fl_workers
+    from flobc.node_apps.fl import launch
     from flobc.orchestration.fl_setup import fl_network_args
     from flobc.orchestration.netdir import create_network
 
