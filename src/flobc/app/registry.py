@@ -22,9 +22,7 @@ class GenesisApplication(Protocol):
 
 
 #: Application name -> class.
-APPLICATIONS: dict[str, type[GenesisApplication]] = {
-    cls.name: cls for cls in (KVStoreApp, FLApp)
-}
+APPLICATIONS: dict[str, type[GenesisApplication]] = {cls.name: cls for cls in (KVStoreApp, FLApp)}
 #: The application of a genesis that names none (the consensus tests' key-value store).
 DEFAULT_APP = KVStoreApp.name
 

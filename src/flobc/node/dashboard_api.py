@@ -171,4 +171,3 @@ async def network(request: web.Request) -> web.Response:
             "validators": validators,
         }
     )
-
