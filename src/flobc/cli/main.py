@@ -103,7 +103,7 @@ def init(
             "fixed in the genesis and each gets its data by index; for a ledger alone use --app kv"
         )
     if app == "fl":
-        from flobc.node.fl_settings import load_config
+        from flobc.node_apps.fl.settings import load_config
         from flobc.orchestration.fl_setup import fl_network_args
 
         overrides = {"network.validators": validators, "network.trainers": trainers}

@@ -11,8 +11,8 @@ import numpy as np
 from flobc.app.fl.app import FLApp
 from flobc.encoding import sha256
 from flobc.ml.plugins import is_callable_ref
-from flobc.node.fl_roles import dataset, make_learner
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import dataset, make_learner
 from flobc.weights_codec import as_wire_vector, encode_vector
 
 #: Honest trainers may declare up to this many times the local steps of a full pass.

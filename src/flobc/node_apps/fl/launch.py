@@ -17,9 +17,9 @@ def run_trainer_home(home: Path, flower: str | None = None, log_format: LogForma
 
     from flobc.chain.genesis import Genesis
     from flobc.crypto.keys import KeyPair
-    from flobc.node.fl_settings import FLRunConfig
-    from flobc.node.fl_workers import run_trainer
     from flobc.node.home import GENESIS_FILE, KEY_FILE, HomeError, load_settings
+    from flobc.node_apps.fl.settings import FLRunConfig
+    from flobc.node_apps.fl.workers import run_trainer
 
     s = load_settings(home)
     if s.role != "trainer" or "fl" not in s.extra:

@@ -14,15 +14,15 @@ from flobc.app.abci import Application
 from flobc.app.fl.app import FLApp
 from flobc.app.fl.config import FLConfig
 from flobc.crypto.keys import KeyPair
-from flobc.node.fl_api import routes as api_routes
-from flobc.node.fl_settings import FLRunConfig
-from flobc.node.fl_workers import attach_evaluator
 from flobc.node.home import NodeSettings
 from flobc.node.hosting import EventFeed, NodeApp, OpenApiFragment
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
+from flobc.node_apps.fl.api import routes as api_routes
 from flobc.node_apps.fl.dashboard_api import routes as dashboard_routes
 from flobc.node_apps.fl.openapi import fl_openapi
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.workers import attach_evaluator
 
 
 def run_config(settings: NodeSettings) -> FLRunConfig | None:
