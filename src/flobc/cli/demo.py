@@ -23,7 +23,7 @@ from rich.table import Table
 from flobc.algorithms.sync import SCHEMES
 from flobc.cli.dashboard import dashboard_url
 from flobc.experiments.plots import line_plot
-from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
+from flobc.node_apps.fl.settings import ConfigError, FLRunConfig, load_config
 from flobc.orchestration.fl_setup import create_fl_network
 from flobc.orchestration.processes import RunningNetwork, StartError, started
 from flobc.orchestration.watch import NotReached, Watcher

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from flobc.app.abci import BlockResult
 from flobc.chain.types import Block
+from flobc.node.hosting import EventFeed
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
@@ -88,33 +89,23 @@ class Subscriber:
 class EventHub:
     """Commit events of one validator, fanned out to its SSE subscribers."""
 
-    def __init__(self, node: ValidatorNode) -> None:
+    def __init__(self, node: ValidatorNode, feed: EventFeed | None = None) -> None:
         self.node = node
+        #: the hosted application's events and ``hello``/``block`` fields
+        self.feed = feed or EventFeed()
         self.subscribers: set[Subscriber] = set()
         self.metric: dict[str, Any] | None = None
         #: cached ``/v1/network`` peer view: (loop time, document)
         self.network_cache: tuple[float, list[dict[str, Any]]] | None = None
         self.network_lock = asyncio.Lock()
-        self._versions = self._version_count()
         node.commit_listeners.append(self.on_commit)
 
-    def _fl_state(self) -> Any:
-        return getattr(self.node.app, "state", None) if self.is_fl else None
-
-    @property
-    def is_fl(self) -> bool:
-        return self.node.genesis.app_state.get("app") == "fl"
-
-    def _version_count(self) -> int:
-        st = self._fl_state()
-        return len(st.versions) if st is not None else 0
-
-    def latest_version(self) -> int | None:
-        st = self._fl_state()
-        return st.version.version if st is not None and st.versions else None
+    def head(self) -> dict[str, Any]:
+        """The application's fields of ``hello`` and ``block`` events."""
+        return self.feed.head(self.node.app)
 
     def on_commit(self, block: Block, result: BlockResult, now_ms: int) -> list[Any]:
-        """Commit listener: publish ``block`` and any new ``version`` events."""
+        """Commit listener: publish ``block`` and the application's new events."""
         try:
             self._publish_commit(block)
         except Exception:  # never let the dashboard break a commit
@@ -122,31 +113,12 @@ class EventHub:
         return []
 
     def _publish_commit(self, block: Block) -> None:
-        st = self._fl_state()
+        app_events = self.feed.new_events(self.node.app)  # advanced even with no subscriber
         if not self.subscribers:
-            self._versions = len(st.versions) if st is not None else 0
             return
-        frames = []
-        if st is not None:
-            for v in st.versions[self._versions :]:
-                doc = {
-                    "version": v.version,
-                    "round": v.round,
-                    "height": v.height,
-                    "accepted": v.accepted,
-                    "rejected": v.rejected,
-                    "reason": v.reason,
-                }
-                frames.append(format_event("version", doc, block.height))
-            self._versions = len(st.versions)
-        doc = {
-            "height": block.height,
-            "time_ms": block.header.time_ms,
-            "txs": len(block.txs),
-            "version": self.latest_version(),
-            "round": st.round.number if st is not None and st.round is not None else None,
-        }
-        frames.insert(0, format_event("block", doc, block.height))
+        doc = {"height": block.height, "time_ms": block.header.time_ms, "txs": len(block.txs)}
+        frames = [format_event("block", {**doc, **self.head()}, block.height)]
+        frames += [format_event(kind, data, block.height) for kind, data in app_events]
         for sub in self.subscribers:
             for frame in frames:
                 sub.push(frame)
@@ -188,7 +160,7 @@ async def stream_events(
     )
     try:
         await resp.prepare(request)
-        hello = {"height": hub.node.store.height(), "version": hub.latest_version()}
+        hello = {"height": hub.node.store.height(), **hub.head()}
         await resp.write(b"retry: 2000\n\n" + format_event("hello", hello))
         idle, poll_s = 0.0, POLL_S
         while runtime.running:

@@ -2,8 +2,9 @@
 
 Each node gets its own :class:`~prometheus_client.CollectorRegistry` (tests run several
 nodes in one process, and the global registry would mix them). Gauges that mirror node
-state (height, round, mempool, peers, model version, trust) are read at scrape time from
-the same sources as ``/v1/status`` and ``/v1/trainers``, on the event-loop thread, so a
+state (height, round, mempool, peers; the hosted application's, such as FL's model
+version and trust) are read at scrape time from the same sources as ``/v1/status`` and
+the application's API, on the event-loop thread, so a
 scrape is a consistent snapshot and the numbers agree with those endpoints. Event
 metrics (commit latency, committed transactions, bytes) are counted as they happen.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -46,8 +47,12 @@ class NodeMetrics:
     ``runtime.middlewares`` so traffic is counted (see :func:`flobc.node.launch`).
     """
 
-    def __init__(self, node: ValidatorNode) -> None:
+    def __init__(
+        self, node: ValidatorNode, app_metrics: Callable[[Any], Iterator[Metric]] | None = None
+    ) -> None:
         self.node = node
+        #: the hosted application's metrics (:meth:`flobc.node.hosting.NodeApp.metrics`)
+        self.app_metrics = app_metrics
         node.commit_listeners.append(self.on_commit)
         self.route = web.get(METRICS_PATH, self.handle)
         self.links: dict[str, LinkStats] = {}
@@ -134,7 +139,7 @@ class NodeMetrics:
 
 
 class _StateCollector(Collector):
-    """Reads node and FL state at scrape time (called on the event-loop thread)."""
+    """Reads node and application state at scrape time (called on the event-loop thread)."""
 
     def __init__(self, metrics: NodeMetrics) -> None:
         self.m = metrics
@@ -201,30 +206,8 @@ class _StateCollector(Collector):
         for klass, n in sorted(m.responses.items()):
             resp.add_metric([klass], n)
         yield resp
-        if node.genesis.app_state.get("app") == "fl":
-            yield from _fl_metrics(node.app.state)
-
-
-def _fl_metrics(state: Any) -> Iterator[Metric]:
-    """Model versions, update decisions and trust, as ``/v1/models/latest`` and ``/v1/trainers``."""
-    trainers = sorted(state.trainers.items(), key=lambda kv: kv[1].index)
-    yield _gauge("flobc_model_version", "Latest released model version.", state.version.version)
-    yield _gauge(
-        "flobc_fl_round", "Current FL round number.", state.round.number if state.round else 0
-    )
-    yield _gauge("flobc_trainers_active", "Active trainers.", sum(t.active for _, t in trainers))
-    for what in ("submitted", "accepted", "rejected"):
-        yield _counter(
-            f"flobc_updates_{what}",
-            f"Model updates {what} (ledger totals over all trainers).",
-            sum(getattr(t, what) for _, t in trainers),
-        )
-    trust = GaugeMetricFamily(
-        "flobc_trainer_trust", "Trust score of each trainer.", labels=["trainer", "name"]
-    )
-    for tid, t in trainers:
-        trust.add_metric([tid, t.name], t.score)
-    yield trust
+        if m.app_metrics is not None:
+            yield from m.app_metrics(node.app)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

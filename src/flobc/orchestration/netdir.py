@@ -23,6 +23,7 @@ from flobc.chain.genesis import ConsensusParams, Genesis
 from flobc.chain.validators import Validator
 from flobc.crypto.keys import KeyPair
 from flobc.node.home import GENESIS_FILE, KEY_FILE, NodeSettings, load_settings, save_settings
+from flobc.node_apps import node_app_for
 
 RUN_DIR = "run"
 
@@ -76,11 +77,6 @@ def create_network(
     """
     if validators < 1:
         raise ValueError("a network needs at least one validator")
-    if netdir.exists() and any(netdir.iterdir()):
-        if not force:
-            raise FileExistsError(f"{netdir} is not empty (use --force to overwrite)")
-        shutil.rmtree(netdir)
-    netdir.mkdir(parents=True, exist_ok=True)
     total = validators + trainers
     ports = (
         [base_port + i for i in range(total)]
@@ -103,11 +99,15 @@ def create_network(
         for _, role, k, s in entries
         if role == "validator"
     ]
-    state = dict(app_state or {"app": "kv"})
-    if state.get("app") == "fl":
-        fl = dict(state.get("fl", {}))
-        fl["trainers"] = [k.public_key.hex() for _, role, k, _ in entries if role == "trainer"]
-        state["fl"] = fl
+    hosted = node_app_for(app_state or {})
+    members = [(role, k.public_key) for _, role, k, _ in entries if role != "validator"]
+    state = hosted.complete_genesis(dict(app_state or {"app": hosted.name}), members)
+    hosted.check_genesis(state)
+    if netdir.exists() and any(netdir.iterdir()):
+        if not force:
+            raise FileExistsError(f"{netdir} is not empty (use --force to overwrite)")
+        shutil.rmtree(netdir)
+    netdir.mkdir(parents=True, exist_ok=True)
     genesis = Genesis(
         chain_id=chain_id or f"flobc-{int(time.time())}",
         genesis_time_ms=int(time.time() * 1000),

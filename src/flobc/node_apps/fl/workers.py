@@ -4,7 +4,7 @@
   a worker thread (never on the event loop, so consensus never waits on ML) and the
   validator's signed vote goes back through its own mempool.
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
-  following the synchronisation scheme (:mod:`flobc.node.trainer_policy`), with failover
+  following the synchronisation scheme (:mod:`flobc.algorithms.sync`), with failover
   across validators.
 
 Both run the sans-I/O role cores of :mod:`flobc.roles`, as the simulator does; this module
@@ -29,12 +29,12 @@ from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
 from flobc.node.api import TxSubmission
 from flobc.node.events import VersionWaiter
-from flobc.node.fl_attacks import LedgerView, TrainerAttack, visible_updates
-from flobc.node.fl_evaluator import Evaluator
-from flobc.node.fl_roles import TrainerCore, as_vector, scheme_policy
-from flobc.node.fl_settings import FLRunConfig
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
+from flobc.node_apps.fl.attacks import LedgerView, TrainerAttack, visible_updates
+from flobc.node_apps.fl.evaluator import Evaluator
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, scheme_policy
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,

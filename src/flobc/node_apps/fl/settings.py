@@ -281,7 +281,7 @@ class PrivacyOverride(_Section):
 
 
 class PrivacySection(_Section):
-    """Differential privacy of trainer updates (see :mod:`flobc.node.privacy`).
+    """Differential privacy of trainer updates (see :mod:`flobc.node_apps.fl.privacy`).
 
     ``noise_multiplier`` unset: each trainer derives the smallest σ that spends at most
     ``epsilon_budget`` over ``planned_rounds`` updates. ``required``, ``min_noise_multiplier``,
