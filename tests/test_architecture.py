@@ -5,7 +5,7 @@ Layers, lowest first (a package may import only packages in lower layers, and th
 libraries it is allowed)::
 
     encoding, durable → crypto, weights_codec → chain → consensus → app → node
-      → orchestration | sim → experiments | bench → cli
+      → node_apps → orchestration | sim → experiments | bench → cli
 
 Libraries (``algorithms``, ``ml``, ``roles``, ``integrations``, ``dashboard``) sit beside
 the layers: they import no layered package above ``crypto``, and only layers from a floor
@@ -31,6 +31,8 @@ LAYERS: list[set[str]] = [
     {"consensus"},
     {"app"},
     {"node"},
+    # the applications the generic node hosts (FL's node side, the KV test app)
+    {"node_apps"},
     {"orchestration", "sim"},
     # benchmarks drive simulated ledgers and real networks, like the experiments
     {"experiments", "bench"},

@@ -8,7 +8,7 @@ import pytest
 from flobc.bench.round_workload import workload_config
 from flobc.cli.bench_round import summarize
 from flobc.crypto.keys import KeyPair
-from flobc.node import fl_roles
+from flobc.node_apps.fl import trainer_core
 
 
 def test_flower_client_trains_exactly_as_a_flobc_trainer() -> None:
@@ -17,7 +17,7 @@ def test_flower_client_trains_exactly_as_a_flobc_trainer() -> None:
     from flobc.ml.train import TrainConfig
 
     cfg = workload_config()
-    core = fl_roles.TrainerCore(cfg, 2, KeyPair.generate(), "bench")
+    core = trainer_core.TrainerCore(cfg, 2, KeyPair.generate(), "bench")
     base = core.learner.get_weights()
     flobc_local, _ = core.train(base, 0)
     flower = flower_learner(
@@ -25,7 +25,7 @@ def test_flower_client_trains_exactly_as_a_flobc_trainer() -> None:
         partition=2,
         partitions=7,
         role="trainer",
-        scorer=fl_roles.make_learner(cfg, cfg.seed),
+        scorer=trainer_core.make_learner(cfg, cfg.seed),
         config=TrainConfig(lr=0.05, batch_size=32, epochs=1, seed=cfg.seed),
         run_config={"num-clients": 7},
     )

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from flobc.cli.main import cli
 from flobc.ml.zoo import build_model
-from flobc.node.fl_genesis import fl_app_state
 from flobc.node.logfmt import configure_logging
+from flobc.node_apps.fl.genesis import fl_app_state
 from flobc.orchestration import processes as net
 from flobc.orchestration.netdir import create_network
 from flobc.sim.fl_fixtures import tiny_config

@@ -116,3 +116,31 @@ def test_refusals(path: Path) -> None:
     wal.close()
     with pytest.raises(WALError):
         wal.append(b"late", sync=False)
+
+
+def test_deferred_syncs_are_owed_until_synced(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    with WriteAheadLog(path) as wal:
+        monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+        wal.append(b"a", sync=True)
+        assert len(synced) == 1 and wal.sync_owed() == 0
+        wal.defer_syncs()
+        wal.append(b"b", sync=False)
+        assert wal.sync_owed() == 0
+        wal.append(b"c", sync=True)
+        wal.append(b"d", sync=False)
+        assert len(synced) == 1  # written, not yet synced
+        assert wal.sync_owed() == 3  # record 3 ("c") must reach stable storage
+        wal.sync_through(wal.sync_owed())
+        assert len(synced) == 2 and wal.sync_owed() == 0
+        wal.sync_through(3)  # already durable: no second fsync
+        assert len(synced) == 2
+        wal.append(b"e", sync=True)
+        wal.reset([b"e"])  # a reset rewrites the file durably: nothing is owed
+        assert wal.sync_owed() == 0
+        assert list(wal.records()) == [b"e"]
+    with WriteAheadLog(path) as wal:  # a deferred record was written at once
+        assert list(wal.records()) == [b"e"]

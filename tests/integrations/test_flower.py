@@ -23,8 +23,8 @@ import flower_toy
 
 from flobc.integrations.flower import flower_learner
 from flobc.ml.train import TrainConfig
-from flobc.node import fl_roles
-from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
+from flobc.node_apps.fl import trainer_core
+from flobc.node_apps.fl.settings import ConfigError, FLRunConfig, load_config
 from flobc.sim.fl_network import SimFLNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +59,8 @@ def peer_path(monkeypatch: pytest.MonkeyPatch) -> Path:
 def _accuracies(net: SimFLNetwork, cfg: FLRunConfig) -> list[float]:
     """Test accuracy of every released version, scored by a FLoBC observer."""
     node = net.ledger.node(0)
-    test = fl_roles.test_data(cfg)
-    learner = fl_roles.make_learner(cfg, cfg.seed)
+    test = trainer_core.test_data(cfg)
+    learner = trainer_core.make_learner(cfg, cfg.seed)
     out = []
     for v in node.app.state.versions:  # type: ignore[attr-defined]
         learner.set_weights(np.frombuffer(node.blobs.get(bytes.fromhex(v.weights)), "<f4"))
@@ -102,9 +102,11 @@ def test_numpy_client_gives_the_model_when_model_is_flower() -> None:
         },
     )
     flower_toy.SEEN.clear()
-    learner = fl_roles.make_learner(cfg, cfg.seed)
+    learner = trainer_core.make_learner(cfg, cfg.seed)
     assert [t.shape for t in learner.spec.tensors] == [(64, 10), (10,)]
-    assert np.array_equal(learner.get_weights(), fl_roles.make_learner(cfg, cfg.seed).get_weights())
+    assert np.array_equal(
+        learner.get_weights(), trainer_core.make_learner(cfg, cfg.seed).get_weights()
+    )
     net = _sim(cfg, 3)
     app = net.ledger.node(0).app
     first = app.state.versions[0]  # type: ignore[attr-defined]
@@ -136,7 +138,7 @@ def test_a_model_that_does_not_match_the_client_is_refused() -> None:
         None, **{"model.name": "mlp", "training.flower_client": "flower_toy:client_fn"}
     )
     with pytest.raises(ValueError, match="must match the client's parameters"):
-        fl_roles.make_learner(cfg, 0, role="trainer", index=0)
+        trainer_core.make_learner(cfg, 0, role="trainer", index=0)
 
 
 def test_model_flower_needs_a_flower_client() -> None:
@@ -147,7 +149,7 @@ def test_model_flower_needs_a_flower_client() -> None:
 def test_trainer_cli_flower_option_overrides_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flobc.node import fl_workers, launch
+    from flobc.node_apps.fl import launch, workers
     from flobc.orchestration.fl_setup import fl_network_args
     from flobc.orchestration.netdir import create_network
 
@@ -160,7 +162,7 @@ def test_trainer_cli_flower_option_overrides_the_config(
     async def fake_run_trainer(cfg: FLRunConfig, *args: Any, **kw: Any) -> None:
         seen.append(cfg)
 
-    monkeypatch.setattr(fl_workers, "run_trainer", fake_run_trainer)
+    monkeypatch.setattr(workers, "run_trainer", fake_run_trainer)
     assert launch.run_trainer_home(tmp_path / "net" / "trainer-0", flower="flower_toy:app") == 0
     assert seen[0].training.flower_client == "flower_toy:app"
 

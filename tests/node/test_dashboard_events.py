@@ -23,6 +23,7 @@ from flobc.node import events
 from flobc.node.events import Subscriber, format_event, hub_for
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.launch import build_validator
+from flobc.node_apps import NODE_APPS
 from flobc.orchestration.netdir import create_network
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 async def validator(tmp_path: Path) -> AsyncIterator[HttpRuntime[Any]]:
     netdir = tmp_path / "net"
     create_network(netdir, validators=1, consensus=ConsensusParams(empty_block_interval_ms=100))
-    rt, opened = build_validator(netdir / "validator-0")
+    rt, opened = build_validator(netdir / "validator-0", NODE_APPS)
     await rt.start()
     try:
         yield rt
@@ -142,7 +143,7 @@ async def test_cli_finds_the_first_validator_that_answers(tmp_path: Path) -> Non
     netdir = tmp_path / "net"
     create_network(netdir, validators=2)
     assert await asyncio.to_thread(first_running_dashboard, netdir, 0.5) is None
-    rt, opened = build_validator(netdir / "validator-1")  # validator-0 stays down
+    rt, opened = build_validator(netdir / "validator-1", NODE_APPS)  # validator-0 stays down
     await rt.start()
     try:
         url = await asyncio.to_thread(first_running_dashboard, netdir, 0.5)

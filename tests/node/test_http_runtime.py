@@ -22,7 +22,7 @@ from flobc.encoding import encode
 from flobc.node.errors import FatalNodeError
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import FATAL_EXIT_CODE, RUNTIME_KEY, HttpRuntime, run
-from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, encode_batch
+from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, STREAM_PATH, encode_batch
 from flobc.node.process import Action, Broadcast, CancelTimer, Send, SetTimer
 
 pytestmark = pytest.mark.timeout(30)
@@ -397,3 +397,99 @@ def test_run_stops_cleanly_on_sigterm() -> None:
     assert run(rt) == 0
     assert not rt.running and [name for name, _ in proc.fired] == ["kill"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+class GatedLog:
+    """A deferred-sync log whose fsync blocks until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.appended = 0
+        self.owed = 0
+        self.synced = 0
+        self.deferred = False
+        self.gate = threading.Event()
+        self.sync_threads: set[int] = set()
+
+    def append(self, *, sync: bool) -> None:
+        self.appended += 1
+        if sync:
+            self.owed = self.appended
+
+    def defer_syncs(self) -> None:
+        self.deferred = True
+
+    def sync_owed(self) -> int:
+        return self.owed if self.owed > self.synced else 0
+
+    def sync_through(self, record: int) -> None:
+        self.sync_threads.add(threading.get_ident())
+        assert self.gate.wait(5)
+        self.synced = max(self.synced, record)
+
+
+async def test_messages_wait_for_the_fsync_they_depend_on_and_keep_order() -> None:
+    log = GatedLog()
+    procs = [Toy("a"), Toy("b")]
+    a_rt, b_rt = make_cluster(procs)
+    a_rt._durability = log  # what launch.py passes as durability=
+    a, b = procs
+
+    def signed(p: Toy, _now: int) -> tuple[None, list[Action]]:
+        log.append(sync=True)  # like an own vote logged before it is broadcast
+        return None, [Broadcast(Bump("a", 0)), SetTimer("t", _now + 1)]
+
+    async with running(a_rt, b_rt):
+        assert log.deferred
+        await a_rt.call(signed)
+        await a_rt.call(lambda _p, _now: (None, [Broadcast(Bump("a", 1))]))  # no sync needed
+        await eventually(lambda: len(a.fired) == 1)  # timers do not wait
+        # The loop stays free while the fsync is blocked: it still answers b's ping.
+        await b_rt.call(lambda _p, _now: (None, [Send("a", Ping(7))]))
+        await eventually(lambda: any(isinstance(m, Ping) for _, m in a.received))
+        await asyncio.sleep(0.05)
+        assert b.bumps() == []  # nothing left before the fsync
+        log.gate.set()
+        await eventually(lambda: len(b.bumps()) == 2)
+        assert [m.seq for m in b.bumps()] == [0, 1]  # the later message kept its place
+        assert threading.get_ident() not in log.sync_threads
+
+
+async def test_stream_acks_batches_and_refuses_strangers_and_malformed_frames() -> None:
+    procs = [Toy("a"), Toy("b")]
+    a_rt, _ = make_cluster(procs, max_body=1024)
+    async with running(a_rt), aiohttp.ClientSession() as http:
+        url = a_rt.url + STREAM_PATH
+        for sender in ("mallory", ""):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await http.ws_connect(url, headers={SENDER_HEADER: sender})
+            assert info.value.status == 403
+        async with http.ws_connect(url, headers={SENDER_HEADER: "b"}) as ws:
+            await ws.send_bytes(encode_batch([encode(Bump("b", 1)), encode(Bump("b", 2))]))
+            ack = await ws.receive(timeout=5)
+            assert ack.type == aiohttp.WSMsgType.BINARY and ack.data == b""
+            assert procs[0].bumps() == [Bump("b", 1), Bump("b", 2)]
+            await ws.send_bytes(encode_batch([encode(Bump("b", 3)), b"\xc1"]))
+            closed = await ws.receive(timeout=5)
+            assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == aiohttp.WSCloseCode.UNSUPPORTED_DATA
+        assert procs[0].bumps() == [Bump("b", 1), Bump("b", 2)]  # the bad batch: nothing
+
+
+async def test_stream_survives_a_peer_restart_in_order() -> None:
+    procs = [Toy("a"), Toy("b")]
+    a_rt, b_rt = make_cluster(procs, backoff_initial_s=0.02, backoff_max_s=0.1)
+    async with running(a_rt):
+        await b_rt.start()
+        await a_rt.call(lambda _p, _now: (None, [Send("b", Bump("a", 0))]))
+        await eventually(lambda: len(procs[1].bumps()) == 1)
+        await b_rt.stop()
+        for i in range(1, 6):
+            await a_rt.call(lambda _p, _now, i=i: (None, [Send("b", Bump("a", i))]))
+        await eventually(lambda: a_rt.link_stats()["b"].failures >= 1)
+        b2 = Toy("b")
+        b2_rt = HttpRuntime(b2, {"a": a_rt.url, "b": b_rt.url}, HOST, b_rt.port)
+        async with running(b2_rt):
+            await eventually(lambda: len(b2.bumps()) >= 5)
+            assert [m.seq for m in b2.bumps()][-5:] == [1, 2, 3, 4, 5]
+            stats = a_rt.link_stats()["b"]
+            assert stats.connects >= 2 and stats.queued == 0

@@ -23,15 +23,17 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from flobc.app.fl.state import UpdateInfo
 from flobc.encoding import encode
-from flobc.node import api, dashboard_api, fl_api, fl_subnet_api
+from flobc.node import api, dashboard_api
 from flobc.node import api_schemas as docs
 from flobc.node.metrics import METRICS_PATH
 from flobc.node.openapi import OPENAPI_PATH, openapi_document
-from flobc.node.peer_link import P2P_PATH
+from flobc.node.peer_link import P2P_PATH, STREAM_PATH
+from flobc.node_apps.fl import api_schemas as fl_docs
+from flobc.node_apps.fl.node_app import FLNodeApp
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(240)]
 
-DOC = openapi_document(fl=True)
+DOC = openapi_document(FLNodeApp().openapi())
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +46,18 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNet]:
 def test_document_is_valid_openapi_3_1() -> None:
     validate(DOC)  # raises on any violation of the OpenAPI 3.1 schema
     assert DOC["openapi"] == "3.1.0"
-    kv = openapi_document(fl=False)
+    kv = openapi_document()
     validate(kv)
     assert "/v1/models/latest" not in kv["paths"] and "/v1/status" in kv["paths"]
 
 
 def test_every_served_route_is_documented() -> None:
-    tables = [*api.routes, *fl_api.routes, *dashboard_api.routes, *dashboard_api.fl_routes]
-    tables += [*fl_subnet_api.routes]
+    tables = [*api.routes, *dashboard_api.routes, *FLNodeApp().routes()]
     # aiohttp's "{name:regex}" is "{name}" in OpenAPI
     served = {(r.method.lower(), re.sub(r"\{(\w+):[^}]*\}", r"{\1}", r.path)) for r in tables}  # type: ignore[attr-defined]
     served |= {("get", METRICS_PATH), ("get", OPENAPI_PATH), ("post", P2P_PATH)}
+    served |= {("get", STREAM_PATH)}
+    assert ("get", "/v1/subnets") in served  # FL's model subnetworks (node_apps/fl/subnet_api)
     documented = {
         (method, path)
         for path, item in DOC["paths"].items()
@@ -117,19 +120,21 @@ def test_real_answers_match_their_schemas(network: LiveNet) -> None:
     _, loc = check_answer(base, "get", "/v1/txs/{hash}", f"/v1/txs/{uid}")
     msgspec.convert(loc, docs.TxLocationDoc)
     _, latest = check_answer(base, "get", "/v1/models/latest", "/v1/models/latest")
-    assert latest["version"] >= 1 and msgspec.convert(latest, docs.VersionDoc)
+    assert latest["version"] >= 1 and msgspec.convert(latest, fl_docs.VersionDoc)
     check_answer(base, "get", "/v1/models/{version}", "/v1/models/1")
     _, trainers = check_answer(base, "get", "/v1/trainers", "/v1/trainers")
     assert trainers[0]["submitted"] >= 1
     _, rnd = check_answer(base, "get", "/v1/round", "/v1/round")
     assert "updates" not in rnd
     _, rnd = check_answer(base, "get", "/v1/round", "/v1/round?updates=1")
-    msgspec.convert(rnd, docs.RoundDoc)
+    msgspec.convert(rnd, fl_docs.RoundDoc)
     _, listed = check_answer(base, "get", "/v1/updates", f"/v1/updates?status={upd['status']}")
     assert uid in {u["id"] for u in listed}
     assert msgspec.convert(listed, list[UpdateInfo])
     _, versions = check_answer(base, "get", "/v1/models", "/v1/models?since=0&limit=5")
-    assert versions[0]["version"] == 0 and msgspec.convert(versions, list[docs.VersionListItemDoc])
+    assert versions[0]["version"] == 0 and msgspec.convert(
+        versions, list[fl_docs.VersionListItemDoc]
+    )
     _, netdoc = check_answer(base, "get", "/v1/network", "/v1/network")
     assert msgspec.convert(netdoc, docs.NetworkDoc).validators[0].status is not None
     delta = check_answer(base, "get", "/v1/updates/{id}/delta", f"/v1/updates/{uid}/delta")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from flobc.node.fl_roles import scheme_policy
-from flobc.node.fl_settings import load_config
-from flobc.node.trainer_policy import TrainerView, Work, next_work
+from flobc.algorithms.sync import TrainerView, Work, next_work
+from flobc.node_apps.fl.settings import load_config
+from flobc.node_apps.fl.trainer_core import scheme_policy
 from flobc.roles.effects import (
     BuildUpdate,
     Failed,

@@ -11,9 +11,9 @@ import pytest
 
 from flobc.app.fl.app import FLApp
 from flobc.ml.noise import add_update_noise
-from flobc.node import fl_roles
-from flobc.node.fl_attacks import LedgerView, trainer_attack
-from flobc.node.fl_roles import TrainerCore, as_vector, make_learner, trainer_data
+from flobc.node_apps.fl import trainer_core
+from flobc.node_apps.fl.attacks import LedgerView, trainer_attack
+from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, make_learner, trainer_data
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 from flobc.sim.ledger import sim_keys
@@ -120,7 +120,7 @@ def test_colluders_replay_each_others_honest_training_exactly() -> None:
     honest3 = c3.last_honest
     assert honest3 is not None
     assert c2.replay_honest(3).tobytes() == honest3.tobytes()  # shared from trainer 3
-    fl_roles._REPLAYS.clear()
+    trainer_core._REPLAYS.clear()
     assert c2.replay_honest(3).tobytes() == honest3.tobytes()  # replayed from scratch
     # IPM over both colluders' honest updates (no peer visible yet)
     sent = c2.delta(base, w2, version=1)

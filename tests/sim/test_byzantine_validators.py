@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flobc.app.fl.app import FLApp
-from flobc.node.fl_settings import ConfigError
+from flobc.node_apps.fl.settings import ConfigError
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 

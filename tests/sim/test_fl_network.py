@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flobc.app.fl.app import FLApp
-from flobc.node import fl_roles
+from flobc.node_apps.fl import trainer_core
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 from flobc.sim.invariants import check_ledger
@@ -75,8 +75,8 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_does_not(run0: Run) -
 
 def test_accuracy_on_the_test_set_improves(run0: Run) -> None:
     cfg = run0.net.cfg
-    data = fl_roles.test_data(cfg)
-    learner = fl_roles.make_learner(cfg, 0)
+    data = trainer_core.test_data(cfg)
+    learner = trainer_core.make_learner(cfg, 0)
     accuracy = []
     for h in run0.hashes:
         learner.set_weights(np.frombuffer(run0.net.blob(h), dtype="<f4"))

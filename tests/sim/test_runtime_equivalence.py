@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flobc.cli.demo import run_demo
-from flobc.node.fl_settings import load_config
+from flobc.node_apps.fl.settings import load_config
 from flobc.sim.fl_network import SimFLNetwork
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(300)]

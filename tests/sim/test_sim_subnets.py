@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flobc.node import fl_roles
-from flobc.node.fl_settings import ConfigError, load_config
-from flobc.node.fl_subnets import subnet_runs
+from flobc.node_apps.fl import trainer_core as fl_roles
+from flobc.node_apps.fl.settings import ConfigError, load_config
+from flobc.node_apps.fl.subnets import subnet_runs
 from flobc.sim.fl_subnets import SimSubnetsNetwork
 from flobc.sim.invariants import check_ledger
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from flobc.algorithms.adaptive_period import next_period
+from flobc.algorithms.sync import TrainerView, Work, next_work
 from flobc.app.fl.state import FLState, UpdateInfo
-from flobc.node.trainer_policy import TrainerView, Work, next_work
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork, SimTiming
 

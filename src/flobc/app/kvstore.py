@@ -6,11 +6,12 @@ be strictly greater than its last, so a replayed transaction is rejected.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from flobc.app.abci import BlockResult, TxCheck, TxResult
+from flobc.chain.genesis import Genesis
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.encoding import encode, hash_obj
 
@@ -29,10 +30,17 @@ class _State(msgspec.Struct):
 class KVStoreApp:
     """Deterministic string-to-string map ordered by consensus."""
 
+    #: selected by a genesis ``app_state`` of ``{"app": "kv"}`` (see :mod:`flobc.app.registry`)
+    name: ClassVar[str] = "kv"
+
     def __init__(self, chain_id: str):
         self.chain_id = chain_id
         self._committed = _State()
         self._pending: _State | None = None
+
+    @classmethod
+    def from_genesis(cls, genesis: Genesis, blobs: Any) -> KVStoreApp:
+        return cls(genesis.chain_id)
 
     def info(self) -> tuple[int, bytes]:
         return self._committed.height, self._committed.app_hash

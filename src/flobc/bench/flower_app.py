@@ -24,7 +24,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from flobc.bench.round_workload import train_seed, workload_config
 from flobc.ml.weights import ModelSpec, flatten, unflatten
-from flobc.node import fl_roles
+from flobc.node_apps.fl import trainer_core
 
 client = ClientApp()
 server = ServerApp()
@@ -48,7 +48,10 @@ def train(msg: Message, context: Context) -> Message:
     cfg = _cfg(context)
     cid = int(context.node_config["partition-id"])
     if cid not in _LEARNERS:
-        _LEARNERS[cid] = (fl_roles.make_learner(cfg, cfg.seed), fl_roles.trainer_data(cfg, cid))
+        _LEARNERS[cid] = (
+            trainer_core.make_learner(cfg, cfg.seed),
+            trainer_core.trainer_data(cfg, cid),
+        )
     learner, data = _LEARNERS[cid]
     version = int(msg.content["config"]["server-round"]) - 1
     learner.set_weights(_vector(msg.content["arrays"], learner.spec))
@@ -78,7 +81,7 @@ class _TimedFedAvg(FedAvg):
 def main(grid: Grid, context: Context) -> None:
     cfg = _cfg(context)
     n, rounds = cfg.network.trainers, int(context.run_config["num-server-rounds"])
-    learner, test = fl_roles.make_learner(cfg, cfg.seed), fl_roles.test_data(cfg)
+    learner, test = trainer_core.make_learner(cfg, cfg.seed), trainer_core.test_data(cfg)
     spec, starts, ends, accs = learner.spec, {}, {}, {}
 
     def evaluate_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord:

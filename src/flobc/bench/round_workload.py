@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flobc.encoding import sha256
-from flobc.node.fl_settings import FLRunConfig, load_config
+from flobc.node_apps.fl.settings import FLRunConfig, load_config
 
 MODEL = "flobc.bench.round_workload:cnn"
 

@@ -5,6 +5,10 @@ loopback, and the simulator's speed. A benchmark, not a test: it reports, it ass
   every ``--poll-ms``) on the validator it was sent to;
 * throughput: many concurrent submitters (one key each, transactions signed beforehand),
   committed transactions counted from the blocks of a fixed window after a warm-up;
+* propagation: a transaction carrying a ``--blob-mb`` blob (the size of a model update) is
+  submitted to one validator; timed until every validator holds it (``GET /v1/txs/{h}``
+  answers pending or committed on each, polled every ``--poll-ms``). On the key-value app
+  the blob travels with the transaction's gossip but is not stored (the FL app stores it);
 * simulator: simulated seconds per wall-clock second under a steady transaction load.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -144,6 +149,41 @@ async def measure_latency(ln: LocalNet, samples: int, poll_ms: float) -> dict[st
         "latency_p50_ms": _pct(lat, 0.5),
         "latency_p95_ms": _pct(lat, 0.95),
         "latency_max_ms": max(lat),
+    }
+
+
+async def measure_propagation(
+    ln: LocalNet, samples: int, blob_mb: float, poll_ms: float
+) -> dict[str, float]:
+    """Time a transaction with a ``blob_mb`` MB blob from submission until every validator
+    holds it; each sample enters at another validator (rotating)."""
+    rng = random.Random(7)
+    size = int(blob_mb * 1_000_000)
+    key = KeyPair.generate()
+    times: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        clients = [AsyncValidatorClient(u, session, timeout=60) for u in ln.urls]
+        await _wait_height(clients[0], 2, 10)
+        for i in range(samples):
+            blob = rng.randbytes(size)
+            raw = kv_tx(ln.chain_id, key, f"blob{i}", "v", i + 1).encoded()
+            entry = clients[i % len(clients)]
+            t0 = time.perf_counter()
+            h = await entry.submit_raw(raw, [blob])
+            waiting = [c for c in clients if c is not entry]
+            while waiting:
+                held = await asyncio.gather(*(c.tx_status(h) for c in waiting))
+                waiting = [c for c, st in zip(waiting, held, strict=True) if st.state == "unknown"]
+                if time.perf_counter() - t0 > 30:
+                    raise click.ClickException(f"a {blob_mb} MB transaction did not spread in 30 s")
+                if waiting:
+                    await asyncio.sleep(poll_ms / 1000)
+            times.append((time.perf_counter() - t0) * 1000)
+            await asyncio.sleep(0.05)
+    return {
+        "blob_to_all_p50_ms": _pct(times, 0.5),
+        "blob_to_all_p95_ms": _pct(times, 0.95),
+        "blob_mb": blob_mb,
     }
 
 
@@ -294,9 +334,11 @@ def bench() -> None:
 )
 @click.option("--empty-block-ms", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--sim-tx-ms", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--blob-mb", type=click.FloatRange(0.001, 30), default=5.0, show_default=True)
+@click.option("--blob-samples", type=click.IntRange(1), default=20, show_default=True)
 @click.option(
     "--only",
-    type=click.Choice(["latency", "throughput", "sim"]),
+    type=click.Choice(["latency", "throughput", "propagation", "sim"]),
     multiple=True,
     help="Run only these parts (repeatable); default: all.",
 )
@@ -319,27 +361,36 @@ def consensus(
     inflight: int,
     empty_block_ms: int,
     sim_tx_ms: int,
+    blob_mb: float,
+    blob_samples: int,
     only: tuple[str, ...],
     base_dir: Path | None,
     json_out: Path | None,
 ) -> None:
-    """Commit latency, throughput (real processes on loopback) and simulator speed."""
+    """Commit latency, throughput, propagation of an update-sized transaction (real
+    processes on loopback) and simulator speed."""
     from rich.console import Console
     from rich.table import Table
 
-    parts = set(only or ("latency", "throughput", "sim"))
+    parts = set(only or ("latency", "throughput", "propagation", "sim"))
     ns = [int(s) for s in sizes.split(",") if s.strip()]
     console = Console(stderr=True)
     results: dict[int, list[dict[str, float]]] = {n: [] for n in ns}
     for run in range(runs):
         for n in ns:
             row: dict[str, float] = {}
-            if parts & {"latency", "throughput"}:
+            if parts & {"latency", "throughput", "propagation"}:
                 with local_network(n, empty_block_ms, base_dir) as ln:
                     other = OtherLoad(ln.pids)
                     if "latency" in parts:
                         console.log(f"run {run + 1}/{runs} n={n}: latency, {samples} samples")
                         row |= asyncio.run(measure_latency(ln, samples, poll_ms))
+                    if "propagation" in parts:
+                        console.log(
+                            f"run {run + 1}/{runs} n={n}: {blob_mb:g} MB to every validator, "
+                            f"{blob_samples} samples"
+                        )
+                        row |= asyncio.run(measure_propagation(ln, blob_samples, blob_mb, poll_ms))
                     if "throughput" in parts:
                         console.log(f"run {run + 1}/{runs} n={n}: throughput, {duration:g}s")
                         row |= asyncio.run(
@@ -361,6 +412,7 @@ def consensus(
         ("latency p95 ms", "latency_p95_ms", 1),
         ("tx/s", "throughput_tx_s", 0),
         ("blocks/s", "blocks_s", 1),
+        ("blob to all p50 ms", "blob_to_all_p50_ms", 1),
         ("txs/block", "txs_per_block", 0),
         ("client CPU", "client_cpu", 2),
         ("other CPU", "other_cpu", 2),

@@ -25,8 +25,8 @@ from flobc.cli.dashboard import dashboard_url
 from flobc.cli.demo_subnets import run_subnets_demo
 from flobc.cli.demo_subnets import summary as subnets_summary
 from flobc.experiments.plots import line_plot
-from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
-from flobc.node.fl_subnets import split_config, subnet_runs
+from flobc.node_apps.fl.settings import ConfigError, FLRunConfig, load_config
+from flobc.node_apps.fl.subnets import split_config, subnet_runs
 from flobc.orchestration.fl_setup import create_fl_network
 from flobc.orchestration.processes import RunningNetwork, StartError, started
 from flobc.orchestration.watch import NotReached, Watcher

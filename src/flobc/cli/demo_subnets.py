@@ -20,8 +20,8 @@ from rich.table import Table
 
 from flobc.cli.dashboard import dashboard_url
 from flobc.experiments.plots import line_plot
-from flobc.node.fl_settings import FLRunConfig
-from flobc.node.fl_subnets import subnet_runs
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.subnets import subnet_runs
 from flobc.orchestration.fl_setup import create_fl_network, total_trainers
 from flobc.orchestration.processes import RunningNetwork, StartError, started
 from flobc.orchestration.watch import NotReached, Watcher

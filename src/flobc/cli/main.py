@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -101,7 +103,7 @@ def init(
             "fixed in the genesis and each gets its data by index; for a ledger alone use --app kv"
         )
     if app == "fl":
-        from flobc.node.fl_settings import load_config
+        from flobc.node_apps.fl.settings import load_config
         from flobc.orchestration.fl_setup import fl_network_args, total_trainers
 
         overrides = {"network.validators": validators, "network.trainers": trainers}
@@ -129,13 +131,12 @@ def init(
     click.echo(f"start it with: flobc net up {netdir}")
 
 
-def _run_home(runner: str, home: Path, **kwargs: str | None) -> None:
-    """Run ``flobc.node.launch.<runner>(home)`` and exit with its status."""
-    from flobc.node import launch
+def _run_home(runner: Callable[..., int], home: Path, **kwargs: Any) -> None:
+    """Run ``runner(home, **kwargs)`` and exit with its status."""
     from flobc.node.home import HomeError
 
     try:
-        code = getattr(launch, runner)(home, **kwargs)
+        code = runner(home, **kwargs)
     except HomeError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
@@ -161,7 +162,10 @@ LOG_FORMAT = click.option(
 @LOG_FORMAT
 def validator(home: Path, log_format: str) -> None:
     """Run one validator process from its home folder."""
-    _run_home("run_validator", home, log_format=log_format)
+    from flobc.node.launch import run_validator
+    from flobc.node_apps import NODE_APPS
+
+    _run_home(run_validator, home, apps=NODE_APPS, log_format=log_format)
 
 
 @cli.command()
@@ -175,7 +179,9 @@ def validator(home: Path, log_format: str) -> None:
 @LOG_FORMAT
 def trainer(home: Path, flower: str | None, log_format: str) -> None:
     """Run one trainer process from its home folder."""
-    _run_home("run_trainer_home", home, flower=flower, log_format=log_format)
+    from flobc.node_apps.fl.launch import run_trainer_home
+
+    _run_home(run_trainer_home, home, flower=flower, log_format=log_format)
 
 
 def main() -> None:

@@ -4,6 +4,11 @@ Each record is ``length (4 bytes, big-endian) | CRC32 of payload (4 bytes) | pay
 A crash can leave a torn or corrupt record at the end; reading stops cleanly there, and
 opening the log truncates it so later appends stay readable. Payloads must be non-empty,
 so a run of zero bytes (as some filesystems leave after a crash) is never a record.
+
+A runtime with an event loop calls :meth:`WriteAheadLog.defer_syncs`: then ``append(...,
+sync=True)`` only writes (a killed process loses nothing the kernel holds) and notes that
+a sync is owed; the runtime runs :meth:`WriteAheadLog.sync_through` in a writer thread and
+holds back every outbound message until the records they depend on are on stable storage.
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ class WriteAheadLog:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._deferred = False
+        self._appended = 0  # records appended since open
+        self._owed = 0  # the last of them that must reach stable storage
+        self._synced = 0  # every record up to this one is on stable storage
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.truncate_torn_tail()
         self._open()
@@ -79,18 +88,47 @@ class WriteAheadLog:
         return self._fd
 
     def append(self, payload: bytes, *, sync: bool) -> None:
-        """Append one record; with ``sync`` it is on stable storage when this returns."""
+        """Append one record; with ``sync`` it is on stable storage when this returns, or,
+        with deferred syncs, once :meth:`sync_through` has covered it."""
         frame = _frame(payload)
         with self._lock:
             fd = self._writer()
             write_all(fd, frame)
+            self._appended += 1
             if sync:
-                os.fsync(fd)
+                if self._deferred:
+                    self._owed = self._appended
+                else:
+                    os.fsync(fd)
+                    self._synced = self._appended
 
     def sync(self) -> None:
         """Flush every record appended so far to stable storage."""
         with self._lock:
             os.fsync(self._writer())
+            self._synced = self._appended
+
+    def defer_syncs(self) -> None:
+        """From now on ``append(sync=True)`` leaves the fsync to :meth:`sync_through`."""
+        self._deferred = True
+
+    def sync_owed(self) -> int:
+        """The record number :meth:`sync_through` must reach; 0 when nothing is owed."""
+        return self._owed if self._owed > self._synced else 0
+
+    def sync_through(self, record: int) -> None:
+        """Make records up to ``record`` durable; safe from another thread while the owner
+        appends (the fsync runs on a duplicate descriptor, outside the append lock)."""
+        with self._lock:
+            if record <= self._synced:
+                return
+            fd = os.dup(self._writer())
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with self._lock:
+            self._synced = max(self._synced, record)
 
     def records(self) -> Iterator[bytes]:
         """The payloads in order, up to (excluding) the first torn or corrupt record."""
@@ -122,6 +160,7 @@ class WriteAheadLog:
             self._fd = None
             os.close(old)
             self._open()
+            self._synced = self._owed = self._appended  # the new file is durable
 
     def close(self) -> None:
         """Close the log (idempotent); appends afterwards raise :class:`WALError`."""

@@ -20,7 +20,7 @@ from flobc.experiments.processes import slowest_training_s, validation_s
 from flobc.experiments.runner import RunResult
 from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options, make_config
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 TRAINERS, VALIDATORS = 7, 3
 #: Paper: "since there are 7 trainers affecting the model each iteration, ... each
@@ -53,7 +53,7 @@ def centralized(cfg: FLRunConfig, iterations: int, epochs: int) -> list[float]:
     Same model, initial weights, optimizer and batch size as the trainers; iteration ``i``
     shuffles with seed ``(run seed, i)``.
     """
-    from flobc.node.fl_roles import make_learner, test_data, trainer_data
+    from flobc.node_apps.fl.trainer_core import make_learner, test_data, trainer_data
 
     parts = [trainer_data(cfg, i) for i in range(cfg.network.trainers)]
     x = np.concatenate([p.x for p in parts])

@@ -94,7 +94,7 @@ def run(
     """Every (mechanism, ε) cell (or ``only`` those), the attack cells, then the
     reconstruction check."""
     from flobc.experiments.privacy_attacks import EPSILON, attack_cell, attack_overrides
-    from flobc.node.privacy import trainer_params
+    from flobc.node_apps.fl.privacy import trainer_params
 
     rounds = opts.n_rounds
     base = make_config(opts, **_benchmark_overrides())
@@ -111,7 +111,7 @@ def run(
         wall += res.wall_s
         sigma = None
         if over:
-            from flobc.node.fl_roles import trainer_data
+            from flobc.node_apps.fl.trainer_core import trainer_data
 
             sigma = trainer_params(cfg, 0, len(trainer_data(cfg, 0).x)).noise_multiplier
         best, _ = res.best()
@@ -173,7 +173,7 @@ def reconstruction(
 ) -> dict[str, Any]:
     """The attack on single updates of trainer 0's first images, at each cell's (C, σ)."""
     from flobc.experiments.inversion import reconstruction_check
-    from flobc.node.fl_roles import dataset, trainer_data
+    from flobc.node_apps.fl.trainer_core import dataset, trainer_data
 
     data = trainer_data(cfg, 0)
     settings: list[tuple[str, float | None, float | None]] = [("no DP", None, None)]
@@ -330,7 +330,7 @@ def _figure(doc: dict[str, Any], opts: Options) -> None:
     import matplotlib.pyplot as plt
 
     from flobc.experiments.inversion import example_images
-    from flobc.node.fl_roles import dataset, trainer_data
+    from flobc.node_apps.fl.trainer_core import dataset, trainer_data
 
     cfg = make_config(opts, **_benchmark_overrides())
     data = trainer_data(cfg, 0)

@@ -14,7 +14,7 @@ from typing import Any
 
 from flobc.experiments.robustness_measures import rejection_share
 from flobc.experiments.runner import RunResult
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 #: The issue's attacks, with the robustness grid's parameters.
 ATTACKS: dict[str, dict[str, Any]] = {

@@ -24,7 +24,7 @@ from typing import Any
 from flobc.chain.genesis import Genesis
 from flobc.crypto.keys import node_id_of
 from flobc.experiments.runner import RunResult, VersionPoint, _by_index
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 _TRAINED = re.compile(r"version (\d+): trained ([0-9.]+)s")
 _VOTED = re.compile(r"voted on \w+: .* in ([0-9.]+)s")

@@ -18,7 +18,7 @@ from flobc.experiments.plots import line_plot
 from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options, make_config
 from flobc.ml.noise import PAPER_NOISE_K
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 TRAINERS, VALIDATORS = 6, 3
 #: Low enough that every noisy update is accepted (accuracy changes are >= -1).

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flobc.experiments.settings import Options, make_config, sim_timing
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 #: Attack name -> its parameters in the grid (library defaults where empty). The backdoor
 #: poisons half of each attacker's data (a stealthy implant: all of it is label flipping

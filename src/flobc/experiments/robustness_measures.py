@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from flobc.experiments.runner import RunResult
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.weights_codec import vector_view
 
 #: Statuses of an update whose validation finished (superseded ones were accepted).
@@ -95,7 +95,7 @@ def backdoor_success(cfg: FLRunConfig) -> Callable[[Any], dict[str, Any]]:
     """A ``measure`` for :func:`run_sim`: the attack success rate of the final model, the
     share of triggered non-target test images it classifies as the backdoor's target."""
     from flobc.algorithms.attacks import attack_from_name
-    from flobc.node.fl_roles import make_learner, test_data
+    from flobc.node_apps.fl.trainer_core import make_learner, test_data
 
     spec = cfg.attacks[0]
     attack = attack_from_name(spec.name, **spec.params)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.sim.fl_network import SimFLNetwork, SimTiming
 from flobc.weights_codec import vector_view
 
@@ -75,7 +75,7 @@ class Scorer:
     """Test-set accuracy of weight vectors, cached by weights hash."""
 
     def __init__(self, cfg: FLRunConfig):
-        from flobc.node.fl_roles import make_learner, test_data
+        from flobc.node_apps.fl.trainer_core import make_learner, test_data
 
         self.learner = make_learner(cfg, cfg.seed)
         self.test = test_data(cfg)

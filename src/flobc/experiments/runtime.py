@@ -7,7 +7,7 @@ import logging
 from flobc.experiments.processes import run_processes
 from flobc.experiments.runner import RunResult, run_sim
 from flobc.experiments.settings import Options, sim_timing
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.sim.fl_network import SimTiming
 
 log = logging.getLogger("flobc.experiments")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flobc.node.fl_settings import FLRunConfig, load_config
+from flobc.node_apps.fl.settings import FLRunConfig, load_config
 from flobc.sim.fl_network import SimTiming
 
 RUNTIMES = ("sim", "processes")
@@ -136,7 +136,7 @@ def sim_timing(cfg: FLRunConfig, opts: Options) -> SimTiming:
     trainer's ``training.speed`` multiplies it in the simulator); one vote costs
     ``eval_ms_per_sample`` x the validator's share of the held-out validation data.
     """
-    from flobc.node.fl_roles import dataset
+    from flobc.node_apps.fl.trainer_core import dataset
 
     p = opts.preset
     ds = dataset(cfg)

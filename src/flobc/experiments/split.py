@@ -14,7 +14,7 @@ from flobc.experiments import report
 from flobc.experiments.plots import bar_plot, line_plot
 from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options, make_config
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 NODES = 10
 #: Paper Fig. 5: best split 7 trainers / 3 validators, 0.9874 at iteration 26 (MNIST).

@@ -24,7 +24,7 @@ from flobc.experiments import report
 from flobc.experiments.plots import line_plot
 from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options, make_config
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.sim.fl_network import SimTiming
 
 TRAINERS, VALIDATORS = 6, 3

@@ -95,91 +95,6 @@ class TxLocationDoc(msgspec.Struct):
     index: int
 
 
-class VersionDoc(msgspec.Struct):
-    """A released model version."""
-
-    version: int
-    #: hex SHA-256 of the float32 weight blob
-    hash: str
-    height: int
-    time_ms: int
-    round: int
-    reason: str
-    updates: list[str]
-    accepted: int
-    rejected: int
-    skipped: int
-    scores: dict[str, float]
-
-
-class TrainerDoc(msgspec.Struct):
-    """One entry of ``GET /v1/trainers``."""
-
-    id: str
-    index: int
-    name: str
-    public_key: str
-    score: float
-    submitted: int
-    accepted: int
-    rejected: int
-    active: bool
-    #: the trainer's update of the open round: its status, or "waiting" (none yet)
-    round_status: str
-    #: differential privacy: cumulative epsilon claimed (at the network's delta)
-    epsilon: float
-    #: how many DP updates it sent
-    dp_releases: int
-
-
-class RoundUpdateDoc(msgspec.Struct):
-    """One trainer's current update of the round (``GET /v1/round?updates=1``)."""
-
-    id: str
-    #: the trainer's index
-    trainer: int
-    base_version: int
-
-
-class RoundDoc(msgspec.Struct):
-    """``GET /v1/round``: the open round and its synchronisation state."""
-
-    round: int
-    scheme: str
-    base_version: int
-    started_at_ms: int
-    period_ms: int
-    deadline_ms: int | None
-    max_end_ms: int
-    extension_until_ms: int | None
-    slack_ratio: float
-    labour_ratio: float
-    submitted: int
-    decided: int
-    active_trainers: int
-    skipped: int
-    skipped_total: int
-    block_time_ms: int
-    height: int
-    #: only with ``?updates=1``: each trainer's current update, in trainer order
-    updates: list[RoundUpdateDoc] = []
-
-
-class ValidationScoresDoc(msgspec.Struct):
-    """A version's score on each validator's private validation data."""
-
-    #: null until updates trained from the version were voted on
-    median: float | None
-    #: validator index (as a string key) -> its score of the version
-    by_validator: dict[str, float]
-
-
-class VersionListItemDoc(VersionDoc):
-    """An entry of ``GET /v1/models``: a version with its validation scores."""
-
-    validation: ValidationScoresDoc
-
-
 class MetricDoc(msgspec.Struct):
     """What the validators' votes score (``training.metric``)."""
 
@@ -205,22 +120,6 @@ class NetworkValidatorDoc(msgspec.Struct):
     status: StatusDoc | None
 
 
-class SubnetDoc(msgspec.Struct):
-    """An entry of ``GET /v1/subnets``: one model subnetwork (paper §IV.C)."""
-
-    name: str
-    model: str
-    scheme: str
-    aggregator: str
-    reputation: str
-    validation: str
-    #: hex public keys of the chain validators that vote in it
-    validators: list[str]
-    trainers: int
-    version: int
-    round: int
-
-
 class NetworkDoc(msgspec.Struct):
     """``GET /v1/network``: the validator set, each validator with its status."""
 
@@ -240,14 +139,7 @@ __all__ = [
     "NetworkDoc",
     "NetworkValidatorDoc",
     "PendingErrorDoc",
-    "RoundDoc",
-    "RoundUpdateDoc",
     "StatusDoc",
-    "SubnetDoc",
-    "TrainerDoc",
     "TxAcceptedDoc",
     "TxLocationDoc",
-    "ValidationScoresDoc",
-    "VersionDoc",
-    "VersionListItemDoc",
 ]

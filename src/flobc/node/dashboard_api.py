@@ -8,50 +8,44 @@ Every validator serves (``routes``):
   gossiped
 * ``GET /v1/events`` — server-sent events, see :mod:`flobc.node.events`
 
-FL validators also serve (``fl_routes``):
-
-* ``GET /v1/models?since=V&limit=N`` — model versions ``V..V+N-1`` with each version's
-  validation score (see :func:`version_scores`)
-* ``GET /v1/updates?round=R&version=V&status=S&limit=N`` — recent updates, newest first,
-  each with every validator's vote
-
-Both take ``?subnet=NAME`` (see :mod:`flobc.node.fl_subnet_api`).
+The hosted application adds its own lists (FL: :mod:`flobc.node_apps.fl.dashboard_api`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
 from aiohttp import web
 
 from flobc.dashboard import STATIC_DIR
 from flobc.node.events import EventHub, hub_for, stream_events
-from flobc.node.fl_subnet_api import chosen_app, subnet_param
+from flobc.node.hosting import EventFeed
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import RUNTIME_KEY, HttpRuntime
 from flobc.node.validator import ValidatorNode
 
 routes = web.RouteTableDef()
-fl_routes = web.RouteTableDef()
 
 #: Seconds a fetched view of the peers' statuses is reused.
 NETWORK_CACHE_S = 1.0
 #: Seconds to wait for a peer's ``/v1/status``.
 PEER_TIMEOUT_S = 1.0
-#: Largest page of ``/v1/models`` and ``/v1/updates``.
+#: Largest page of a dashboard list (FL: ``/v1/models`` and ``/v1/updates``).
 MAX_LIMIT = 1000
 
 
-def attach_dashboard(runtime: HttpRuntime[ValidatorNode], metric: str | None = None) -> None:
-    """Hook the event hub to the node's commits; ``metric`` names what votes score."""
+def attach_dashboard(
+    runtime: HttpRuntime[ValidatorNode], metric: str | None = None, feed: EventFeed | None = None
+) -> None:
+    """Hook the event hub to the node's commits; ``metric`` names what votes score and
+    ``feed`` adds the hosted application's events."""
     hub = hub_for(runtime)
+    if feed is not None:
+        hub.feed = feed
     if metric is not None:
         higher = True
         try:
@@ -63,7 +57,7 @@ def attach_dashboard(runtime: HttpRuntime[ValidatorNode], metric: str | None = N
         hub.metric = {"name": metric, "higher_is_better": higher}
 
 
-def _int_param(request: web.Request, name: str, default: int | None, lo: int = 0) -> int | None:
+def int_param(request: web.Request, name: str, default: int | None, lo: int = 0) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -177,79 +171,3 @@ async def network(request: web.Request) -> web.Response:
             "validators": validators,
         }
     )
-
-
-# ---------------------------------------------------------------------- FL lists
-
-
-def version_scores(updates: Any) -> dict[int, dict[str, float]]:
-    """Version -> {validator index: its validation score of that version}.
-
-    Every vote carries ``base_score``: the voter's metric of the update's base version on
-    its private validation data. So a version's score is known once updates trained from
-    it are voted on (the newest version has none yet).
-    """
-    out: dict[int, dict[str, float]] = {}
-    for u in updates:
-        per = out.setdefault(u.base_version, {})
-        for k, vote in u.votes.items():
-            base = vote["base_score"]
-            per.setdefault(k, base)
-    return out
-
-
-@fl_routes.get("/v1/models")
-async def models(request: web.Request) -> web.Response:
-    """Versions ``since..since+limit-1``, each with its validators' validation scores."""
-    since = _int_param(request, "since", 0)
-    limit = _int_param(request, "limit", MAX_LIMIT, lo=1)
-    assert since is not None and limit is not None
-    limit = min(limit, MAX_LIMIT)
-    from flobc.app.fl.queries import version_doc
-
-    subnet = subnet_param(request)
-
-    def read(n: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
-        st = chosen_app(n, subnet).state
-        chosen = st.versions[since : since + limit]
-        scores = version_scores(st.updates_on_bases(since, since + limit)) if chosen else {}
-        docs = []
-        for v in chosen:
-            per = scores.get(v.version, {})
-            doc = version_doc(v)
-            doc["validation"] = {
-                "median": statistics.median(per.values()) if per else None,
-                "by_validator": dict(sorted(per.items(), key=lambda kv: int(kv[0]))),
-            }
-            docs.append(doc)
-        return docs, []
-
-    return web.json_response(await request.app[RUNTIME_KEY].call(read))
-
-
-@fl_routes.get("/v1/updates")
-async def updates(request: web.Request) -> web.Response:
-    """Recent updates, newest first, optionally of one round, base version or status."""
-    rnd = _int_param(request, "round", None)
-    base = _int_param(request, "version", None)
-    status = request.query.get("status")
-    limit = min(_int_param(request, "limit", 100, lo=1) or 100, MAX_LIMIT)
-    subnet = subnet_param(request)
-
-    def read(n: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
-        found: list[Any] = []
-        # newest round first; rounds do not overlap in height, so stop once enough are found
-        for batch in chosen_app(n, subnet).state.update_batches():
-            found += [
-                u
-                for u in batch
-                if (rnd is None or u.round == rnd)
-                and (base is None or u.base_version == base)
-                and (status is None or u.status == status)
-            ]
-            if len(found) >= limit:
-                break
-        chosen = heapq.nlargest(limit, found, key=lambda u: (u.height, u.nonce, u.id))
-        return [msgspec.to_builtins(u) for u in chosen], []
-
-    return web.json_response(await request.app[RUNTIME_KEY].call(read))

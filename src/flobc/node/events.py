@@ -13,6 +13,9 @@ Events (``data`` is JSON):
 * ``version`` — ``{"version", "round", "height", "accepted", "rejected", "reason"}`` per
   released model version (FL networks)
 * ``resync`` — the client missed events and should re-fetch everything
+
+:class:`VersionWaiter` is the other end, for trainers: it holds one stream open and wakes
+its owner on each new version (push), instead of the owner polling ``/v1/models/latest``.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from collections import deque
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from flobc.app.abci import BlockResult
 from flobc.chain.types import Block
+from flobc.node.hosting import EventFeed
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
@@ -83,33 +89,23 @@ class Subscriber:
 class EventHub:
     """Commit events of one validator, fanned out to its SSE subscribers."""
 
-    def __init__(self, node: ValidatorNode) -> None:
+    def __init__(self, node: ValidatorNode, feed: EventFeed | None = None) -> None:
         self.node = node
+        #: the hosted application's events and ``hello``/``block`` fields
+        self.feed = feed or EventFeed()
         self.subscribers: set[Subscriber] = set()
         self.metric: dict[str, Any] | None = None
         #: cached ``/v1/network`` peer view: (loop time, document)
         self.network_cache: tuple[float, list[dict[str, Any]]] | None = None
         self.network_lock = asyncio.Lock()
-        self._versions = self._version_count()
         node.commit_listeners.append(self.on_commit)
 
-    def _fl_state(self) -> Any:
-        return getattr(self.node.app, "state", None) if self.is_fl else None
-
-    @property
-    def is_fl(self) -> bool:
-        return self.node.genesis.app_state.get("app") == "fl"
-
-    def _version_count(self) -> int:
-        st = self._fl_state()
-        return len(st.versions) if st is not None else 0
-
-    def latest_version(self) -> int | None:
-        st = self._fl_state()
-        return st.version.version if st is not None and st.versions else None
+    def head(self) -> dict[str, Any]:
+        """The application's fields of ``hello`` and ``block`` events."""
+        return self.feed.head(self.node.app)
 
     def on_commit(self, block: Block, result: BlockResult, now_ms: int) -> list[Any]:
-        """Commit listener: publish ``block`` and any new ``version`` events."""
+        """Commit listener: publish ``block`` and the application's new events."""
         try:
             self._publish_commit(block)
         except Exception:  # never let the dashboard break a commit
@@ -117,31 +113,12 @@ class EventHub:
         return []
 
     def _publish_commit(self, block: Block) -> None:
-        st = self._fl_state()
+        app_events = self.feed.new_events(self.node.app)  # advanced even with no subscriber
         if not self.subscribers:
-            self._versions = len(st.versions) if st is not None else 0
             return
-        frames = []
-        if st is not None:
-            for v in st.versions[self._versions :]:
-                doc = {
-                    "version": v.version,
-                    "round": v.round,
-                    "height": v.height,
-                    "accepted": v.accepted,
-                    "rejected": v.rejected,
-                    "reason": v.reason,
-                }
-                frames.append(format_event("version", doc, block.height))
-            self._versions = len(st.versions)
-        doc = {
-            "height": block.height,
-            "time_ms": block.header.time_ms,
-            "txs": len(block.txs),
-            "version": self.latest_version(),
-            "round": st.round.number if st is not None and st.round is not None else None,
-        }
-        frames.insert(0, format_event("block", doc, block.height))
+        doc = {"height": block.height, "time_ms": block.header.time_ms, "txs": len(block.txs)}
+        frames = [format_event("block", {**doc, **self.head()}, block.height)]
+        frames += [format_event(kind, data, block.height) for kind, data in app_events]
         for sub in self.subscribers:
             for frame in frames:
                 sub.push(frame)
@@ -183,7 +160,7 @@ async def stream_events(
     )
     try:
         await resp.prepare(request)
-        hello = {"height": hub.node.store.height(), "version": hub.latest_version()}
+        hello = {"height": hub.node.store.height(), **hub.head()}
         await resp.write(b"retry: 2000\n\n" + format_event("hello", hello))
         idle, poll_s = 0.0, POLL_S
         while runtime.running:
@@ -206,3 +183,81 @@ async def stream_events(
         return resp
     finally:
         hub.unsubscribe(sub)
+
+
+class VersionWaiter:
+    """Wakes a trainer when a validator announces a new version over ``GET /v1/events``.
+
+    One stream is held open (validators tried in ``urls`` order, again after a drop). A
+    ``version`` (or ``hello``/``resync``) event wakes at once; ``block`` events wake at most
+    once per ``block_gap_s`` (round state such as an SSP extension changes with blocks).
+    A wake that arrives while the owner is busy is kept, so none is lost. Without a stream
+    :meth:`wait` falls back to its timeout, i.e. to polling.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, urls: list[str], block_gap_s: float = 0.2
+    ) -> None:
+        self.session = session
+        self.urls = [u.rstrip("/") for u in urls]
+        self.block_gap_s = block_gap_s
+        self.connected = False
+        self.wakes = 0
+        self._wake = asyncio.Event()
+        self._last_block_wake = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def wait(self, fallback_s: float) -> bool:
+        """Until the next wake (or one already pending), at most ``fallback_s`` seconds;
+        True when woken by the stream."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), fallback_s)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    def on_event(self, kind: str) -> None:
+        """Feed one received event kind (the stream's parser calls this)."""
+        now = time.monotonic()
+        if kind == "block":
+            if now - self._last_block_wake < self.block_gap_s:
+                return
+            self._last_block_wake = now
+        elif kind not in ("version", "hello", "resync"):
+            return
+        self.wakes += 1
+        self._wake.set()
+
+    async def _run(self) -> None:
+        k = 0
+        while not self.session.closed:  # the owner's session closing ends the stream
+            url = self.urls[k % len(self.urls)] + "/v1/events"
+            k += 1
+            try:
+                timeout = aiohttp.ClientTimeout(total=None, sock_read=3 * KEEPALIVE_S)
+                async with self.session.get(url, timeout=timeout) as resp:
+                    if resp.status != 200:
+                        raise aiohttp.ClientResponseError(
+                            resp.request_info, (), status=resp.status
+                        )
+                    self.connected = True
+                    async for line in resp.content:
+                        if line.startswith(b"event:"):
+                            self.on_event(line[6:].strip().decode())
+            except (aiohttp.ClientError, TimeoutError, ConnectionError, RuntimeError) as exc:
+                log.debug("event stream %s: %r", url, exc)
+            self.connected = False
+            self._wake.set()  # the owner re-reads state after a gap in the stream
+            await asyncio.sleep(0.5)

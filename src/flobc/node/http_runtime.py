@@ -4,6 +4,12 @@ Every call into the process happens on the event-loop thread, one at a time: inc
 messages, timers, and :meth:`HttpRuntime.call` (for API handlers). ``now_ms`` is the wall
 clock (``time.time()``) in milliseconds, kept non-decreasing, and never below a timer's
 ``at_ms`` when that timer fires. Outbound messages go through one :class:`PeerLink` per peer.
+
+fsync stays off the loop: with a ``durability`` log (the consensus write-ahead log) the
+process's ``sync=True`` appends only write, a dedicated writer thread fsyncs, and every
+outbound message produced after such an append is held, in order, until the fsync that
+covers it returns. So a signed vote never leaves before it is durable (as before), while the
+loop keeps handling peers' messages during the fsync.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -31,7 +38,14 @@ from flobc.node.http_errors import (
     json_error,
     read_body,
 )
-from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, LinkStats, PeerLink, decode_batch
+from flobc.node.peer_link import (
+    P2P_PATH,
+    SENDER_HEADER,
+    STREAM_PATH,
+    LinkStats,
+    PeerLink,
+    decode_batch,
+)
 from flobc.node.process import Action, Broadcast, CancelTimer, Process, Send, SetTimer
 
 logger = logging.getLogger("flobc.http")
@@ -42,6 +56,16 @@ T = TypeVar("T")
 
 #: Exit status after a :class:`FatalNodeError`.
 FATAL_EXIT_CODE = 3
+
+
+class DeferredSyncLog(Protocol):
+    """A log whose owed fsyncs the runtime performs (the consensus ``WriteAheadLog``)."""
+
+    def defer_syncs(self) -> None: ...
+
+    def sync_owed(self) -> int: ...
+
+    def sync_through(self, record: int) -> None: ...
 
 
 class HttpRuntime(Generic[P]):
@@ -62,6 +86,7 @@ class HttpRuntime(Generic[P]):
         request_timeout_s: float = 10.0,
         workers: int = 2,
         shutdown_timeout_s: float = 2.0,
+        durability: DeferredSyncLog | None = None,
     ) -> None:
         self.process = process
         self.peers = {pid: url for pid, url in peers.items() if pid != process.node_id}
@@ -94,6 +119,14 @@ class HttpRuntime(Generic[P]):
         self._stop_task: asyncio.Task[None] | None = None
         self.exit_code = 0
         self.fatal_error: BaseException | None = None
+        self._durability = durability
+        #: outbound actions waiting for an fsync: (record it needs durable, actions), FIFO
+        self._held: list[tuple[int, list[Action]]] = []
+        self._syncing = 0  # the record the writer thread is syncing through; 0 when idle
+        self._writer: ThreadPoolExecutor | None = None
+        self._streams: set[web.WebSocketResponse] = set()
+        #: bytes of peer batches received over persistent streams
+        self.stream_bytes_received = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -124,6 +157,7 @@ class HttpRuntime(Generic[P]):
             ],
         )
         app.router.add_post(P2P_PATH, self._handle_p2p)
+        app.router.add_get(STREAM_PATH, self._handle_stream)
         app.router.add_routes(self._extra_routes)
         app[RUNTIME_KEY] = self
         self._runner = web.AppRunner(
@@ -138,6 +172,9 @@ class HttpRuntime(Generic[P]):
             link.start()
             self.links[pid] = link
         self._running = True
+        if self._durability is not None:
+            self._durability.defer_syncs()
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="flobc-fsync")
         logger.info(
             "node %s listening on %s with %d peers", self.process.node_id, self.url, len(self.peers)
         )
@@ -186,9 +223,17 @@ class HttpRuntime(Generic[P]):
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        for ws in list(self._streams):
+            with contextlib.suppress(Exception):
+                await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
         if self._runner is not None:
             await self._runner.cleanup()
         await asyncio.gather(*(link.close() for link in self.links.values()))
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+        if self._durability is not None and self._durability.sync_owed():
+            with contextlib.suppress(OSError, ValueError):
+                self._durability.sync_through(self._durability.sync_owed())
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         logger.info("node %s stopped (exit code %d)", self.process.node_id, self.exit_code)
@@ -234,7 +279,54 @@ class HttpRuntime(Generic[P]):
         self._apply(actions)
 
     def _apply(self, actions: Iterable[Action] | None) -> None:
-        for action in actions or ():
+        """Timers act at once; messages wait behind any fsync they (or earlier ones) need."""
+        actions = list(actions or ())
+        if self._durability is None:
+            self._perform(actions)
+            return
+        owed = self._durability.sync_owed()
+        if not owed and not self._held:
+            self._perform(actions)
+            return
+        net = [a for a in actions if isinstance(a, (Broadcast, Send))]
+        self._perform([a for a in actions if not isinstance(a, (Broadcast, Send))])
+        if net:
+            need = max(owed, self._held[-1][0] if self._held else 0)
+            self._held.append((need, net))
+        self._start_sync()
+
+    def _start_sync(self) -> None:
+        """Hand the next owed fsync to the writer thread (one at a time)."""
+        assert self._durability is not None and self._loop is not None
+        owed = self._durability.sync_owed()
+        if self._syncing or self._writer is None:
+            return
+        if not owed:
+            self._release(float("inf"))
+            return
+        self._syncing = owed
+        fut = self._loop.run_in_executor(self._writer, self._durability.sync_through, owed)
+        fut.add_done_callback(self._synced)
+
+    def _synced(self, fut: asyncio.Future[None]) -> None:
+        done, self._syncing = self._syncing, 0
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._fatal(FatalNodeError(f"write-ahead log fsync failed: {exc}"))
+            return
+        self._release(done)
+        if self._running:
+            self._start_sync()
+
+    def _release(self, durable: float) -> None:
+        """Send the held messages whose records are now durable, oldest first."""
+        while self._held and self._held[0][0] <= durable:
+            self._perform(self._held.pop(0)[1])
+
+    def _perform(self, actions: Iterable[Action]) -> None:
+        for action in actions:
             try:
                 if isinstance(action, Broadcast):
                     raw = encode(action.msg)
@@ -314,20 +406,20 @@ class HttpRuntime(Generic[P]):
             self._fatal(exc)
             return json_error(503, "node stopped on a fatal error")
 
-    async def _handle_p2p(self, request: web.Request) -> web.Response:
+    def _check_sender(self, request: web.Request) -> tuple[str, web.Response | None]:
         sender = request.headers.get(SENDER_HEADER, "")
         if sender not in self.links:
-            return json_error(403, "unknown sender")
+            return sender, json_error(403, "unknown sender")
         if not self._running:
-            return json_error(503, "node is stopping")
-        body = await read_body(request, self.max_body)
-        try:
-            msgs = [
-                decode(raw, self.process.message_type, max_bytes=self.max_body)
-                for raw in decode_batch(body, self.max_body)
-            ]
-        except DecodeError as exc:
-            return json_error(400, f"malformed message batch: {exc}")
+            return sender, json_error(503, "node is stopping")
+        return sender, None
+
+    def _deliver(self, sender: str, body: bytes) -> None:
+        """Decode one batch (all or nothing) and hand its messages to the process."""
+        msgs = [
+            decode(raw, self.process.message_type, max_bytes=self.max_body)
+            for raw in decode_batch(body, self.max_body)
+        ]
         now = self._now_ms()
         for msg in msgs:
             self._dispatch(
@@ -335,7 +427,43 @@ class HttpRuntime(Generic[P]):
                 functools.partial(self.process.on_message, sender, msg),
                 now,
             )
+
+    async def _handle_p2p(self, request: web.Request) -> web.Response:
+        sender, refused = self._check_sender(request)
+        if refused is not None:
+            return refused
+        body = await read_body(request, self.max_body)
+        try:
+            self._deliver(sender, body)
+        except DecodeError as exc:
+            return json_error(400, f"malformed message batch: {exc}")
         return web.Response(status=204)
+
+    async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
+        """A peer's persistent stream: one batch per binary frame, acknowledged by an empty
+        frame once handled; a malformed batch closes the stream (code 1003)."""
+        sender, refused = self._check_sender(request)
+        if refused is not None:
+            return refused
+        ws = web.WebSocketResponse(max_msg_size=self.max_body, autoping=True)
+        await ws.prepare(request)
+        self._streams.add(ws)
+        try:
+            async for frame in ws:
+                if frame.type != aiohttp.WSMsgType.BINARY:
+                    await ws.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
+                    break
+                self.stream_bytes_received += len(frame.data)
+                try:
+                    self._deliver(sender, frame.data)
+                except DecodeError as exc:
+                    logger.warning("malformed batch from %s: %s", sender, exc)
+                    await ws.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
+                    break
+                await ws.send_bytes(b"")
+        finally:
+            self._streams.discard(ws)
+        return ws
 
 
 #: ``request.app[RUNTIME_KEY]`` gives API handlers (``extra_routes``) their runtime.

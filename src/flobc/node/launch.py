@@ -1,16 +1,19 @@
-"""Start a validator process from its home folder: open storage, build the node, serve HTTP."""
+"""Start a validator process from its home folder: open storage, build the node, serve HTTP.
+
+The node hosts the application its genesis names, through that application's plug-in
+(:class:`~flobc.node.hosting.NodeApp`) from the registry the caller passes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flobc.app.registry import make_app
 from flobc.node.api import MAX_SUBMISSION_BYTES
 from flobc.node.api import routes as core_routes
 from flobc.node.dashboard_api import attach_dashboard
-from flobc.node.dashboard_api import fl_routes as dashboard_fl_routes
 from flobc.node.dashboard_api import routes as dashboard_routes
 from flobc.node.home import GENESIS_FILE, HomeError, OpenedHome, open_home
+from flobc.node.hosting import NodeAppRegistry, hosted_app
 from flobc.node.http_runtime import HttpRuntime, run
 from flobc.node.logfmt import LogFormat, configure_logging
 from flobc.node.metrics import NodeMetrics
@@ -18,13 +21,21 @@ from flobc.node.openapi import openapi_route
 from flobc.node.validator import NodeConfig, ValidatorNode
 
 
-def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]:
-    """The validator of ``home`` wrapped in its HTTP runtime (not started yet)."""
+def build_validator(
+    home: Path, apps: NodeAppRegistry
+) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]:
+    """The validator of ``home``, hosting its genesis' application from ``apps``, wrapped
+    in its HTTP runtime (not started yet)."""
     opened = open_home(home)
     s, g = opened.settings, opened.genesis
     try:
-        app = make_app(g, opened.blobs)
-    except ValueError as exc:  # e.g. a subnetwork whose trainer is also its validator
+        hosted = hosted_app(apps, g.app_state)
+    except ValueError as exc:
+        opened.close()
+        raise HomeError(f"{home}: {exc}") from exc
+    try:
+        app = hosted.make_app(g, opened.blobs)
+    except ValueError as exc:  # a genesis the application refuses to start from
         opened.close()
         raise HomeError(f"{home / GENESIS_FILE}: {exc}") from exc
     node = ValidatorNode(
@@ -37,85 +48,27 @@ def build_validator(home: Path) -> tuple[HttpRuntime[ValidatorNode], OpenedHome]
         config=NodeConfig(gossip_interval_ms=s.gossip_interval_ms),
     )
     peers = {v.address.hex(): v.url for v in g.validators if v.url}
-    fl = g.app_state.get("app") == "fl"
-    metrics = NodeMetrics(node)
-    routes = [*core_routes, *dashboard_routes, metrics.route, openapi_route(fl=fl)]
-    if fl:
-        from flobc.node.fl_api import routes as fl_routes
-        from flobc.node.fl_subnet_api import routes as subnet_routes
-
-        routes += list(fl_routes) + list(subnet_routes) + list(dashboard_fl_routes)
+    metrics = NodeMetrics(node, hosted.metrics)
+    routes = [*core_routes, *dashboard_routes, metrics.route, openapi_route(hosted.openapi())]
+    routes += hosted.routes()
     runtime = HttpRuntime(
-        node, peers, s.host, s.port, extra_routes=routes, max_body=MAX_SUBMISSION_BYTES
+        node,
+        peers,
+        s.host,
+        s.port,
+        extra_routes=routes,
+        max_body=MAX_SUBMISSION_BYTES,
+        durability=opened.consensus_log.wal,
     )
     runtime.middlewares.append(metrics.middleware)
-    metric = None
-    if g.app_state.get("app") == "fl" and "fl" in s.extra:
-        from flobc.node.fl_settings import FLRunConfig
-        from flobc.node.fl_subnets import subnet_runs
-        from flobc.node.fl_workers import attach_evaluator
-
-        fl_cfg = FLRunConfig.model_validate(s.extra["fl"])
-        index = int(s.extra["index"])
-        for sub in subnet_runs(fl_cfg):  # one evaluator per subnetwork it validates
-            pos = sub.position(index)
-            if pos is not None:
-                attach_evaluator(runtime, sub.cfg, pos, opened.key, sub.name)
-        if not fl_cfg.subnets:
-            attach_evaluator(runtime, fl_cfg, index, opened.key)
-        metric = fl_cfg.training.metric
-    attach_dashboard(runtime, metric)
+    hosted.attach(runtime, s, opened.key)
+    attach_dashboard(runtime, hosted.dashboard_metric(s), hosted.event_feed(node.app))
     return runtime, opened
 
 
-def run_trainer_home(home: Path, flower: str | None = None, log_format: LogFormat = "text") -> int:
-    """Run the trainer of ``home`` until SIGTERM/SIGINT; ``flower`` ("pkg.module:client_fn"
-    or a ClientApp) overrides ``[training] flower_client``."""
-    import asyncio
-    import contextlib
-    import signal
-
-    from flobc.chain.genesis import Genesis
-    from flobc.crypto.keys import KeyPair
-    from flobc.node.fl_settings import FLRunConfig
-    from flobc.node.fl_workers import run_trainer
-    from flobc.node.home import GENESIS_FILE, KEY_FILE, HomeError, load_settings
-
-    s = load_settings(home)
-    if s.role != "trainer" or "fl" not in s.extra:
-        raise HomeError(f"{home} is not a trainer home")
-    configure_logging(s.name, s.log_level, log_format)
-    raw = dict(s.extra["fl"])
-    if flower:
-        raw["training"] = {**raw.get("training", {}), "flower_client": flower}
-    cfg = FLRunConfig.model_validate(raw)
-    subnet = s.extra.get("subnet")
-    if subnet is not None:
-        from flobc.node.fl_subnets import run_of
-
-        cfg = run_of(cfg, subnet).cfg
-    genesis = Genesis.load(home / GENESIS_FILE)
-    key = KeyPair.load(home / KEY_FILE)
-
-    async def main() -> None:
-        task = asyncio.ensure_future(
-            run_trainer(
-                cfg, int(s.extra["index"]), key, genesis.chain_id, s.validators, subnet=subnet
-            )
-        )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
-    return 0
-
-
-def run_validator(home: Path, log_format: LogFormat = "text") -> int:
+def run_validator(home: Path, apps: NodeAppRegistry, log_format: LogFormat = "text") -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status."""
-    runtime, opened = build_validator(home)
+    runtime, opened = build_validator(home, apps)
     configure_logging(opened.settings.name, opened.settings.log_level, log_format)
     try:
         return run(runtime)
@@ -123,4 +76,4 @@ def run_validator(home: Path, log_format: LogFormat = "text") -> int:
         opened.close()
 
 
-__all__ = ["build_validator", "run_trainer_home", "run_validator"]
+__all__ = ["build_validator", "run_validator"]

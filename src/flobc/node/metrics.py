@@ -2,8 +2,9 @@
 
 Each node gets its own :class:`~prometheus_client.CollectorRegistry` (tests run several
 nodes in one process, and the global registry would mix them). Gauges that mirror node
-state (height, round, mempool, peers, model version, trust) are read at scrape time from
-the same sources as ``/v1/status`` and ``/v1/trainers``, on the event-loop thread, so a
+state (height, round, mempool, peers; the hosted application's, such as FL's model
+version and trust) are read at scrape time from the same sources as ``/v1/status`` and
+the application's API, on the event-loop thread, so a
 scrape is a consistent snapshot and the numbers agree with those endpoints. Event
 metrics (commit latency, committed transactions, bytes) are counted as they happen.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -22,10 +23,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from flobc.app.fl.composite import fl_app, subnet_names
 from flobc.chain.types import tx_hash
 from flobc.node.http_runtime import RUNTIME_KEY
-from flobc.node.peer_link import P2P_PATH, LinkStats
+from flobc.node.peer_link import P2P_PATH, STREAM_PATH, LinkStats
 from flobc.node.process import Action
 
 if TYPE_CHECKING:
@@ -47,8 +47,12 @@ class NodeMetrics:
     ``runtime.middlewares`` so traffic is counted (see :func:`flobc.node.launch`).
     """
 
-    def __init__(self, node: ValidatorNode) -> None:
+    def __init__(
+        self, node: ValidatorNode, app_metrics: Callable[[Any], Iterator[Metric]] | None = None
+    ) -> None:
         self.node = node
+        #: the hosted application's metrics (:meth:`flobc.node.hosting.NodeApp.metrics`)
+        self.app_metrics = app_metrics
         node.commit_listeners.append(self.on_commit)
         self.route = web.get(METRICS_PATH, self.handle)
         self.links: dict[str, LinkStats] = {}
@@ -69,6 +73,7 @@ class NodeMetrics:
         self.blocks_committed = 0
         #: channel ("p2p" | "api") -> bytes; responses by status class ("2xx", ...)
         self.bytes_in: dict[str, int] = {"p2p": 0, "api": 0}
+        self.stream_bytes_in = 0  # peer batches over persistent streams (read at scrape)
         self.bytes_out_api = 0
         self.responses: dict[str, int] = {}
         self._pending: OrderedDict[bytes, float] = OrderedDict()
@@ -108,7 +113,7 @@ class NodeMetrics:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Count request and response bytes and status classes; note submissions."""
         resp = await handler(request)
-        channel = "p2p" if request.path == P2P_PATH else "api"
+        channel = "p2p" if request.path in (P2P_PATH, STREAM_PATH) else "api"
         self.bytes_in[channel] += getattr(request.content, "total_bytes", 0)
         if channel == "api":
             self.bytes_out_api += resp.content_length or 0
@@ -126,6 +131,7 @@ class NodeMetrics:
 
         def render(node: ValidatorNode, now: int) -> tuple[bytes, list[Action]]:
             self.links = rt.link_stats()
+            self.stream_bytes_in = rt.stream_bytes_received
             return generate_latest(self.registry), []
 
         body = await rt.call(render)
@@ -133,7 +139,7 @@ class NodeMetrics:
 
 
 class _StateCollector(Collector):
-    """Reads node and FL state at scrape time (called on the event-loop thread)."""
+    """Reads node and application state at scrape time (called on the event-loop thread)."""
 
     def __init__(self, metrics: NodeMetrics) -> None:
         self.m = metrics
@@ -174,7 +180,7 @@ class _StateCollector(Collector):
             "flobc_received_bytes", "Request body bytes received.", labels=["channel"]
         )
         for channel, n in sorted(m.bytes_in.items()):
-            rx.add_metric([channel], n)
+            rx.add_metric([channel], n + (m.stream_bytes_in if channel == "p2p" else 0))
         yield rx
         tx = CounterMetricFamily(
             "flobc_sent_bytes",
@@ -200,47 +206,8 @@ class _StateCollector(Collector):
         for klass, n in sorted(m.responses.items()):
             resp.add_metric([klass], n)
         yield resp
-        if node.genesis.app_state.get("app") == "fl":
-            yield from _fl_metrics([(n, fl_app(node.app, n).live) for n in subnet_names(node.app)])
-
-
-def _fl_metrics(states: list[tuple[str | None, Any]]) -> Iterator[Metric]:
-    """Model versions, update decisions and trust, as ``/v1/models/latest`` and
-    ``/v1/trainers``; with model subnetworks, one sample per subnetwork (label ``subnet``)."""
-    labelled = states[0][0] is not None
-    extra = ["subnet"] if labelled else []
-
-    def family(kind: Any, name: str, doc: str, labels: list[str] | None = None) -> Any:
-        return kind(name, doc, labels=[*extra, *(labels or [])])
-
-    version = family(GaugeMetricFamily, "flobc_model_version", "Latest released model version.")
-    rnd = family(GaugeMetricFamily, "flobc_fl_round", "Current FL round number.")
-    active = family(GaugeMetricFamily, "flobc_trainers_active", "Active trainers.")
-    counts = {
-        what: family(
-            CounterMetricFamily,
-            f"flobc_updates_{what}",
-            f"Model updates {what} (ledger totals over all trainers).",
-        )
-        for what in ("submitted", "accepted", "rejected")
-    }
-    trust = family(
-        GaugeMetricFamily,
-        "flobc_trainer_trust",
-        "Trust score of each trainer.",
-        ["trainer", "name"],
-    )
-    for subnet, state in states:
-        label = [subnet] if labelled else []
-        trainers = sorted(state.trainers.items(), key=lambda kv: kv[1].index)
-        version.add_metric(label, state.version.version)
-        rnd.add_metric(label, state.round.number if state.round else 0)
-        active.add_metric(label, sum(t.active for _, t in trainers))
-        for what, fam in counts.items():
-            fam.add_metric(label, sum(getattr(t, what) for _, t in trainers))
-        for tid, t in trainers:
-            trust.add_metric([*label, tid, t.name], t.score)
-    yield from (version, rnd, active, *counts.values(), trust)
+        if m.app_metrics is not None:
+            yield from m.app_metrics(node.app)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

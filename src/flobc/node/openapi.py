@@ -2,30 +2,26 @@
 
 The document is data built here: the path table below names each route's parameters,
 bodies and answers, and every body schema is generated with ``msgspec.json.schema_components``
-from msgspec structs (those of :mod:`flobc.node.api_schemas`, and the node's own
-:class:`TxSubmission`, :class:`UpdateInfo` and :class:`FLConfig`), so a field added to a
-struct shows up in the spec.
+from msgspec structs (those of :mod:`flobc.node.api_schemas` and the node's own
+:class:`TxSubmission`), so a field added to a struct shows up in the spec. The hosted
+application adds its paths and schemas (:class:`~flobc.node.hosting.OpenApiFragment`; FL:
+:mod:`flobc.node_apps.fl.openapi`).
 ``tests/node/test_openapi.py`` checks that it validates, that every served route is in it
 and that real answers of a live FL network match it.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from flobc import __version__
-from flobc.app.fl.composite import subnet_names
-from flobc.app.fl.config import FLConfig
-from flobc.app.fl.state import UpdateInfo
 from flobc.node import api_schemas as s
 from flobc.node.api import TxSubmission
-from flobc.node.http_runtime import RUNTIME_KEY
-from flobc.node.peer_link import P2P_PATH, SENDER_HEADER
+from flobc.node.hosting import OpenApiFragment
+from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, STREAM_PATH
 
 OPENAPI_PATH = "/v1/openapi.json"
 MSGPACK = "application/msgpack"
@@ -39,14 +35,7 @@ _SCHEMA_TYPES: list[Any] = [
     s.TxAcceptedDoc,
     s.TxLocationDoc,
     TxSubmission,
-    s.VersionDoc,
-    s.TrainerDoc,
-    s.RoundDoc,
-    s.VersionListItemDoc,
     s.NetworkDoc,
-    s.SubnetDoc,
-    UpdateInfo,
-    FLConfig,
 ]
 
 
@@ -86,7 +75,6 @@ _UINT63 = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 #: A query parameter's integer: Python ints, no upper bound (they only select or filter).
 _NATURAL = {"type": "integer", "minimum": 0}
 _HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
-_VERSION = _param("version", _UINT63, "Model version number (0 is the genesis model).")
 #: Answers any operation can give: a client error, or 503 while the node is stopping.
 _COMMON = {
     "4XX": _error("The request was refused; nothing changed."),
@@ -230,169 +218,36 @@ def _core_paths() -> dict[str, Any]:
                 },
             }
         },
+        STREAM_PATH: {
+            "get": {
+                "summary": "A validator's persistent message stream (not for clients).",
+                "description": "Upgrades to a websocket. Each binary frame is one batch (as "
+                "the body of the POST above); the node answers each handled batch with an "
+                "empty binary frame and closes the stream (code 1003) on a malformed one.",
+                "parameters": [
+                    {
+                        "name": SENDER_HEADER,
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "Node id of the sending validator.",
+                    }
+                ],
+                "responses": {
+                    "101": {"description": "Switching to the websocket protocol."},
+                    "403": _error("The sender is not a peer of this node."),
+                    **_COMMON,
+                },
+            }
+        },
     }
 
 
-def _subnet_param(names: tuple[str, ...]) -> dict[str, Any]:
-    """``?subnet=`` of a network with these model subnetworks: one of them, required when
-    there are several."""
-    return {
-        **_query_param(
-            "subnet",
-            {"type": "string", "enum": list(names)},
-            "The model subnetwork (see `/v1/subnets`); optional when there is only one.",
-        ),
-        "required": len(names) > 1,
-    }
-
-
-def _fl_paths(subnets: tuple[str, ...]) -> dict[str, Any]:
-    """The FL routes; with model subnetworks every read takes ``?subnet=NAME`` (a 400
-    names the parameter when it is unknown, or missing with several subnetworks)."""
-    paths = _fl_model_paths()
-    for path in paths.values():
-        op = path.get("get")
-        if op is not None and subnets:
-            op["parameters"] = [*op.get("parameters", []), _subnet_param(subnets)]
-            op["responses"].setdefault(
-                "400", _error("`subnet` is unknown, or missing with several subnetworks.")
-            )
-    paths["/v1/subnets"] = _get(
-        "The model subnetworks in genesis order (empty for a single-model network).",
-        _json({"type": "array", "items": _ref("SubnetDoc")}, "The subnetworks."),
+def _document(app: OpenApiFragment) -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [*_SCHEMA_TYPES, *app.schemas], ref_template=_REF
     )
-    return paths
-
-
-def _fl_model_paths() -> dict[str, Any]:
-    version = _json(_ref("VersionDoc"), "The model version.")
-    update_id = _param("id", {"type": "string"}, "Update id (its tx hash, hex).")
-    positive = {"type": "integer", "minimum": 1}
-    return {
-        "/v1/models": {
-            "get": {
-                "summary": "Model versions `since..since+limit-1`, each with its validation "
-                "scores (the validators' `base_score` votes of updates trained from it).",
-                "parameters": [
-                    _query_param("since", _NATURAL, "First version (default 0)."),
-                    _query_param(
-                        "limit", positive, "At most this many versions (default and cap 1000)."
-                    ),
-                ],
-                "responses": {
-                    "200": _json(
-                        {"type": "array", "items": _ref("VersionListItemDoc")},
-                        "The versions, oldest first (empty past the latest).",
-                    ),
-                    "400": _error("A parameter is not an integer or is below its minimum."),
-                    **_COMMON,
-                },
-            }
-        },
-        "/v1/models/latest": _get("The latest model version.", version),
-        "/v1/models/{version}": {
-            "parameters": [_VERSION],
-            **_get("A model version.", version, **{"404": _error("No such version.")}),
-        },
-        "/v1/models/{version}/weights": {
-            "parameters": [_VERSION],
-            **_get(
-                "The version's weights as safetensors.",
-                {
-                    "description": "safetensors bytes (`safetensors.torch.load` reads them).",
-                    "headers": {
-                        "X-Flobc-Version": {"schema": {"type": "string"}},
-                        "X-Flobc-Weights-Hash": {"schema": {"type": "string"}},
-                    },
-                    "content": {
-                        "application/octet-stream": {
-                            "schema": {
-                                "type": "string",
-                                "contentMediaType": "application/octet-stream",
-                            }
-                        }
-                    },
-                },
-                **{"404": _error("No such version, or its weights are not on this node.")},
-            ),
-        },
-        "/v1/trainers": _get(
-            "Trust, counts and round status of every trainer.",
-            _json({"type": "array", "items": _ref("TrainerDoc")}, "Trainers in index order."),
-        ),
-        "/v1/updates": {
-            "get": {
-                "summary": "Recent updates, newest first, each with every validator's vote.",
-                "parameters": [
-                    _query_param("round", _NATURAL, "Only updates of this round."),
-                    _query_param("version", _NATURAL, "Only updates trained from this version."),
-                    _query_param(
-                        "status",
-                        {"type": "string"},
-                        "Only updates with this status (pending, accepted, rejected, skipped, "
-                        "stale, superseded; any other value matches none).",
-                    ),
-                    _query_param(
-                        "limit", positive, "At most this many updates (default 100, cap 1000)."
-                    ),
-                ],
-                "responses": {
-                    "200": _json({"type": "array", "items": _ref("UpdateInfo")}, "The updates."),
-                    "400": _error("A parameter is not an integer or is below its minimum."),
-                    **_COMMON,
-                },
-            },
-            **_submission(
-                "Upload a trainer's signed update and its Δ blob.",
-                _SUBMISSION_NOTE + " An update carries exactly one blob.",
-            ),
-        },
-        "/v1/updates/{id}": {
-            "parameters": [update_id],
-            **_get(
-                "An update's decision and every validator's vote.",
-                _json(_ref("UpdateInfo"), "The update."),
-                **{"404": _error("Unknown update.")},
-            ),
-        },
-        "/v1/updates/{id}/delta": {
-            "parameters": [update_id],
-            **_get(
-                "The update's Δ blob (public, like the ledger it is on).",
-                _bytes(
-                    "Raw little-endian float32 values, one per model parameter.",
-                    "application/octet-stream",
-                    **{"X-Flobc-Blob-Hash": "Hex SHA-256 of the blob (the update's `blob`)."},
-                ),
-                **{"404": _error("Unknown update, or its blob is not on this node.")},
-            ),
-        },
-        "/v1/round": {
-            "get": {
-                "summary": "The open round: scheme, deadline, ratios, counts.",
-                "parameters": [
-                    _query_param(
-                        "updates",
-                        {"type": "string"},
-                        "Any value but empty, `0` or `false` adds `updates`: each trainer's "
-                        "current update of the round.",
-                    )
-                ],
-                "responses": {"200": _json(_ref("RoundDoc"), "The round."), **_COMMON},
-            }
-        },
-        "/v1/config": _get(
-            "The on-ledger FL configuration.", _json(_ref("FLConfig"), "The genesis FL config.")
-        ),
-    }
-
-
-@functools.cache
-def _document(fl: bool, subnets: tuple[str, ...] = ()) -> dict[str, Any]:
-    _, components = msgspec.json.schema_components(_SCHEMA_TYPES, ref_template=_REF)
-    paths = _core_paths()
-    if fl:
-        paths.update(_fl_paths(subnets))
+    paths = {**_core_paths(), **app.paths}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -410,22 +265,26 @@ def _document(fl: bool, subnets: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
-def openapi_document(*, fl: bool = True, subnets: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of a validator (with the FL routes when ``fl``, taking
-    ``?subnet=`` among ``subnets`` when it runs model subnetworks); a copy."""
-    return copy.deepcopy(_document(fl, subnets))
+def openapi_document(app: OpenApiFragment | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a validator hosting an application whose part is ``app``
+    (:meth:`flobc.node.hosting.NodeApp.openapi`; none: the node's own routes only)."""
+    return _document(app or OpenApiFragment())
 
 
-def openapi_route(*, fl: bool) -> web.RouteDef:
-    """``GET /v1/openapi.json`` serving the document for a validator with or without FL
-    (and the model subnetworks of its app, if any)."""
+def openapi_route(app: OpenApiFragment | None = None) -> web.RouteDef:
+    """``GET /v1/openapi.json`` serving :func:`openapi_document` (built once)."""
+    doc = _document(app or OpenApiFragment())
 
     async def handle(request: web.Request) -> web.Response:
-        app = request.app[RUNTIME_KEY].process.app
-        names = tuple(n for n in subnet_names(app) if n is not None) if fl else ()
-        return web.json_response(_document(fl, names))
+        return web.json_response(doc)
 
     return web.get(OPENAPI_PATH, handle)
+
+
+# Building blocks of the hosted applications' fragments.
+COMMON, NATURAL, UINT63, SUBMISSION_NOTE = _COMMON, _NATURAL, _UINT63, _SUBMISSION_NOTE
+ref, json_answer, error_answer, bytes_answer = _ref, _json, _error, _bytes
+path_param, query_param, get_operation, submission = _param, _query_param, _get, _submission
 
 
 __all__ = ["OPENAPI_PATH", "openapi_document", "openapi_route"]

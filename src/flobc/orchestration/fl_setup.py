@@ -6,9 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from flobc.chain.genesis import ConsensusParams
-from flobc.node.fl_genesis import fl_app_state
-from flobc.node.fl_settings import FLRunConfig, load_config
-from flobc.node.fl_subnets import SubnetRun, subnet_entries, subnet_runs, trainer_slots, with_keys
+from flobc.node_apps.fl.genesis import fl_app_state
+from flobc.node_apps.fl.settings import FLRunConfig, load_config
+from flobc.node_apps.fl.subnets import (
+    SubnetRun,
+    subnet_entries,
+    subnet_runs,
+    trainer_slots,
+    with_keys,
+)
 from flobc.orchestration.netdir import NodeEntry, create_network, list_nodes
 
 #: Consensus timing for FL networks on one machine: blocks every 200 ms while idle so

@@ -23,6 +23,7 @@ from flobc.chain.genesis import ConsensusParams, Genesis
 from flobc.chain.validators import Validator
 from flobc.crypto.keys import KeyPair
 from flobc.node.home import GENESIS_FILE, KEY_FILE, NodeSettings, load_settings, save_settings
+from flobc.node_apps import node_app_for
 
 RUN_DIR = "run"
 
@@ -75,15 +76,11 @@ def create_network(
     role-specific settings; ``validator_blobs`` are copied into every validator's blob store
     (e.g. the genesis model weights). ``finish_app_state(validator_keys, trainer_keys)``
     (hex public keys), when given, writes the app state once the keys exist (model
-    subnetworks place them per subnetwork); otherwise an FL state lists every trainer.
+    subnetworks place them per subnetwork); otherwise the hosted application completes
+    ``app_state`` from the network's members (FL: every trainer).
     """
     if validators < 1:
         raise ValueError("a network needs at least one validator")
-    if netdir.exists() and any(netdir.iterdir()):
-        if not force:
-            raise FileExistsError(f"{netdir} is not empty (use --force to overwrite)")
-        shutil.rmtree(netdir)
-    netdir.mkdir(parents=True, exist_ok=True)
     total = validators + trainers
     ports = (
         [base_port + i for i in range(total)]
@@ -106,16 +103,21 @@ def create_network(
         for _, role, k, s in entries
         if role == "validator"
     ]
-    state = dict(app_state or {"app": "kv"})
+    hosted = node_app_for(app_state or {})
     if finish_app_state is not None:
         state = finish_app_state(
             [v.public_key.hex() for v in vals],
             [k.public_key.hex() for _, role, k, _ in entries if role == "trainer"],
         )
-    elif state.get("app") == "fl":
-        fl = dict(state.get("fl", {}))
-        fl["trainers"] = [k.public_key.hex() for _, role, k, _ in entries if role == "trainer"]
-        state["fl"] = fl
+    else:
+        members = [(role, k.public_key) for _, role, k, _ in entries if role != "validator"]
+        state = hosted.complete_genesis(dict(app_state or {"app": hosted.name}), members)
+    hosted.check_genesis(state)
+    if netdir.exists() and any(netdir.iterdir()):
+        if not force:
+            raise FileExistsError(f"{netdir} is not empty (use --force to overwrite)")
+        shutil.rmtree(netdir)
+    netdir.mkdir(parents=True, exist_ok=True)
     genesis = Genesis(
         chain_id=chain_id or f"flobc-{int(time.time())}",
         genesis_time_ms=int(time.time() * 1000),

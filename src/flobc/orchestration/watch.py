@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flobc.node.fl_roles import make_learner, test_data
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import make_learner, test_data
 
 
 def get(url: str, timeout: float = 5.0) -> bytes:

@@ -6,7 +6,7 @@ next, whether it still needs this validator's vote, and which votes to send.
 One update at a time, in commit order. An update the ledger does not know, or that
 already holds this validator's vote, is skipped; so is one whose blobs are missing here
 (``Evaluated`` with no votes). Scoring itself is the ML side's
-(:class:`flobc.node.fl_evaluator.Evaluator`); a Byzantine validator's forged or
+(:class:`flobc.node_apps.fl.evaluator.Evaluator`); a Byzantine validator's forged or
 conflicting votes come out of it, and the core sends each (``k`` > 0 goes to a peer).
 """
 

@@ -12,7 +12,8 @@ One cycle, from reading the ledger to an update on it::
     Submit --Submitted--> idle (read the ledger again)
 
 What to do next under the network's synchronisation scheme is the ``policy``'s call
-(:func:`flobc.node.fl_roles.scheme_policy` wraps :mod:`flobc.node.trainer_policy`); the
+(:func:`flobc.node_apps.fl.trainer_core.scheme_policy` wraps
+:mod:`flobc.algorithms.sync`); the
 attack and differential privacy happen in the ``BuildUpdate`` effect, which both runtimes
 run through the same ML service, so the same inputs give the same bytes everywhere.
 While a cycle is in flight, ledger reads are ignored; an I/O effect that fails
@@ -66,7 +67,7 @@ class Progress:
 
 
 class Plan(Protocol):
-    """The policy's answer (``trainer_policy.Work``)."""
+    """The policy's answer (:class:`flobc.algorithms.sync.Work`)."""
 
     @property
     def kind(self) -> str: ...  # "train_new", "train_more" or "wait"

@@ -21,7 +21,7 @@ from flobc.chain.types import BlockHeader, SignedTx
 from flobc.chain.validators import Validator
 from flobc.crypto.keys import KeyPair, node_id_of
 from flobc.encoding import sha256
-from flobc.node.fl_settings import FLRunConfig, load_config
+from flobc.node_apps.fl.settings import FLRunConfig, load_config
 from flobc.sim.fl_network import align_clocks
 from flobc.sim.ledger import Disk, SimLedger, sim_keys
 from flobc.weights_codec import as_wire_vector, encode_vector, vector_view, weights_hash

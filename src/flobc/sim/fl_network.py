@@ -21,12 +21,12 @@ from flobc.app.fl.app import FLApp
 from flobc.app.fl.txs import UPDATE, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
-from flobc.node.fl_attacks import LedgerView, visible_updates
-from flobc.node.fl_evaluator import Evaluator
-from flobc.node.fl_genesis import fl_app_state
-from flobc.node.fl_roles import TrainerCore, as_vector, scheme_policy
-from flobc.node.fl_settings import FLRunConfig
 from flobc.node.process import Action, SetTimer
+from flobc.node_apps.fl.attacks import LedgerView, visible_updates
+from flobc.node_apps.fl.evaluator import Evaluator
+from flobc.node_apps.fl.genesis import fl_app_state
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, scheme_policy
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,
@@ -175,7 +175,8 @@ class SimTrainer:
         return int(cost * self.net.cfg.speed_of(self.index))
 
     def _view(self, app: FLApp, v: int) -> LedgerView | None:
-        """What this trainer's validator shows an attacker (see :mod:`flobc.node.fl_attacks`)."""
+        """What this trainer's validator shows an attacker (see
+        :mod:`flobc.node_apps.fl.attacks`)."""
         a = self.core.attack
         assert a is not None
         peers = []

@@ -17,10 +17,10 @@ from flobc.app.fl.subnets import split_kind
 from flobc.app.fl.txs import UPDATE, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
-from flobc.node.fl_evaluator import Evaluator
-from flobc.node.fl_settings import FLRunConfig
-from flobc.node.fl_subnets import SubnetRun, subnet_runs, subnets_app_state
 from flobc.node.process import Action
+from flobc.node_apps.fl.evaluator import Evaluator
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.subnets import SubnetRun, subnet_runs, subnets_app_state
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     Evaluate,

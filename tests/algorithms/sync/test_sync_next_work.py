@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from flobc.algorithms.sync import SCHEMES, TrainerView, Work, next_work
-from flobc.node import trainer_policy
 
 TRAIN_NEW, WAIT = Work("train_new"), Work("wait")
 
@@ -53,8 +52,3 @@ def test_zero_steps_mean_no_extra_training_or_epochs() -> None:
 def test_unknown_scheme_is_named() -> None:
     with pytest.raises(ValueError, match="unknown sync scheme 'gossip'"):
         next_work(view("gossip"), ssp_extra_steps=5, share_every_steps=7)
-
-
-def test_runtimes_import_path_is_the_same_rule() -> None:
-    assert trainer_policy.next_work is next_work
-    assert (trainer_policy.TrainerView, trainer_policy.Work) == (TrainerView, Work)

@@ -17,7 +17,7 @@ from flobc.algorithms.sync import (
     sync_scheme,
 )
 from flobc.app.fl.config import FLConfig
-from flobc.node.fl_settings import SyncSection, load_config
+from flobc.node_apps.fl.settings import SyncSection, load_config
 
 
 def test_registry_holds_one_class_per_scheme() -> None:

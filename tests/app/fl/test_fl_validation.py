@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flobc.node.fl_settings import ConfigError, load_config
+from flobc.node_apps.fl.settings import ConfigError, load_config
 from flobc.sim.fl_fixtures import AppDriver
 
 GOOD = {

@@ -1,8 +1,9 @@
 """The attack library: how Byzantine trainers poison federated learning (issue 8).
 
 Every attack is a pure rule (numpy only, no I/O, no torch), selected per trainer in the
-run's TOML (``[[attacks]]``, see :mod:`flobc.node.fl_settings`) and applied by the
-trainer's :class:`~flobc.node.fl_roles.TrainerCore` in the simulator and in processes alike.
+run's TOML (``[[attacks]]``, see :mod:`flobc.node_apps.fl.settings`) and applied by the
+trainer's :class:`~flobc.node_apps.fl.trainer_core.TrainerCore` in the simulator and in
+processes alike.
 
 * data attacks (:mod:`.data`) rewrite the trainer's partition once: ``label_flip``,
   ``backdoor``;
@@ -13,7 +14,7 @@ trainer's :class:`~flobc.node.fl_roles.TrainerCore` in the simulator and in proc
   ``ipm``, ``min_max``, ``min_sum``.
 
 User attacks are ``"package.module:function"`` references. The registry stays pure: the
-node layer imports them (:meth:`flobc.node.fl_settings.AttackEntry.build`, through
+node layer imports them (:meth:`flobc.node_apps.fl.settings.AttackEntry.build`, through
 :func:`flobc.ml.plugins.resolve_callable`) and wraps them with :func:`attack_from_callable`.
 A plug-in ``fn(ctx, **params) -> Δ`` is a model attack; one with ``fn.attack_kind = "data"``
 is a data attack ``fn(x, y, num_classes, rng, **params) -> (x, y)``. A model plug-in that
@@ -105,12 +106,12 @@ def attack_from_callable(name: str, fn: Callable[..., Any], params: Mapping[str,
 def attack_from_name(name: str, /, **params: Any) -> Attack:
     """The registry's attack ``name`` with ``params``; ValueError for an unknown name or
     bad params. ``module:function`` plug-ins are imported by the node layer (this package
-    does no I/O): :meth:`flobc.node.fl_settings.AttackEntry.build`, which then calls
+    does no I/O): :meth:`flobc.node_apps.fl.settings.AttackEntry.build`, which then calls
     :func:`attack_from_callable`."""
     if is_plugin_name(name):
         raise ValueError(
             f"attack {name!r} is a plug-in: load it with "
-            "flobc.node.fl_settings.AttackEntry(...).build() (or attack_from_callable)"
+            "flobc.node_apps.fl.settings.AttackEntry(...).build() (or attack_from_callable)"
         )
     factory = ATTACKS.get(name)
     if factory is None:

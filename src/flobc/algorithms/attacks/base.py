@@ -1,7 +1,7 @@
 """The shapes every attack shares: the context a model attack sees and the two attack kinds.
 
 Attacks are pure rules (numpy only, no I/O, no torch). The node layer
-(:mod:`flobc.node.fl_attacks`) builds an :class:`AttackContext` from what a trainer
+(:mod:`flobc.node_apps.fl.attacks`) builds an :class:`AttackContext` from what a trainer
 honestly computed and from what the ledger makes public, and calls the attack; the same
 code runs in the simulator and in trainer processes.
 

@@ -1,7 +1,7 @@
 """The synchronisation settings of a network, defined once with one set of defaults.
 
 The genesis records them (``app_state["fl"]["sync"]``, integer milliseconds) and the
-TOML run configuration (:mod:`flobc.node.fl_settings`, seconds) takes its defaults from
+TOML run configuration (:mod:`flobc.node_apps.fl.settings`, seconds) takes its defaults from
 :data:`DEFAULT_SYNC`, so a value left out means the same thing in either place.
 """
 

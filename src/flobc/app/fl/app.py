@@ -10,7 +10,7 @@ their hashes, so the app hash commits to every model version.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -53,6 +53,9 @@ def vote_measures(body: VoteBody) -> dict[str, float]:
 class FLApp:
     """Federated learning over the ledger (see the module docstring)."""
 
+    #: selected by a genesis ``app_state`` of ``{"app": "fl", "fl": ...}``
+    name: ClassVar[str] = "fl"
+
     def __init__(
         self,
         genesis: Genesis,
@@ -80,6 +83,10 @@ class FLApp:
         self._app_hash = b""  # of the committed state (b"" before the first block)
         self._history = History(blobs)
         self._history.follow(self._committed.history)
+
+    @classmethod
+    def from_genesis(cls, genesis: Genesis, blobs: Any) -> FLApp:
+        return cls(genesis, blobs)
 
     def _genesis_state(self, genesis: Genesis) -> FLState:
         st = FLState(time_ms=genesis.genesis_time_ms)

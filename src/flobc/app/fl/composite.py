@@ -9,11 +9,18 @@ each subnetwork's state hash in that fixed order. Block execution still runs no 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from flobc.app.abci import BlockResult, TxCheck, TxResult
+from flobc.app.abci import Application, BlockResult, TxCheck, TxResult
 from flobc.app.fl.app import DEFAULT_SNAPSHOT_INTERVAL, FLApp
-from flobc.app.fl.subnets import SubnetError, SubnetSpec, choose, parse_subnets, split_kind
+from flobc.app.fl.subnets import (
+    SubnetError,
+    SubnetSpec,
+    choose,
+    has_subnets,
+    parse_subnets,
+    split_kind,
+)
 from flobc.chain.genesis import Genesis
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.encoding import DecodeError, decode, encode, hash_obj
@@ -170,6 +177,20 @@ class SubnetsApp:
         return out
 
 
+class FLEntry:
+    """The ``"fl"`` application of the registry (:mod:`flobc.app.registry`): one model
+    (:class:`FLApp`), or several model subnetworks (:class:`SubnetsApp`) when the genesis
+    declares ``fl.subnets``."""
+
+    name: ClassVar[str] = FLApp.name
+
+    @classmethod
+    def from_genesis(cls, genesis: Genesis, blobs: Any) -> Application:
+        if has_subnets(genesis.app_state):
+            return SubnetsApp(genesis, blobs)
+        return FLApp.from_genesis(genesis, blobs)
+
+
 def subnet_names(app: Any) -> list[str | None]:
     """The subnetworks an application runs: its names, or ``[None]`` for a plain FLApp."""
     return app.names if isinstance(app, SubnetsApp) else [None]
@@ -185,4 +206,4 @@ def fl_app(app: Any, name: str | None = None) -> FLApp:
     return app  # type: ignore[no-any-return]
 
 
-__all__ = ["SubnetError", "SubnetsApp", "fl_app", "subnet_names"]
+__all__ = ["FLEntry", "SubnetError", "SubnetsApp", "fl_app", "subnet_names"]

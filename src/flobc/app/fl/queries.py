@@ -35,7 +35,7 @@ def version_doc(v: VersionInfo) -> dict[str, Any]:
 def round_doc(ctx: FLContext, st: FLState, *, with_updates: bool = False) -> dict[str, Any]:
     """The current round; ``with_updates`` adds ``updates``: each trainer's current update
     of the round (id, trainer index, base version), public like everything on the ledger,
-    read by colluding attacks (:mod:`flobc.node.fl_attacks`). Off by default: trainers poll
+    read by colluding attacks (:mod:`flobc.node_apps.fl.attacks`). Off by default: trainers poll
     this document and it would grow with the number of trainers."""
     r = st.round
     assert r is not None

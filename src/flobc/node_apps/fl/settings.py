@@ -281,7 +281,7 @@ class PrivacyOverride(_Section):
 
 
 class PrivacySection(_Section):
-    """Differential privacy of trainer updates (see :mod:`flobc.node.privacy`).
+    """Differential privacy of trainer updates (see :mod:`flobc.node_apps.fl.privacy`).
 
     ``noise_multiplier`` unset: each trainer derives the smallest σ that spends at most
     ``epsilon_budget`` over ``planned_rounds`` updates. ``required``, ``min_noise_multiplier``,
@@ -328,7 +328,7 @@ class PrivacySection(_Section):
 class SubnetSection(_Section):
     """One model subnetwork (``[[subnets]]``, paper §IV.C): its own trainers, validators
     (chain validator indices) and any sections that differ from the top-level ones, which
-    every subnetwork inherits (see :mod:`flobc.node.fl_subnets`)."""
+    every subnetwork inherits (see :mod:`flobc.node_apps.fl.subnets`)."""
 
     name: str
     validators: list[int] = Field(min_length=1)

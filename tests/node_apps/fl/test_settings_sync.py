@@ -7,8 +7,8 @@ import pytest
 
 from flobc.algorithms.sync import SCHEMES, SyncSettings
 from flobc.app.fl.config import FLConfig
-from flobc.node.fl_genesis import fl_app_state
-from flobc.node.fl_settings import ConfigError, load_config
+from flobc.node_apps.fl.genesis import fl_app_state
+from flobc.node_apps.fl.settings import ConfigError, load_config
 from flobc.sim.fl_fixtures import tiny_config
 
 

@@ -8,10 +8,10 @@ from aiohttp import web
 
 from flobc.encoding import decode
 from flobc.node.api import MAX_SUBMISSION_BYTES, TxSubmission, path_int, submit_and_respond
-from flobc.node.fl_subnet_api import chosen_app, subnet_param
 from flobc.node.http_errors import ApiError, read_body
 from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node.validator import ValidatorNode
+from flobc.node_apps.fl.subnet_api import chosen_app, subnet_param
 
 routes = web.RouteTableDef()
 

@@ -4,7 +4,7 @@
   a worker thread (never on the event loop, so consensus never waits on ML) and the
   validator's signed vote goes back through its own mempool.
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
-  following the synchronisation scheme (:mod:`flobc.node.trainer_policy`), with failover
+  following the synchronisation scheme (:mod:`flobc.algorithms.sync`), with failover
   across validators.
 
 Both run the sans-I/O role cores of :mod:`flobc.roles`, as the simulator does; this module
@@ -28,12 +28,13 @@ from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
 from flobc.node.api import TxSubmission
-from flobc.node.fl_attacks import LedgerView, TrainerAttack, visible_updates
-from flobc.node.fl_evaluator import Evaluator
-from flobc.node.fl_roles import TrainerCore, as_vector, scheme_policy
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node.events import VersionWaiter
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
+from flobc.node_apps.fl.attacks import LedgerView, TrainerAttack, visible_updates
+from flobc.node_apps.fl.evaluator import Evaluator
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, scheme_policy
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,
@@ -61,6 +62,9 @@ from flobc.roles.effects import (
     Wait,
 )
 from flobc.roles.trainer import Trainer
+
+#: Seconds a waiting trainer re-reads the round anyway while its event stream is up.
+PUSH_FALLBACK_S = 2.0
 
 log = logging.getLogger("flobc.fl")
 
@@ -254,18 +258,31 @@ async def run_trainer(
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = FLClient(order, session, subnet)
-        await HttpTrainer(core, client, cfg.speed_of(index)).loop(poll_s)
+        waiter = VersionWaiter(session, order)  # new versions are pushed, not polled
+        waiter.start()
+        try:
+            client = FLClient(order, session, subnet)
+            trainer = HttpTrainer(core, client, cfg.speed_of(index), waiter)
+            await trainer.loop(poll_s)
+        finally:
+            await waiter.close()
 
 
 class HttpTrainer:
     """Runs the effects of a :class:`~flobc.roles.trainer.Trainer` core over HTTP: ledger
     reads and uploads with :class:`FLClient`, training in a worker thread."""
 
-    def __init__(self, core: TrainerCore, client: FLClient, speed: float):
+    def __init__(
+        self,
+        core: TrainerCore,
+        client: FLClient,
+        speed: float,
+        waiter: VersionWaiter | None = None,
+    ):
         self.core = core
         self.client = client
         self.speed = speed
+        self.waiter = waiter  # None: poll every ``poll_s`` while waiting
         self.role = Trainer(
             scheme_policy(core.cfg), wants_view=core.wants_view, private=core.private
         )
@@ -286,8 +303,16 @@ class HttpTrainer:
             effects = self.role.handle(read)
             while effects:
                 if isinstance(effects[0], Wait):
-                    await asyncio.sleep(poll_s)
+                    await self._wait(poll_s)
                 effects = [*effects[1:], *(await self._run(effects[0]))]
+
+    async def _wait(self, poll_s: float) -> None:
+        """Until the validator pushes a new version (or a rate-limited block), or the
+        fallback re-read is due; plain polling while the event stream is down."""
+        if self.waiter is None:
+            await asyncio.sleep(poll_s)
+        else:
+            await self.waiter.wait(PUSH_FALLBACK_S if self.waiter.connected else poll_s)
 
     async def _run(self, eff: TrainerEffect) -> list[TrainerEffect]:
         core = self.core

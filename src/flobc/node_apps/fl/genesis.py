@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from flobc.app.fl.app import FLApp
 from flobc.encoding import sha256
 from flobc.ml.plugins import is_callable_ref
-from flobc.node.fl_roles import dataset, make_learner
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import dataset, make_learner
 from flobc.weights_codec import as_wire_vector, encode_vector
 
 #: Honest trainers may declare up to this many times the local steps of a full pass.
@@ -86,7 +87,7 @@ def fl_app_state(cfg: FLRunConfig, trainer_keys: list[str]) -> tuple[dict[str, A
             "min_noise_multiplier": p.min_noise_multiplier,
             "max_clip": p.max_clip,
         }
-    return {"app": "fl", "fl": fl}, blob
+    return {"app": FLApp.name, "fl": fl}, blob
 
 
 def warn_if_unseeded(cfg: FLRunConfig, w0: np.ndarray) -> bool:

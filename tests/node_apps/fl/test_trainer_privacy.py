@@ -10,13 +10,13 @@ from flobc.algorithms.privacy import PrivacyError
 from flobc.app.fl.app import FLApp
 from flobc.app.fl.txs import UpdateBody
 from flobc.encoding import decode
-from flobc.node.fl_settings import ConfigError
+from flobc.node_apps.fl.settings import ConfigError
 from flobc.sim.fl_fixtures import tiny_config
 
 pytest.importorskip("opacus")
 
-from flobc.node.fl_roles import TrainerCore
-from flobc.node.privacy import BudgetSpent, TrainerPrivacy, trainer_params
+from flobc.node_apps.fl.privacy import BudgetSpent, TrainerPrivacy, trainer_params
+from flobc.node_apps.fl.trainer_core import TrainerCore
 from flobc.sim.ledger import sim_keys
 
 ON = {"privacy.enabled": True, "privacy.planned_rounds": 3, "validation.rule": "paper"}

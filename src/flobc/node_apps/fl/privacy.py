@@ -16,7 +16,7 @@ import numpy as np
 
 from flobc.algorithms.privacy import DPParams, PrivacyError, clip_and_noise, dp_rng
 from flobc.app.fl.txs import DPClaim
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
 
 
 class BudgetSpent(PrivacyError):

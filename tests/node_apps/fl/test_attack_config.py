@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flobc.node.fl_settings import ConfigError, FLRunConfig, load_config
+from flobc.node_apps.fl.settings import ConfigError, FLRunConfig, load_config
 
 
 def load(tmp_path: Path, attacks: str, trainers: int = 10, extra: str = "") -> FLRunConfig:

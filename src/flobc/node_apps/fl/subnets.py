@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from flobc.app.fl.subnets import NAME_RE
-from flobc.node.fl_genesis import fl_app_state
-from flobc.node.fl_settings import ConfigError, FLRunConfig, describe
+from flobc.node_apps.fl.genesis import fl_app_state
+from flobc.node_apps.fl.settings import ConfigError, FLRunConfig, describe
 
 #: The sections a ``[[subnets]]`` table may override.
 SECTIONS = ("model", "data", "training", "sync", "reputation", "validation", "aggregation")

@@ -41,8 +41,8 @@ from flobc.app.fl.app import vote_measures
 from flobc.app.fl.txs import VoteBody
 from flobc.encoding import sha256
 from flobc.ml.metrics import get_metric, log_softmax
-from flobc.node.fl_roles import as_vector, make_learner, validator_data
-from flobc.node.fl_settings import FLRunConfig
+from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.node_apps.fl.trainer_core import as_vector, make_learner, validator_data
 from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask
 
 #: Measures every vote carries as its own fields.

@@ -5,8 +5,9 @@
   the compute effects of the sans-I/O :class:`~flobc.roles.trainer.Trainer`
   (:meth:`TrainerCore.execute`), and :func:`scheme_policy` is that trainer's policy.
 
-The validator's side, the :class:`~flobc.node.fl_evaluator.Evaluator`, shares the data
-assignment. Both are driven by the HTTP runtime (:mod:`flobc.node.fl_workers`) and by the simulator.
+The validator's side, the :class:`~flobc.node_apps.fl.evaluator.Evaluator`, shares the data
+assignment. Both are driven by the HTTP runtime (:mod:`flobc.node_apps.fl.workers`) and by
+the simulator.
 Data assignment is seeded: validators' data is disjoint from trainers'; the test set is
 separate from both.
 """
@@ -20,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from flobc.algorithms.sync import TrainerView, Work, next_work
 from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import sha256
 from flobc.ml.weights import decode_vector, encode_vector, weights_hash
-from flobc.node.fl_settings import FLRunConfig
-from flobc.node.privacy import BudgetSpent, TrainerPrivacy
-from flobc.node.trainer_policy import TrainerView, Work, next_work
+from flobc.node_apps.fl.privacy import BudgetSpent, TrainerPrivacy
+from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.roles.effects import (
     BuildUpdate,
     PrivacyResumed,
@@ -201,7 +202,7 @@ class TrainerCore:
 
     A Byzantine trainer (``[[attacks]]`` in the config) poisons its partition here, once,
     with a data attack, and its update in :meth:`delta` with a model attack; the runtimes
-    pass a :class:`~flobc.node.fl_attacks.LedgerView` when :attr:`attack` asks for one.
+    pass a :class:`~flobc.node_apps.fl.attacks.LedgerView` when :attr:`attack` asks for one.
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class TrainerCore:
         chain_id: str,
         subnet: str | None = None,
     ):
-        from flobc.node.fl_attacks import trainer_attack
+        from flobc.node_apps.fl.attacks import trainer_attack
 
         self.cfg = cfg
         #: the model subnetwork trained (None: the implicit only one), named in the tx kind
@@ -398,7 +399,7 @@ class TrainerCore:
     ) -> np.ndarray:
         """Δ = w_local - w_base, poisoned if this trainer attacks.
 
-        ``view`` is the :class:`~flobc.node.fl_attacks.LedgerView` of base ``version``
+        ``view`` is the :class:`~flobc.node_apps.fl.attacks.LedgerView` of base ``version``
         (needed only when ``self.attack`` wants peers or the previous global model).
         """
         d = _diff(base, local)

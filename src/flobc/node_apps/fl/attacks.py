@@ -1,10 +1,11 @@
 """A Byzantine trainer's attack, wired the same way into the simulator and into processes.
 
 :class:`TrainerAttack` holds one trainer's configured attack (``[[attacks]]`` in the TOML,
-:class:`~flobc.node.fl_settings.AttackEntry`) and builds the
+:class:`~flobc.node_apps.fl.settings.AttackEntry`) and builds the
 :class:`~flobc.algorithms.attacks.AttackContext` from what the trainer computed and what the
-ledger shows (:class:`LedgerView`). :class:`~flobc.node.fl_roles.TrainerCore` calls it when
-it runs the trainer core's ``BuildUpdate`` effect. Only when :attr:`TrainerAttack.wants_peers`
+ledger shows (:class:`LedgerView`).
+:class:`~flobc.node_apps.fl.trainer_core.TrainerCore` calls it when it runs the trainer
+core's ``BuildUpdate`` effect. Only when :attr:`TrainerAttack.wants_peers`
 or :attr:`TrainerAttack.wants_previous` asks for it does the core first emit ``FetchView``,
 which each runtime answers with a :class:`LedgerView` built through :func:`visible_updates`
 on the round document (``GET /v1/round``, or the same query in-process).
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from flobc.algorithms.attacks import AttackContext, DataAttack, ModelAttack, attack_rng, f32
-from flobc.node.fl_settings import AttackEntry, FLRunConfig
+from flobc.node_apps.fl.settings import AttackEntry, FLRunConfig
 
 #: how many of its own earlier honest updates a trainer keeps for replay attacks
 HISTORY = 32
@@ -107,7 +108,7 @@ class TrainerAttack:
         """The Δ to upload instead of ``honest`` (unchanged for a data attack).
 
         ``honest_of(j)`` replays trainer j's honest training of this round (see
-        :meth:`~flobc.node.fl_roles.TrainerCore.replay_honest`).
+        :meth:`~flobc.node_apps.fl.trainer_core.TrainerCore.replay_honest`).
         """
         if not isinstance(self.attack, ModelAttack):
             return honest

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from flobc.node.fl_settings import ConfigError, load_config
-from flobc.node.fl_subnets import split_config, subnet_runs, trainer_slots
+from flobc.node_apps.fl.settings import ConfigError, load_config
+from flobc.node_apps.fl.subnets import split_config, subnet_runs, trainer_slots
 
 
 def test_a_subnet_inherits_the_top_level_sections_it_does_not_override() -> None:

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from flobc.chain.genesis import Genesis
 from flobc.cli.main import cli
 from flobc.crypto.keys import KeyPair
-from flobc.node.fl_subnets import split_config
+from flobc.node_apps.fl.subnets import split_config
 from flobc.orchestration import processes as net
 from flobc.orchestration.fl_setup import fl_network_args, total_trainers
 from flobc.orchestration.netdir import create_network, list_nodes
