@@ -164,12 +164,15 @@ class RayExecutor:
         self._train = ray.remote(remote_train)
         self._score = ray.remote(remote_score)
         self.workers = max(1, int(ray.available_resources().get("CPU", 1)))
+        #: Ray tasks started: trainings, scoring chunks
+        self.tasks = {"train": 0, "score": 0}
 
     def train(self, core: TrainerCore, effect: Train) -> Pending:
         if core.privacy is not None or core.attack is not None:
             # privacy accounting and colluders' replays keep state in this process
             return _Done(core.execute(effect))
         ref = self._train.remote(self._cfg_ref, self._digest, core.index, core.chain_id, effect)
+        self.tasks["train"] += 1
         return _RayPending(self._ray, ref)
 
     def score(
@@ -185,6 +188,7 @@ class RayExecutor:
             refs.append(
                 self._score.remote(self._cfg_ref, self._digest, evaluator.index, chunk, blobs)
             )
+        self.tasks["score"] += len(refs)
         return [e for part in self._ray.get(refs) for e in part]
 
     def close(self) -> None:
