@@ -30,11 +30,22 @@ def iid_fraction(n: int, num_parts: int, fraction: float = 0.3, seed: int = 0) -
     _check(n, num_parts)
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return [iid_fraction_part(n, num_parts, i, fraction, seed) for i in range(num_parts)]
+
+
+def iid_fraction_part(
+    n: int, num_parts: int, index: int, fraction: float = 0.3, seed: int = 0
+) -> np.ndarray:
+    """Part ``index`` of :func:`iid_fraction` alone (it depends only on ``(seed, index)``):
+    a simulation of k trainers draws k parts, not k x k."""
+    _check(n, num_parts)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if not 0 <= index < num_parts:
+        raise ValueError(f"no part {index} of {num_parts}")
     k = max(1, round(fraction * n))
-    return [
-        np.sort(np.random.default_rng([seed, i]).choice(n, size=k, replace=False)).astype(np.int64)
-        for i in range(num_parts)
-    ]
+    rng = np.random.default_rng([seed, index])
+    return np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
 
 
 def iid_disjoint(n: int, num_parts: int, seed: int = 0) -> Parts:
