@@ -22,8 +22,33 @@ from pathlib import Path
 from typing import Any
 
 from flobc.experiments import benchmark
+from flobc.experiments.runner import run_sim
 from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options
+from flobc.sim.fl_network import SimFLNetwork
+
+
+class Progress:
+    """Prints wall time, virtual time, released version and peak memory every ``every_s``."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.started = self.last = time.perf_counter()
+        self.log: list[dict[str, Any]] = []
+
+    def __call__(self, net: SimFLNetwork) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        row = {
+            "wall_s": round(now - self.started, 1),
+            "virtual_s": (net.ledger.cluster.now - net.ledger.genesis.genesis_time_ms) / 1000,
+            "version": net.version(0),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        self.log.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -35,6 +60,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--ray-address", default=None)
     ap.add_argument("--label", required=True)
     ap.add_argument("--out", type=Path, default=Path("docs/results/sim-scale"))
+    ap.add_argument("--progress-every", type=float, default=30.0, help="seconds (wall)")
     args = ap.parse_args(argv)
     started = time.perf_counter()
     opts = Options(
@@ -51,7 +77,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
     )
     cfg = benchmark.config(opts)
-    result = Runner(opts)("decentralized", cfg, args.rounds)
+    runner = Runner(opts)
+    progress = Progress(args.progress_every)
+    result = run_sim(
+        "decentralized",
+        cfg,
+        runner.timing(cfg),
+        args.rounds,
+        executor=runner.executor(cfg),
+        progress=progress,
+    )
     wall = time.perf_counter() - started
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -70,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "peak_rss_mib": round(rss_kib / 1024, 1),
         "children_peak_rss_mib": round(kids_kib / 1024, 1),
         "python": platform.python_version(),
+        "progress": progress.log,
         "load_average": Path("/proc/loadavg").read_text().split()[:3],
     }
     args.out.mkdir(parents=True, exist_ok=True)

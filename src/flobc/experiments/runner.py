@@ -118,6 +118,7 @@ def run_sim(
     max_time_s: float | None = None,
     measure: Callable[[SimFLNetwork], dict[str, Any]] | None = None,
     executor: Executor | None = None,
+    progress: Callable[[SimFLNetwork], None] | None = None,
 ) -> RunResult:
     """Run until ``rounds`` versions are out and ``min_time_s`` virtual seconds have passed.
 
@@ -125,7 +126,8 @@ def run_sim(
     needs for one round's training, per round. ``measure(network)`` adds what an
     experiment needs beyond the common record to ``extra`` (e.g. a backdoor's success).
     ``executor`` runs the ML effects (:mod:`flobc.sim.executor`; default in-process): it
-    changes the wall time, never the result.
+    changes the wall time, never the result. ``progress(network)`` is called after every
+    100 ms of virtual time (e.g. to log a long run).
     """
     started = time.perf_counter()
     net = make_network(cfg, timing, executor)
@@ -140,6 +142,8 @@ def run_sim(
         if net.version(0) >= rounds and c.now - t0 >= min_time_s * 1000:
             break
         c.run_for(100)
+        if progress is not None:
+            progress(net)
     result = collect(label, net, cfg, t0)
     result.wall_s = round(time.perf_counter() - started, 2)
     result.extra["virtual_s"] = (c.now - t0) / 1000
