@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=progress,
     )
     wall = time.perf_counter() - started
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_kib = usage.ru_maxrss
     kids_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     record = {
         "command": shlex.join([sys.executable, *sys.argv]),
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "run_wall_s": result.wall_s,
         "virtual_s": result.extra["virtual_s"],
         "peak_rss_mib": round(rss_kib / 1024, 1),
+        # CPU seconds of this process: what the run costs, whatever else the machine ran
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "children_peak_rss_mib": round(kids_kib / 1024, 1),
         "python": platform.python_version(),
         "progress": progress.log,
