@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flobc.algorithms.decision import decide
 from flobc.algorithms.reputation import (
+    POLICIES,
     ReputationPolicy,
     RewardPenalty,
     Uniform,
@@ -201,3 +204,25 @@ def test_beta_without_evidence_is_uniform_and_needs_counts() -> None:
     with pytest.raises(ValueError, match="decision counts"):
         Beta().update(scores, "a", 0.0, True)
     assert policy_from_name("beta").name == "beta"
+
+
+@pytest.mark.parametrize("policy", [p() for p in POLICIES.values()], ids=list(POLICIES))
+def test_order_free_policies_need_one_step_per_batch(policy: Any) -> None:
+    """What ``order_free`` promises (the ledger applies one step per release for such
+    policies): with fixed evidence, a batch of steps ends where any single step does."""
+    rng = np.random.default_rng(5)
+    trainers = [f"t{i}" for i in range(9)]
+    evidence = {t: (int(rng.integers(0, 5)), int(rng.integers(0, 5))) for t in trainers}
+    start = normalise_scores({t: float(rng.random()) for t in trainers})
+    batch = [
+        (trainers[int(rng.integers(0, 9))], float(rng.normal()), bool(rng.random() < 0.5))
+        for _ in range(12)
+    ]
+    seq = dict(start)
+    for t, imp, ok in batch:
+        seq = policy.update(seq, t, imp, ok, evidence=evidence)
+    single = policy.update(dict(start), *batch[-1], evidence=evidence)
+    if getattr(policy, "order_free", False):
+        assert seq == single
+    else:  # reward-penalty's steps compound: the flag must stay off
+        assert seq != single

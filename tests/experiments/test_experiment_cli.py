@@ -114,6 +114,31 @@ def test_cli_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
     assert "mnist" in res.output.lower()
 
 
+@pytest.mark.parametrize(
+    ("extra", "field", "why"),
+    [
+        (["--ray-address", "10.0.0.1:6379"], "--ray-address", "needs --executor ray"),
+        (["--executor", "ray", "--runtime", "processes"], "--executor", "only the simulator"),
+    ],
+)
+def test_cli_executor_options_are_checked(
+    tmp_path: Path, extra: list[str], field: str, why: str
+) -> None:
+    out = tmp_path / "o"
+    res = CliRunner().invoke(cli, ["experiment", "benchmark", "--out", str(out), *extra])
+    assert res.exit_code == 2
+    assert field in res.output and why in res.output
+    assert not out.exists()
+
+
+def test_runner_executor_default_is_in_process() -> None:
+    opts = Options(quick=True)
+    runner = Runner(opts)
+    cfg = make_config(opts)
+    assert runner.executor(cfg).name == "inprocess"
+    assert runner.executor(cfg) is runner.executor(cfg)
+
+
 @pytest.mark.processes
 @pytest.mark.timeout(300)
 def test_benchmark_on_real_processes(tmp_path: Path) -> None:

@@ -108,3 +108,17 @@ def test_update_noise() -> None:
     assert np.array_equal(noisy, add_update_noise(delta, noise_std(4), np.random.default_rng(0)))
     with pytest.raises(ValueError):
         add_update_noise(delta, -1.0, np.random.default_rng(0))
+
+
+def test_iid_fraction_part_is_that_part_alone() -> None:
+    from flobc.ml.partition import iid_fraction, iid_fraction_part
+
+    parts = iid_fraction(500, 7, 0.1, seed=3)
+    for i, p in enumerate(parts):
+        assert np.array_equal(iid_fraction_part(500, 7, i, 0.1, seed=3), p)
+    with pytest.raises(ValueError, match="no part 7 of 7"):
+        iid_fraction_part(500, 7, 7, 0.1)
+    # parts overlap: more parts than samples is fine
+    assert len(iid_fraction_part(5, 7, 6, 0.5)) == 2
+    with pytest.raises(ValueError, match="positive number of parts"):
+        iid_fraction_part(5, 0, 0, 0.5)

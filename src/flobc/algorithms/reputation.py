@@ -30,7 +30,13 @@ __all__ = [
 
 @runtime_checkable
 class ReputationPolicy(Protocol):
-    """How trust scores react to decisions and to new trainers."""
+    """How trust scores react to decisions and to new trainers.
+
+    A policy may set ``order_free = True`` when :meth:`update` reads only the trainers
+    and ``evidence`` (not ``scores``, the trainer or the improvement): then the scores
+    after a batch of decisions equal the scores after any one of them, and the ledger
+    applies one update per release instead of one per decided update (absent: False).
+    """
 
     name: str
 
@@ -175,6 +181,8 @@ class Beta:
     """
 
     name = "beta"
+    #: scores are a function of the evidence alone (see ReputationPolicy)
+    order_free = True
 
     def __repr__(self) -> str:
         return "Beta()"
@@ -207,6 +215,8 @@ class Uniform:
     """Scoring disabled (the paper's control group): every trainer has ``1/N``."""
 
     name = "uniform"
+    #: scores are a function of the trainers alone (see ReputationPolicy)
+    order_free = True
 
     def __repr__(self) -> str:
         return "Uniform()"

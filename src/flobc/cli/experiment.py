@@ -116,6 +116,20 @@ def _replot(name: str, opts: object) -> None:
     show_default=True,
     help="robustness: simulations to run in parallel processes.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "ray"]),
+    default="inprocess",
+    show_default=True,
+    help="sim: run trainers' training and validators' scoring here, or as Ray tasks"
+    " (needs the ray extra; same results).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="HOST:PORT",
+    help="--executor ray: join this cluster (`ray start --head`); default a local one.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every run as it starts and ends.")
 def experiment(
     name: str,
@@ -131,6 +145,8 @@ def experiment(
     replot: bool,
     grid_axes: tuple[str, ...],
     jobs: int,
+    executor: str,
+    ray_address: str | None,
     verbose: bool,
 ) -> None:
     """Run one of the paper's experiments (docs/experiments.md): benchmark, split,
@@ -155,6 +171,10 @@ def experiment(
         if not sep or not values.strip():
             raise click.BadParameter(f"expected AXIS=V1,V2, got {g!r}", param_hint="--grid")
         grid[axis.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    if ray_address and executor != "ray":
+        raise click.BadParameter("needs --executor ray", param_hint="--ray-address")
+    if executor != "inprocess" and runtime != "sim":
+        raise click.BadParameter("only the simulator has executors", param_hint="--executor")
     names = list(PAPER) if name == "all" else [name]
     root = out or Path("flobc-results")
     for n in names:
@@ -171,6 +191,8 @@ def experiment(
             overrides=parsed,
             grid=grid,
             jobs=jobs,
+            executor=executor,
+            ray_address=ray_address,
         )
         if n in ("sync", "robustness") and runtime != "sim":
             click.echo(f"{n}: skipped (simulator only; see docs/experiments.md)", err=True)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.sim.executor import Executor
 from flobc.sim.fl_network import SimFLNetwork, SimTiming
 from flobc.weights_codec import vector_view
 
@@ -88,7 +89,9 @@ class Scorer:
         return self._cache[key]
 
 
-def make_network(cfg: FLRunConfig, timing: SimTiming) -> SimFLNetwork:
+def make_network(
+    cfg: FLRunConfig, timing: SimTiming, executor: Executor | None = None
+) -> SimFLNetwork:
     """A simulated FL network whose validators broadcast to validators only.
 
     The simulated trainers talk to their validator in-process, but they are nodes of the
@@ -99,7 +102,7 @@ def make_network(cfg: FLRunConfig, timing: SimTiming) -> SimFLNetwork:
     the same versions either way; with deadlines, event order (hence timing) can shift by a
     few milliseconds.
     """
-    net = SimFLNetwork(cfg, timing=timing)
+    net = SimFLNetwork(cfg, timing=timing, executor=executor)
     ids = net.ledger.ids
     for nid in ids:
         net.ledger.cluster.set_peers(nid, [p for p in ids if p != nid])
@@ -115,15 +118,20 @@ def run_sim(
     min_time_s: float = 0.0,
     max_time_s: float | None = None,
     measure: Callable[[SimFLNetwork], dict[str, Any]] | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[SimFLNetwork], None] | None = None,
 ) -> RunResult:
     """Run until ``rounds`` versions are out and ``min_time_s`` virtual seconds have passed.
 
     ``max_time_s`` (virtual) bounds the run; by default 20 x the time the slowest trainer
     needs for one round's training, per round. ``measure(network)`` adds what an
     experiment needs beyond the common record to ``extra`` (e.g. a backdoor's success).
+    ``executor`` runs the ML effects (:mod:`flobc.sim.executor`; default in-process): it
+    changes the wall time, never the result. ``progress(network)`` is called after every
+    100 ms of virtual time (e.g. to log a long run).
     """
     started = time.perf_counter()
-    net = make_network(cfg, timing)
+    net = make_network(cfg, timing, executor)
     c = net.ledger.cluster
     t0 = c.now
     if max_time_s is None:
@@ -135,10 +143,13 @@ def run_sim(
         if net.version(0) >= rounds and c.now - t0 >= min_time_s * 1000:
             break
         c.run_for(100)
+        if progress is not None:
+            progress(net)
     result = collect(label, net, cfg, t0)
     result.wall_s = round(time.perf_counter() - started, 2)
     result.extra["virtual_s"] = (c.now - t0) / 1000
     result.extra["timing"] = asdict(timing)
+    result.extra["executor"] = net.executor.name
     if measure is not None:
         result.extra.update(measure(net))
     return result

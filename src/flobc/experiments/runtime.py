@@ -8,6 +8,7 @@ from flobc.experiments.processes import run_processes
 from flobc.experiments.runner import RunResult, run_sim
 from flobc.experiments.settings import Options, sim_timing
 from flobc.node_apps.fl.settings import FLRunConfig
+from flobc.sim.executor import Executor, make_executor
 from flobc.sim.fl_network import SimTiming
 
 log = logging.getLogger("flobc.experiments")
@@ -19,6 +20,15 @@ class Runner:
     def __init__(self, opts: Options):
         self.opts = opts
         self.runtime = opts.runtime
+        self._executor: Executor | None = None
+
+    def executor(self, cfg: FLRunConfig) -> Executor:
+        """The simulator's executor (``--executor``): one in-process executor for every
+        run; a Ray executor per run (it holds the run's configuration in the object
+        store), joining the cluster once."""
+        if self._executor is None or self.opts.executor == "ray":
+            self._executor = make_executor(self.opts.executor, cfg, self.opts.ray_address)
+        return self._executor
 
     def timing(self, cfg: FLRunConfig) -> SimTiming:
         return sim_timing(cfg, self.opts)
@@ -34,7 +44,14 @@ class Runner:
     ) -> RunResult:
         log.info("run %s: %s, %d rounds", label, self.runtime, rounds)
         if self.runtime == "sim":
-            result = run_sim(label, cfg, timing or self.timing(cfg), rounds, min_time_s=min_time_s)
+            result = run_sim(
+                label,
+                cfg,
+                timing or self.timing(cfg),
+                rounds,
+                min_time_s=min_time_s,
+                executor=self.executor(cfg),
+            )
         else:
             result = run_processes(
                 label,

@@ -73,6 +73,10 @@ class Options:
     grid: dict[str, list[str]] = field(default_factory=dict)
     #: robustness: cells run in parallel processes
     jobs: int = 1
+    #: simulator: where trainings and scoring run (``inprocess`` or ``ray``)
+    executor: str = "inprocess"
+    #: ``--executor ray``: the cluster to join (None: a local one)
+    ray_address: str | None = None
 
     @property
     def preset(self) -> Preset:

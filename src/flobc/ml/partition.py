@@ -27,14 +27,28 @@ def _check(n: int, num_parts: int) -> None:
 
 def iid_fraction(n: int, num_parts: int, fraction: float = 0.3, seed: int = 0) -> Parts:
     """Each part: an independent uniform sample (without replacement) of ``fraction * n``."""
-    _check(n, num_parts)
+    if num_parts <= 0:
+        raise ValueError("num_parts must be positive")
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return [iid_fraction_part(n, num_parts, i, fraction, seed) for i in range(num_parts)]
+
+
+def iid_fraction_part(
+    n: int, num_parts: int, index: int, fraction: float = 0.3, seed: int = 0
+) -> np.ndarray:
+    """Part ``index`` of :func:`iid_fraction` alone (it depends only on ``(seed, index)``):
+    a simulation of k trainers draws k parts, not k x k. Parts overlap, so there may be
+    more parts than samples (10,000 simulated trainers on a 1,151-image set)."""
+    if n <= 0 or num_parts <= 0:
+        raise ValueError("need samples and a positive number of parts")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if not 0 <= index < num_parts:
+        raise ValueError(f"no part {index} of {num_parts}")
     k = max(1, round(fraction * n))
-    return [
-        np.sort(np.random.default_rng([seed, i]).choice(n, size=k, replace=False)).astype(np.int64)
-        for i in range(num_parts)
-    ]
+    rng = np.random.default_rng([seed, index])
+    return np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
 
 
 def iid_disjoint(n: int, num_parts: int, seed: int = 0) -> Parts:

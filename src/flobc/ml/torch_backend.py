@@ -143,7 +143,10 @@ class TorchLearner(AdapterLearner):
         p = plan(self.config, len(x), epochs, steps, lr, batch_size, optimizer, seed)
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(p.seed)  # dropout and any other torch randomness
+            # dropout and any other torch randomness; the CPU generator alone, the one
+            # fork_rng restores (torch.manual_seed also seeds lazy accelerator
+            # generators, capturing a Python stack each time: ~1 ms per training)
+            torch.default_generator.manual_seed(p.seed)
             if self.train_fn is not None:
                 out = dict(
                     self.train_fn(

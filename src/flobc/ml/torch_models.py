@@ -93,5 +93,5 @@ def logreg(input_shape: Sequence[int], num_classes: int) -> nn.Module:
 def seeded(seed: int, factory: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
     """Call ``factory`` with torch's global RNG seeded, without disturbing the caller's RNG."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU generator fork_rng restores
         return factory(*args, **kwargs)

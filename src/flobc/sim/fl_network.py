@@ -31,6 +31,8 @@ from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,
     Evaluate,
+    Evaluated,
+    EvaluationTask,
     EvaluatorEffect,
     FetchModel,
     FetchPrivacySpent,
@@ -51,6 +53,7 @@ from flobc.roles.effects import (
     ViewFetched,
 )
 from flobc.roles.trainer import Trainer
+from flobc.sim.executor import Executor, InProcessExecutor, Pending
 from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
 
 
@@ -100,6 +103,8 @@ class SimTrainer:
         self.last_check: Any = None
         self._cost_ms = 0  # virtual time charged to the cycle in flight
         self._pending: Submit | None = None
+        #: a training running on a remote executor, collected when its time is up
+        self._training: Pending | None = None
 
     @property
     def base(self) -> np.ndarray | None:
@@ -152,7 +157,12 @@ class SimTrainer:
                 result = ModelFetched(eff.version, as_vector(self.net.blob(eff.weights_hash)))
             elif isinstance(eff, Train):
                 self._cost_ms += self._train_cost(eff.steps)
-                result = self.core.execute(eff)
+                pending = self.net.executor.train(self.core, eff)
+                if self.net.executor.remote and not self.role.wants_view:
+                    # collected at "submit"; building the update reads no ledger state
+                    self._training = pending
+                    return True
+                result = pending.result()
             elif isinstance(eff, FetchView):
                 result = ViewFetched(self._view(app, eff.version))
             elif isinstance(eff, BuildUpdate | ResumePrivacy):
@@ -193,6 +203,12 @@ class SimTrainer:
         return LedgerView(tuple(peers), previous)
 
     def _submit(self, now_ms: int) -> list[Action]:
+        if self._training is not None:
+            result, self._training = self._training.result(), None
+            # what follows a pure training (BuildUpdate, Submit) reads no ledger state
+            self._run(self.role.handle(result), self.net.validator_app(self.index))  # type: ignore[arg-type]
+            if self.stopped or self._pending is None:
+                return []
         assert self._pending is not None
         eff, self._pending = self._pending, None
         for i in self.net.assignment(self.index):
@@ -237,8 +253,11 @@ class SimFLNetwork:
         timing: SimTiming | None = None,
         params: Any = SIM_PARAMS,
         network: Any = None,
+        executor: Executor | None = None,
     ):
         self.cfg = cfg
+        #: where trainings and scoring run (:mod:`flobc.sim.executor`)
+        self.executor: Executor = executor or InProcessExecutor()
         self.timing = timing or SimTiming()
         nv, nt = cfg.network.validators, cfg.network.trainers
         self.trainer_keys = sim_keys(nt, cfg.seed, "trainer")
@@ -306,19 +325,42 @@ class SimFLNetwork:
 
     def _evaluate(self, i: int, event: UpdatesCommitted, now_ms: int) -> None:
         """Run validator ``i``'s evaluator core: scoring is instant, each vote reaches its
-        mempool (or, for a conflicting second vote, a peer's) ``eval_ms`` later."""
+        mempool (or, for a conflicting second vote, a peer's) ``eval_ms`` later.
+
+        The core asks for one update at a time; the runner scores the block's updates
+        in one batch first (:meth:`_prefetch`) and answers each ``Evaluate`` from it.
+        Scoring is a pure function of the task, so the votes are the same either way.
+        """
         node = self.ledger.node(i)
         queue: list[EvaluatorEffect] = self.roles[i].handle(event)
+        scored = self._prefetch(i, event)
         while queue:
             eff = queue.pop(0)
             if isinstance(eff, ReadTask):
                 doc = node.app.query("evaluation", {"id": eff.update_id.hex()})
                 queue.extend(self.roles[i].handle(TaskRead(eff.update_id, doc)))
             elif isinstance(eff, Evaluate):
-                done = self.evaluators[i].perform(eff, self._blob_or_none)
+                done = scored.pop(eff.task, None)
+                if done is None:
+                    done = self.executor.score(self.evaluators[i], [eff], self._blob_or_none)[0]
                 queue.extend(self.roles[i].handle(done))
             else:
                 self._send_vote(i, eff, now_ms)
+
+    def _prefetch(self, i: int, event: UpdatesCommitted) -> dict[EvaluationTask, Evaluated]:
+        """Score, in one batch, the committed updates validator ``i`` has yet to vote on
+        (what its core will ask for; anything it does not ask for is dropped)."""
+        node = self.ledger.node(i)
+        me = self.roles[i].me
+        effects = []
+        for uid in event.ids:
+            doc = node.app.query("evaluation", {"id": uid.hex()})
+            if doc is not None and me not in doc.get("voted", ()):
+                effects.append(Evaluate(EvaluationTask.from_query(doc)))
+        if len(effects) < 2:
+            return {}
+        done = self.executor.score(self.evaluators[i], effects, self._blob_or_none)
+        return {eff.task: d for eff, d in zip(effects, done, strict=True)}
 
     def _blob_or_none(self, hex_hash: str) -> bytes | None:
         try:

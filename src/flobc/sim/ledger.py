@@ -84,9 +84,14 @@ def kv_app(genesis: Genesis, disk: Disk) -> Application:
     return KVStoreApp(genesis.chain_id)
 
 
+def sim_key(i: int, seed: int, label: str = "validator") -> KeyPair:
+    """Key pair ``i`` of a simulation (what :func:`sim_keys` lists)."""
+    return KeyPair.from_seed(sha256(f"{label}/{seed}/{i}".encode()))
+
+
 def sim_keys(n: int, seed: int, label: str = "validator") -> list[KeyPair]:
     """Deterministic key pairs for a simulation."""
-    return [KeyPair.from_seed(sha256(f"{label}/{seed}/{i}".encode())) for i in range(n)]
+    return [sim_key(i, seed, label) for i in range(n)]
 
 
 class SimLedger:

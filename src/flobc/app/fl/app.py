@@ -36,11 +36,11 @@ from flobc.chain.genesis import Genesis
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
 from flobc.encoding import DecodeError, decode, encode
+from flobc.weights_codec import DTYPE, vector_view
 
 log = logging.getLogger("flobc.app.fl")
 
 #: The blob an update references must be exactly the model's float32 vector.
-DTYPE = np.dtype("<f4")
 #: Heights between app snapshots (a node parameter; restart replays the blocks since).
 DEFAULT_SNAPSHOT_INTERVAL = 100
 
@@ -140,7 +140,7 @@ class FLApp:
             return TxCheck(
                 422, f"update has {len(data) // 4} values; the model spec has {self.cfg.model.size}"
             )
-        vec = np.frombuffer(data, DTYPE)
+        vec = vector_view(data)
         if not np.isfinite(vec).all():
             return TxCheck(422, "update contains NaN or infinite values")
         if self.cfg.privacy is not None:

@@ -15,8 +15,7 @@ from flobc.app.fl.txs import UpdateBody
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
 from flobc.encoding import sha256
-
-DTYPE = np.dtype("<f4")
+from flobc.weights_codec import encode_vector, vector_view
 
 
 def view(st: FLState, now_ms: int) -> RoundView:
@@ -39,7 +38,7 @@ def weights(ctx: FLContext, blob_hex: str) -> np.ndarray:
     data = ctx.blobs.get(bytes.fromhex(blob_hex))
     if data is None:  # data availability guarantees this never happens on a validator
         raise RuntimeError(f"missing weight blob {blob_hex}")
-    return np.frombuffer(data, DTYPE)
+    return vector_view(data)
 
 
 def record_update(
@@ -111,6 +110,11 @@ def apply_reputation(ctx: FLContext, st: FLState) -> None:
         key=lambda u: (u.round, st.trainers[u.trainer].index, u.nonce),
     )
     evidence = {t: (info.accepted, info.rejected) for t, info in st.trainers.items()}
+    assert all(u.improvement is not None for u in decided)
+    if getattr(ctx.policy, "order_free", False):
+        # the evidence is fixed for the batch, so every step gives the same scores: one
+        # step, not one per decision (O(updates x trainers) per release at scale)
+        decided = decided[-1:]
     for u in decided:
         assert u.improvement is not None
         scores = ctx.policy.update(
@@ -157,7 +161,7 @@ def release(ctx: FLContext, st: FLState, now_ms: int, height: int, reason: str) 
             ],
             server_lr=ctx.cfg.server_lr,
         )
-        data = new.astype(DTYPE).tobytes()
+        data = encode_vector(new)
         weights_hex = sha256(data).hex()
         ctx.blobs.put(data)
     else:

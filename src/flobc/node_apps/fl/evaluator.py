@@ -40,6 +40,7 @@ from flobc.algorithms.validation import rule_from_name
 from flobc.app.fl.app import vote_measures
 from flobc.app.fl.txs import VoteBody
 from flobc.encoding import sha256
+from flobc.ml.batched import predict_many
 from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import as_vector, make_learner, validator_data
@@ -88,13 +89,31 @@ class Evaluator:
 
     def _forward(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
         """(oriented metric, per-sample losses) of ``weights`` on the validation slice."""
+        return self._forward_many([weights])[0]
+
+    def _forward_many(self, weights: list[np.ndarray]) -> list[tuple[float, np.ndarray]]:
+        """:meth:`_forward` of each vector, in one stacked pass where the model allows it
+        (:func:`flobc.ml.batched.predict_many`); a vector's result never depends on the
+        others in the batch."""
+        if getattr(self.learner, "eval_fn", None) is not None:
+            return [self._forward_plugin(w) for w in weights]
+        y = self.data.y
+        out = []
+        for logits in predict_many(self.learner, weights, self.data.x):
+            value = float(self.metric(logits, np.asarray(y)))
+            score = value if self.metric.higher_is_better else -value
+            losses = per_sample_loss(logits, y) if self.measures else np.zeros(0)
+            out.append((score, losses))
+        return out
+
+    def _forward_plugin(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """A custom ``eval_fn`` scores through the learner, one vector at a time."""
         self.learner.set_weights(weights)
         value = float(self.learner.evaluate(self.data.x, self.data.y, self.metric.name))
         score = value if self.metric.higher_is_better else -value
         if not self.measures:
             return score, np.zeros(0)
-        losses = per_sample_loss(self.learner.predict(self.data.x), self.data.y)
-        return score, losses
+        return score, per_sample_loss(self.learner.predict(self.data.x), self.data.y)
 
     def score(self, weights: np.ndarray) -> float:
         """The metric of ``weights``, oriented so higher is better (loss is negated)."""
@@ -142,18 +161,44 @@ class Evaluator:
 
     def evaluate(self, task: EvaluationTask, blob: Callable[[str], bytes]) -> VoteBody:
         """The vote body for ``task``; ``blob(hex)`` returns a hash-verified blob."""
-        base = as_vector(blob(task.base))
-        delta = as_vector(blob(task.delta))
+        return self.evaluate_many([task], blob)[0]
+
+    def evaluate_many(
+        self, tasks: list[EvaluationTask], blob: Callable[[str], bytes]
+    ) -> list[VoteBody]:
+        """:meth:`evaluate` of each task, with every candidate's forward pass in one batch:
+        the same vote bodies, bit for bit, as one call per task."""
+        loaded = []
+        candidates: list[np.ndarray] = []
+        for task in tasks:
+            base = as_vector(blob(task.base))
+            delta = as_vector(blob(task.delta))
+            share = min(1.0, max(task.share, 0.0)) or 1.0
+            candidates.append((base.astype(np.float64) + delta).astype(np.float32))
+            if self.measures and share != 1.0:
+                candidates.append((base.astype(np.float64) + share * delta).astype(np.float32))
+            loaded.append((task, base, delta, share))
+        forwards = iter(self._forward_many(candidates))
+        out = []
+        for task, base, delta, share in loaded:
+            score, full_losses = next(forwards)
+            losses = full_losses if not self.measures or share == 1.0 else next(forwards)[1]
+            out.append(self._vote(task, blob, base, delta, score, losses))
+        return out
+
+    def _vote(
+        self,
+        task: EvaluationTask,
+        blob: Callable[[str], bytes],
+        base: np.ndarray,
+        delta: np.ndarray,
+        score: float,
+        losses: np.ndarray,
+    ) -> VoteBody:
+        """One vote body from the candidate's forward pass (``losses``: of base + s·Δ)."""
         base_score, base_losses = self._base_forward(task.base, base)
-        full = (base.astype(np.float64) + delta).astype(np.float32)
-        score, full_losses = self._forward(full)
         if not self.measures:
             return VoteBody(task.update_id, score, base_score)
-        share = min(1.0, max(task.share, 0.0)) or 1.0
-        if share == 1.0:
-            losses = full_losses
-        else:
-            _, losses = self._forward((base.astype(np.float64) + share * delta).astype(np.float32))
         gains = base_losses - losses
         n = len(gains)
         se = float(np.std(gains, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
@@ -182,24 +227,44 @@ class Evaluator:
     def votes(self, task: EvaluationTask, blob: Callable[[str], bytes]) -> list[VoteBody]:
         """What this validator sends for ``task``: its honest vote, or what its Byzantine
         behaviour makes of it (none, one, or two conflicting votes for different peers)."""
-        honest = self.evaluate(task, blob)
+        return self._forged(self.evaluate(task, blob))
+
+    def _forged(self, honest: VoteBody) -> list[VoteBody]:
         if self._forge is None:
             return [honest]
-        rng = np.random.default_rng([self.cfg.seed, self.index, *task.update_id[:8]])
+        rng = np.random.default_rng([self.cfg.seed, self.index, *honest.update_id[:8]])
         out = []
         for m in self._forge(vote_measures(honest), rng):
             score, base_score = m.pop("score"), m.pop("base_score")
-            out.append(VoteBody(task.update_id, score, base_score, m))
+            out.append(VoteBody(honest.update_id, score, base_score, m))
         return out
 
     def perform(self, effect: Evaluate, blob: Callable[[str], bytes | None]) -> Evaluated:
         """Run the ``Evaluate`` effect; ``blob(hex)`` returns a hash-verified blob, or None
         when this validator lacks it (then it does not vote)."""
-        task = effect.task
-        blobs = {h: blob(h) for h in task.blobs}
-        if any(b is None for b in blobs.values()):
-            return Evaluated(task.update_id, None)
-        return Evaluated(task.update_id, tuple(self.votes(task, blobs.__getitem__)))  # type: ignore[arg-type]
+        return self.perform_many([effect], blob)[0]
+
+    def perform_many(
+        self, effects: list[Evaluate], blob: Callable[[str], bytes | None]
+    ) -> list[Evaluated]:
+        """:meth:`perform` of each effect, scored in one batch (same results, in order)."""
+        blobs: dict[str, bytes | None] = {}
+        ready = []
+        for eff in effects:
+            for h in eff.task.blobs:
+                if h not in blobs:
+                    blobs[h] = blob(h)
+            if all(blobs[h] is not None for h in eff.task.blobs):
+                ready.append(eff.task)
+        bodies = iter(self.evaluate_many(ready, blobs.__getitem__))  # type: ignore[arg-type]
+        out = []
+        for eff in effects:
+            task = eff.task
+            if any(blobs[h] is None for h in task.blobs):
+                out.append(Evaluated(task.update_id, None))
+            else:
+                out.append(Evaluated(task.update_id, tuple(self._forged(next(bodies)))))
+        return out
 
 
 __all__ = ["SCORES", "EvaluationTask", "Evaluator", "cosine", "per_sample_loss"]

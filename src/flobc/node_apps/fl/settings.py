@@ -44,7 +44,8 @@ class _Section(BaseModel):
 
 class NetworkSection(_Section):
     validators: int = Field(3, ge=1, le=64)
-    trainers: int = Field(7, ge=1, le=1000)
+    #: up to 100,000: simulations of 10,000+ trainers run on a Ray cluster (docs/sim-scale.md)
+    trainers: int = Field(7, ge=1, le=100_000)
 
 
 class ModelSection(_Section):

@@ -88,7 +88,8 @@ def trainer_data(cfg: FLRunConfig, index: int) -> DataSplit:
     ds, d, k = dataset(cfg), cfg.data, cfg.network.trainers
     seed = cfg.seed + 101
     if d.partition == "iid":
-        parts = [partition.iid_fraction(len(ds.x_train), k, d.fraction, seed)[index]]
+        # the part iid_fraction would give, drawn alone (not all k of them per trainer)
+        parts = [partition.iid_fraction_part(len(ds.x_train), k, index, d.fraction, seed)]
     elif d.partition == "disjoint":
         parts = [partition.iid_disjoint(len(ds.x_train), k, seed)[index]]
     elif d.partition == "dirichlet":
