@@ -30,6 +30,7 @@ from flobc.roles.effects import (
     TaskRead,
     UpdatesCommitted,
 )
+from flobc.sim.executor import Executor, InProcessExecutor
 from flobc.sim.fl_network import SimTiming, SimTrainer, align_clocks
 from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
 
@@ -49,6 +50,10 @@ class SubnetSide:
     @property
     def ledger(self) -> SimLedger:
         return self.net.ledger
+
+    @property
+    def executor(self) -> Executor:
+        return self.net.executor
 
     def assignment(self, trainer: int) -> list[int]:
         """Any chain validator takes transactions; spread round-robin, then failover."""
@@ -75,8 +80,11 @@ class SimSubnetsNetwork:
         timing: SimTiming | None = None,
         params: Any = SIM_PARAMS,
         network: Any = None,
+        executor: Executor | None = None,
     ):
         self.cfg = cfg
+        #: where trainings and scoring run (:mod:`flobc.sim.executor`)
+        self.executor: Executor = executor or InProcessExecutor()
         self.timing = timing or SimTiming()
         self.runs = subnet_runs(cfg)
         if not self.runs:
@@ -168,7 +176,8 @@ class SimSubnetsNetwork:
                 doc = app.query("evaluation", {"id": eff.update_id.hex()})
                 queue.extend(role.handle(TaskRead(eff.update_id, doc)))
             elif isinstance(eff, Evaluate):
-                done = self.evaluators[i, name].perform(eff, self._blob_or_none)
+                evaluator = self.evaluators[i, name]
+                done = self.executor.score(evaluator, [eff], self._blob_or_none)[0]
                 queue.extend(role.handle(done))
             else:
                 self._send_vote(i, name, eff, now_ms)
