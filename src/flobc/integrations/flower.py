@@ -284,6 +284,12 @@ class FlowerLearner(AdapterLearner):
             "flower_metrics": metrics,
         }
 
+    @property
+    def own_evaluation(self) -> bool:
+        """True when only :meth:`evaluate` (the client's own) can score: no FLoBC model
+        to compute logits with, so validators must not batch forward passes."""
+        return self.scorer is None
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.scorer is None:
             raise ValueError("with [model] name = 'flower' FLoBC cannot run the model itself")

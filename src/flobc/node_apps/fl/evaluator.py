@@ -95,7 +95,11 @@ class Evaluator:
         """:meth:`_forward` of each vector, in one stacked pass where the model allows it
         (:func:`flobc.ml.batched.predict_many`); a vector's result never depends on the
         others in the batch."""
-        if getattr(self.learner, "eval_fn", None) is not None:
+        # a custom ``eval_fn``, or a learner that can only score itself (a Flower client
+        # without a FLoBC model), goes through ``evaluate``, one vector at a time
+        if getattr(self.learner, "eval_fn", None) is not None or getattr(
+            self.learner, "own_evaluation", False
+        ):
             return [self._forward_plugin(w) for w in weights]
         y = self.data.y
         out = []
@@ -107,7 +111,7 @@ class Evaluator:
         return out
 
     def _forward_plugin(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
-        """A custom ``eval_fn`` scores through the learner, one vector at a time."""
+        """Score through the learner's own ``evaluate``, one vector at a time."""
         self.learner.set_weights(weights)
         value = float(self.learner.evaluate(self.data.x, self.data.y, self.metric.name))
         score = value if self.metric.higher_is_better else -value
