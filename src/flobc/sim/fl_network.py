@@ -243,7 +243,108 @@ def align_clocks(ledger: SimLedger) -> int:
     return offset
 
 
-class SimFLNetwork:
+class SimValidators:
+    """What every simulated FL network does on the validators' side: find blobs, spread
+    trainers over validators, run an evaluator core and deliver its votes.
+
+    Subclasses set ``cfg``, ``executor``, ``timing`` and ``ledger`` and call
+    :meth:`_init_votes` once the ledger exists.
+    """
+
+    cfg: FLRunConfig
+    executor: Executor
+    timing: SimTiming
+    ledger: SimLedger
+
+    def _init_votes(self) -> None:
+        self._vote_nonce = [0] * len(self.ledger.ids)
+
+    def assignment(self, trainer: int) -> list[int]:
+        """Validators a trainer talks to: its own first (spread round-robin), then failover."""
+        n = self.cfg.network.validators
+        return [(trainer + k) % n for k in range(n)]
+
+    def blob(self, hex_hash: str) -> bytes:
+        data = self._blob_or_none(hex_hash)
+        if data is None:
+            raise KeyError(hex_hash)
+        return data
+
+    def _blob_or_none(self, hex_hash: str) -> bytes | None:
+        """The blob from the first live validator that holds it."""
+        for i in self.ledger.up():
+            data = self.ledger.disks[self.ledger.ids[i]].blobs.get(bytes.fromhex(hex_hash))
+            if data is not None:
+                return data
+        return None
+
+    def _run_evaluator(
+        self,
+        i: int,
+        role: evaluator_role.Evaluator,
+        evaluator: Evaluator,
+        app: FLApp,
+        event: UpdatesCommitted,
+        now_ms: int,
+        subnet: str | None = None,
+    ) -> None:
+        """Run validator ``i``'s evaluator core over ``app``: scoring is instant, each vote
+        reaches its mempool (or, for a conflicting second vote, a peer's) ``eval_ms`` later.
+
+        The core asks for one update at a time; the runner scores the block's updates
+        in one batch first (:meth:`_prefetch`) and answers each ``Evaluate`` from it.
+        Scoring is a pure function of the task, so the votes are the same either way.
+        """
+        queue: list[EvaluatorEffect] = role.handle(event)
+        scored = self._prefetch(role, evaluator, app, event)
+        while queue:
+            eff = queue.pop(0)
+            if isinstance(eff, ReadTask):
+                doc = app.query("evaluation", {"id": eff.update_id.hex()})
+                queue.extend(role.handle(TaskRead(eff.update_id, doc)))
+            elif isinstance(eff, Evaluate):
+                done = scored.pop(eff.task, None)
+                if done is None:
+                    done = self.executor.score(evaluator, [eff], self._blob_or_none)[0]
+                queue.extend(role.handle(done))
+            else:
+                self._send_vote(i, eff, now_ms, subnet)
+
+    def _prefetch(
+        self,
+        role: evaluator_role.Evaluator,
+        evaluator: Evaluator,
+        app: FLApp,
+        event: UpdatesCommitted,
+    ) -> dict[EvaluationTask, Evaluated]:
+        """Score, in one batch, the committed updates ``role`` has yet to vote on (what
+        the core will ask for; anything it does not ask for is dropped)."""
+        effects = []
+        for uid in event.ids:
+            doc = app.query("evaluation", {"id": uid.hex()})
+            if doc is not None and role.me not in doc.get("voted", ()):
+                effects.append(Evaluate(EvaluationTask.from_query(doc)))
+        if len(effects) < 2:
+            return {}
+        done = self.executor.score(evaluator, effects, self._blob_or_none)
+        return {eff.task: d for eff, d in zip(effects, done, strict=True)}
+
+    def _send_vote(self, i: int, eff: SubmitVote, now_ms: int, subnet: str | None = None) -> None:
+        self._vote_nonce[i] += 1
+        chain_id, key = self.ledger.genesis.chain_id, self.ledger.keys[i]
+        tx = vote_tx(chain_id, key, eff.body, self._vote_nonce[i], subnet)
+        target = self.ledger.ids[(i + eff.k) % len(self.ledger.ids)]
+
+        def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
+            _, actions = proc.submit_tx(tx.encoded(), [], now)
+            return actions
+
+        # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
+        at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
+        self.ledger.cluster.call_at(at, target, submit)
+
+
+class SimFLNetwork(SimValidators):
     """Validators + trainers of an FL run on one seeded simulated cluster."""
 
     def __init__(
@@ -278,7 +379,7 @@ class SimFLNetwork:
         self.evaluators = [Evaluator(cfg, i) for i in range(nv)]
         #: the validators' evaluator cores (:class:`flobc.roles.evaluator.Evaluator`)
         self.roles = [evaluator_role.Evaluator(str(self.ledger.node(i).me)) for i in range(nv)]
-        self._vote_nonce = [0] * nv
+        self._init_votes()
         self.ledger.listener_factories.append(self._listener)
         for i in range(nv):
             self.ledger.node(i).commit_listeners.append(self._listener(i))
@@ -292,23 +393,11 @@ class SimFLNetwork:
 
     # ------------------------------------------------------------------ helpers
 
-    def assignment(self, trainer: int) -> list[int]:
-        """Validators a trainer talks to: its own first (spread round-robin), then failover."""
-        n = self.cfg.network.validators
-        return [(trainer + k) % n for k in range(n)]
-
     def validator_app(self, trainer: int) -> FLApp | None:
         for i in self.assignment(trainer):
             if i in self.ledger.up():
                 return self.ledger.node(i).app  # type: ignore[return-value]
         return None
-
-    def blob(self, hex_hash: str) -> bytes:
-        for i in self.ledger.up():
-            data = self.ledger.disks[self.ledger.ids[i]].blobs.get(bytes.fromhex(hex_hash))
-            if data is not None:
-                return data
-        raise KeyError(hex_hash)
 
     def _listener(self, i: int) -> Any:
         def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Action]:
@@ -324,64 +413,8 @@ class SimFLNetwork:
         return on_commit
 
     def _evaluate(self, i: int, event: UpdatesCommitted, now_ms: int) -> None:
-        """Run validator ``i``'s evaluator core: scoring is instant, each vote reaches its
-        mempool (or, for a conflicting second vote, a peer's) ``eval_ms`` later.
-
-        The core asks for one update at a time; the runner scores the block's updates
-        in one batch first (:meth:`_prefetch`) and answers each ``Evaluate`` from it.
-        Scoring is a pure function of the task, so the votes are the same either way.
-        """
         node = self.ledger.node(i)
-        queue: list[EvaluatorEffect] = self.roles[i].handle(event)
-        scored = self._prefetch(i, event)
-        while queue:
-            eff = queue.pop(0)
-            if isinstance(eff, ReadTask):
-                doc = node.app.query("evaluation", {"id": eff.update_id.hex()})
-                queue.extend(self.roles[i].handle(TaskRead(eff.update_id, doc)))
-            elif isinstance(eff, Evaluate):
-                done = scored.pop(eff.task, None)
-                if done is None:
-                    done = self.executor.score(self.evaluators[i], [eff], self._blob_or_none)[0]
-                queue.extend(self.roles[i].handle(done))
-            else:
-                self._send_vote(i, eff, now_ms)
-
-    def _prefetch(self, i: int, event: UpdatesCommitted) -> dict[EvaluationTask, Evaluated]:
-        """Score, in one batch, the committed updates validator ``i`` has yet to vote on
-        (what its core will ask for; anything it does not ask for is dropped)."""
-        node = self.ledger.node(i)
-        me = self.roles[i].me
-        effects = []
-        for uid in event.ids:
-            doc = node.app.query("evaluation", {"id": uid.hex()})
-            if doc is not None and me not in doc.get("voted", ()):
-                effects.append(Evaluate(EvaluationTask.from_query(doc)))
-        if len(effects) < 2:
-            return {}
-        done = self.executor.score(self.evaluators[i], effects, self._blob_or_none)
-        return {eff.task: d for eff, d in zip(effects, done, strict=True)}
-
-    def _blob_or_none(self, hex_hash: str) -> bytes | None:
-        try:
-            return self.blob(hex_hash)
-        except KeyError:
-            return None
-
-    def _send_vote(self, i: int, eff: SubmitVote, now_ms: int) -> None:
-        self._vote_nonce[i] += 1
-        tx = vote_tx(
-            self.ledger.genesis.chain_id, self.ledger.keys[i], eff.body, self._vote_nonce[i]
-        )
-        target = self.ledger.ids[(i + eff.k) % len(self.ledger.ids)]
-
-        def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
-            _, actions = proc.submit_tx(tx.encoded(), [], now)
-            return actions
-
-        # ``now_ms`` is the validator's clock; the scheduler runs on virtual time.
-        at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
-        self.ledger.cluster.call_at(at, target, submit)
+        self._run_evaluator(i, self.roles[i], self.evaluators[i], node.app, event, now_ms)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ running
 

@@ -14,7 +14,7 @@ from flobc.app.abci import BlockResult
 from flobc.app.fl.app import FLApp
 from flobc.app.fl.composite import SubnetsApp
 from flobc.app.fl.subnets import split_kind
-from flobc.app.fl.txs import UPDATE, vote_tx
+from flobc.app.fl.txs import UPDATE
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
 from flobc.node.process import Action
@@ -22,16 +22,9 @@ from flobc.node_apps.fl.evaluator import Evaluator
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.subnets import SubnetRun, subnet_runs, subnets_app_state
 from flobc.roles import evaluator as evaluator_role
-from flobc.roles.effects import (
-    Evaluate,
-    EvaluatorEffect,
-    ReadTask,
-    SubmitVote,
-    TaskRead,
-    UpdatesCommitted,
-)
+from flobc.roles.effects import UpdatesCommitted
 from flobc.sim.executor import Executor, InProcessExecutor
-from flobc.sim.fl_network import SimTiming, SimTrainer, align_clocks
+from flobc.sim.fl_network import SimTiming, SimTrainer, SimValidators, align_clocks
 from flobc.sim.ledger import SIM_PARAMS, Disk, SimLedger, sim_keys
 
 
@@ -57,8 +50,7 @@ class SubnetSide:
 
     def assignment(self, trainer: int) -> list[int]:
         """Any chain validator takes transactions; spread round-robin, then failover."""
-        n = self.net.cfg.network.validators
-        return [(trainer + k) % n for k in range(n)]
+        return self.net.assignment(trainer)
 
     def validator_app(self, trainer: int) -> FLApp | None:
         for i in self.assignment(trainer):
@@ -70,7 +62,7 @@ class SubnetSide:
         return self.net.blob(hex_hash)
 
 
-class SimSubnetsNetwork:
+class SimSubnetsNetwork(SimValidators):
     """Validators + per-subnetwork trainers and evaluators on one seeded simulated cluster."""
 
     def __init__(
@@ -115,7 +107,7 @@ class SimSubnetsNetwork:
                 self.evaluators[i, run.name] = Evaluator(run.cfg, pos)
                 # the ledger spells a voter by its index in the subnetwork
                 self.roles[i, run.name] = evaluator_role.Evaluator(str(pos))
-        self._vote_nonce = [0] * nv
+        self._init_votes()
         self.ledger.listener_factories.append(self._listener)
         for i in range(nv):
             self.ledger.node(i).commit_listeners.append(self._listener(i))
@@ -133,19 +125,6 @@ class SimSubnetsNetwork:
 
     def app(self, i: int) -> SubnetsApp:
         return self.ledger.node(i).app  # type: ignore[return-value]
-
-    def blob(self, hex_hash: str) -> bytes:
-        for i in self.ledger.up():
-            data = self.ledger.disks[self.ledger.ids[i]].blobs.get(bytes.fromhex(hex_hash))
-            if data is not None:
-                return data
-        raise KeyError(hex_hash)
-
-    def _blob_or_none(self, hex_hash: str) -> bytes | None:
-        try:
-            return self.blob(hex_hash)
-        except KeyError:
-            return None
 
     # ------------------------------------------------------------------ evaluators
 
@@ -166,39 +145,10 @@ class SimSubnetsNetwork:
         return on_commit
 
     def _evaluate(self, i: int, name: str, event: UpdatesCommitted, now_ms: int) -> None:
-        """As :meth:`SimFLNetwork._evaluate`, for validator ``i``'s evaluator of ``name``."""
+        """Validator ``i``'s evaluator of subnetwork ``name``, as in a single-model run."""
         app = self.app(i).subnet(name)
-        role = self.roles[i, name]
-        queue: list[EvaluatorEffect] = role.handle(event)
-        while queue:
-            eff = queue.pop(0)
-            if isinstance(eff, ReadTask):
-                doc = app.query("evaluation", {"id": eff.update_id.hex()})
-                queue.extend(role.handle(TaskRead(eff.update_id, doc)))
-            elif isinstance(eff, Evaluate):
-                evaluator = self.evaluators[i, name]
-                done = self.executor.score(evaluator, [eff], self._blob_or_none)[0]
-                queue.extend(role.handle(done))
-            else:
-                self._send_vote(i, name, eff, now_ms)
-
-    def _send_vote(self, i: int, name: str, eff: SubmitVote, now_ms: int) -> None:
-        self._vote_nonce[i] += 1
-        tx = vote_tx(
-            self.ledger.genesis.chain_id,
-            self.ledger.keys[i],
-            eff.body,
-            self._vote_nonce[i],
-            name,
-        )
-        target = self.ledger.ids[(i + eff.k) % len(self.ledger.ids)]
-
-        def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
-            _, actions = proc.submit_tx(tx.encoded(), [], now)
-            return actions
-
-        at = now_ms - self.ledger.cluster.skew(self.ledger.ids[i]) + self.timing.eval_ms
-        self.ledger.cluster.call_at(at, target, submit)
+        role, evaluator = self.roles[i, name], self.evaluators[i, name]
+        self._run_evaluator(i, role, evaluator, app, event, now_ms, name)
 
     # ------------------------------------------------------------------ running
 
