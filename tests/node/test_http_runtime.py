@@ -21,9 +21,10 @@ from aiohttp import web
 from flobc.encoding import encode
 from flobc.node.errors import FatalNodeError
 from flobc.node.http_errors import ApiError
-from flobc.node.http_runtime import FATAL_EXIT_CODE, RUNTIME_KEY, HttpRuntime, run
+from flobc.node.http_runtime import FATAL_EXIT_CODE, RUNTIME_KEY, HttpRuntime
 from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, STREAM_PATH, encode_batch
 from flobc.node.process import Action, Broadcast, CancelTimer, Send, SetTimer
+from flobc.node.serve import run
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -18,8 +18,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import signal
-import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -468,37 +466,3 @@ class HttpRuntime(Generic[P]):
 
 #: ``request.app[RUNTIME_KEY]`` gives API handlers (``extra_routes``) their runtime.
 RUNTIME_KEY: web.AppKey[HttpRuntime[Any]] = web.AppKey("flobc.runtime", HttpRuntime)
-
-
-def run(runtime: HttpRuntime[Any]) -> int:
-    """Run ``runtime`` until SIGTERM/SIGINT or a fatal error; return the exit status.
-
-    For CLI entry points: ``sys.exit(run(runtime))``. Must be called from the main thread.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("run() installs signal handlers and must run on the main thread")
-    sigs = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.getsignal(sig) for sig in sigs}
-
-    async def main() -> int:
-        loop = asyncio.get_running_loop()
-        for sig in sigs:
-            loop.add_signal_handler(sig, _on_signal, runtime, sig)
-        try:
-            return await runtime.run_forever()
-        finally:
-            for sig in sigs:
-                loop.remove_signal_handler(sig)
-            await runtime.stop()
-
-    try:
-        return asyncio.run(main())
-    finally:
-        for sig, handler in previous.items():
-            with contextlib.suppress(TypeError, ValueError):
-                signal.signal(sig, handler)
-
-
-def _on_signal(runtime: HttpRuntime[Any], sig: signal.Signals) -> None:
-    logger.info("received %s; stopping node %s", sig.name, runtime.process.node_id)
-    runtime.request_stop()

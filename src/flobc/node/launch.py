@@ -14,10 +14,11 @@ from flobc.node.dashboard_api import attach_dashboard
 from flobc.node.dashboard_api import routes as dashboard_routes
 from flobc.node.home import GENESIS_FILE, HomeError, OpenedHome, open_home
 from flobc.node.hosting import NodeAppRegistry, hosted_app
-from flobc.node.http_runtime import HttpRuntime, run
+from flobc.node.http_runtime import HttpRuntime
 from flobc.node.logfmt import LogFormat, configure_logging
 from flobc.node.metrics import NodeMetrics
 from flobc.node.openapi import openapi_route
+from flobc.node.serve import run
 from flobc.node.validator import NodeConfig, ValidatorNode
 
 
