@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -33,6 +34,18 @@ class PrivacyError(ValueError):
     """Privacy parameters that cannot be used, or a budget that is spent."""
 
 
+class Mechanism(StrEnum):
+    """Where the noise goes: on the whole update (``gaussian``, update-level) or on each
+    clipped per-sample gradient inside local training (``dpsgd``)."""
+
+    GAUSSIAN = "gaussian"
+    DPSGD = "dpsgd"
+
+
+#: every mechanism, in the order reports list them
+MECHANISMS: tuple[Mechanism, ...] = tuple(Mechanism)
+
+
 @dataclass(frozen=True)
 class DPParams:
     """One trainer's DP parameters. ``noise_multiplier`` σ is relative to ``clip`` C."""
@@ -45,7 +58,7 @@ class DPParams:
 
     def __post_init__(self) -> None:
         validate(self.epsilon_budget, self.delta, self.clip, self.noise_multiplier)
-        if self.mechanism not in ("gaussian", "dpsgd"):
+        if self.mechanism not in MECHANISMS:
             raise PrivacyError(f"unknown DP mechanism {self.mechanism!r}; use gaussian or dpsgd")
 
 
@@ -137,7 +150,7 @@ def check_claim(
     For the update-level Gaussian mechanism the ledger recomputes ε from σ and the
     trainer's earlier releases; a DP-SGD claim can only be checked for budget and order.
     """
-    if mechanism not in ("gaussian", "dpsgd"):
+    if mechanism not in MECHANISMS:
         return f"unknown DP mechanism {mechanism!r}"
     for name, v in (("clip", clip), ("noise_multiplier", noise_multiplier), ("epsilon", epsilon)):
         if not (math.isfinite(v) and v > 0):
@@ -153,7 +166,7 @@ def check_claim(
         return f"cumulative epsilon {epsilon} must grow past the {prev_epsilon} already spent"
     if epsilon > epsilon_budget * (1 + FLOAT_SLACK):
         return f"cumulative epsilon {epsilon:.4f} would exceed the budget {epsilon_budget}"
-    if mechanism == "gaussian":
+    if mechanism == Mechanism.GAUSSIAN:
         floor = epsilon_from_rho(prev_rho + zcdp_rho(noise_multiplier), delta)
         if epsilon < floor * (1 - 1e-6):
             return f"claimed cumulative epsilon {epsilon:.6f} is below the ledger's {floor:.6f}"

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from flobc.algorithms.privacy import MECHANISMS
 from flobc.experiments import report
 from flobc.experiments.plots import line_plot
 from flobc.experiments.privacy_attacks import ATTACKS
@@ -32,7 +33,6 @@ from flobc.experiments.runtime import Runner
 from flobc.experiments.settings import Options, make_config
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0, math.inf)
-MECHANISMS = ("gaussian", "dpsgd")
 DELTA = 1e-5
 CLIP = 1.0
 #: Issue 12: at ε = 8 within 3 points of non-DP accuracy.

@@ -38,9 +38,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from flobc.algorithms.privacy import MECHANISMS, Mechanism
+
 #: Mechanisms a claim may name (as :class:`flobc.algorithms.privacy.DPParams`).
-GAUSSIAN = "gaussian"
-DPSGD = "dpsgd"
+GAUSSIAN, DPSGD = Mechanism.GAUSSIAN, Mechanism.DPSGD
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class DeclaredNoise:
     noise_multiplier: float  # σ: the noise std is σ·C
 
     def __post_init__(self) -> None:
-        if self.mechanism not in (GAUSSIAN, DPSGD):
+        if self.mechanism not in MECHANISMS:
             raise ValueError(f"unknown DP mechanism {self.mechanism!r}")
         for name in ("clip", "noise_multiplier"):
             v = getattr(self, name)

@@ -72,7 +72,7 @@ def record(
         update.dp = body.dp
     trainer.epsilon = body.dp.epsilon
     trainer.dp_releases += 1
-    if body.dp.mechanism == "gaussian":
+    if body.dp.mechanism == dp.Mechanism.GAUSSIAN:
         trainer.dp_rho += dp.zcdp_rho(body.dp.noise_multiplier)
 
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flobc.algorithms.privacy import DPParams, PrivacyError, clip_and_noise, dp_rng
+from flobc.algorithms.privacy import (
+    DPParams,
+    Mechanism,
+    PrivacyError,
+    clip_and_noise,
+    dp_rng,
+)
 from flobc.app.fl.txs import DPClaim
 from flobc.node_apps.fl.settings import FLRunConfig
 
@@ -40,7 +46,7 @@ class ReleasePlan:
 
 def release_plan(cfg: FLRunConfig, mechanism: str, n_samples: int) -> ReleasePlan:
     """Gaussian: the whole update once (rate 1, 1 step). DP-SGD: one local training run."""
-    if mechanism == "gaussian":
+    if mechanism == Mechanism.GAUSSIAN:
         return ReleasePlan(1.0, 1)
     from flobc.ml.dp import dpsgd_plan
 
@@ -96,7 +102,7 @@ class TrainerPrivacy:
 
     def _step(self, steps: int | None) -> tuple[float, float, int]:
         """One release's accounting entry; only DP-SGD's depends on the steps trained."""
-        n = steps if (self.params.mechanism == "dpsgd" and steps) else self.plan.steps
+        n = steps if (self.params.mechanism == Mechanism.DPSGD and steps) else self.plan.steps
         return (self.params.noise_multiplier, self.plan.sample_rate, n)
 
     def resume(self, releases: int, ledger_epsilon: float = 0.0) -> None:
@@ -130,7 +136,7 @@ class TrainerPrivacy:
         already noised it in training) and the signed claim that goes with it."""
         p = self.params
         self.ensure_budget(steps)
-        if p.mechanism == "gaussian":
+        if p.mechanism == Mechanism.GAUSSIAN:
             rng = dp_rng(self.cfg.seed, self.index, base_version, self.releases)
             delta = clip_and_noise(delta, p.clip, p.noise_multiplier, rng)
         eps = self.accountant.spend(self._step(steps))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from flobc.algorithms.privacy import Mechanism
 from flobc.algorithms.sync import TrainerView, Work, next_work
 from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
@@ -322,7 +323,7 @@ class TrainerCore:
         t = self.cfg.training
         if self.privacy is not None:
             self.privacy.ensure_budget(steps or t.steps or None)
-            if self.privacy.params.mechanism == "dpsgd":
+            if self.privacy.params.mechanism == Mechanism.DPSGD:
                 self.learner.set_weights(base if start is None else start)
                 return self._train_dpsgd(steps or t.steps, self._seed(self.index, version, rnd))
         return self._fit(
