@@ -249,9 +249,7 @@ class VersionWaiter:
                 timeout = aiohttp.ClientTimeout(total=None, sock_read=3 * KEEPALIVE_S)
                 async with self.session.get(url, timeout=timeout) as resp:
                     if resp.status != 200:
-                        raise aiohttp.ClientResponseError(
-                            resp.request_info, (), status=resp.status
-                        )
+                        raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                     self.connected = True
                     async for line in resp.content:
                         if line.startswith(b"event:"):
