@@ -104,3 +104,11 @@ def test_needs_validators(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["init", str(tmp_path / "n"), "-v", "0"])
     assert res.exit_code != 0
     assert not (tmp_path / "n" / "genesis.json").exists()
+
+
+def test_init_app_choices_are_the_hosted_apps() -> None:
+    """The CLI lists the apps by name to start fast; the list must not drift."""
+    from flobc.cli.main import INIT_APPS
+    from flobc.node_apps import NODE_APPS
+
+    assert sorted(INIT_APPS) == sorted(NODE_APPS)
