@@ -326,3 +326,31 @@ def test_sqlite_failed_save_rolls_back(tmp_path: Path, chain: Chain) -> None:
         assert s.height() == 2 and s.latest_snapshot() == (2, b"snap2")
     finally:
         s.close()
+
+
+def test_sqlite_normal_sync_checkpoints_into_the_database(tmp_path: Path, chain: Chain) -> None:
+    path = tmp_path / "blocks.db"
+    s = SQLiteBlockStore(path, synchronous="NORMAL")
+    try:
+        assert s._one("PRAGMA synchronous") == (1,)  # 1 = NORMAL: no fsync per commit
+        for block, commit in chain:
+            save(s, block, commit)
+        wal = path.with_name(path.name + "-wal")
+        assert wal.stat().st_size > 0
+        s.sync()  # every frame copied into the database file (and synced)
+        busy, frames, copied = s._one("PRAGMA wal_checkpoint(PASSIVE)") or (1, -1, -2)
+        assert busy == 0 and frames == copied
+        assert s.height() == len(chain)
+    finally:
+        s.close()
+    with SQLiteBlockStore(path) as again:
+        assert again.height() == len(chain)
+        with pytest.raises(StoreError):
+            SQLiteBlockStore(path, synchronous="OFF")  # not a level the store offers
+
+
+def test_store_sync_after_close_refuses(store: BlockStore) -> None:
+    store.sync()
+    store.close()
+    with pytest.raises(StoreError):
+        store.sync()

@@ -79,6 +79,10 @@ class MemoryBlockStore:
         self._check_open()
         return self._txs.get(tx_hash)
 
+    def sync(self) -> None:
+        """Nothing to flush: the store lives in memory."""
+        self._check_open()
+
     def set_meta(self, key: str, value: bytes) -> None:
         self._check_open()
         self._meta[key] = bytes(value)
