@@ -49,7 +49,7 @@ def main() -> None:
     while len(pids) < 4 and time.monotonic() < deadline:
         time.sleep(0.5)
         pids = validator_pids(bench.pid)
-    time.sleep(4)  # past start-up and the benchmark's warm-up
+    time.sleep(8)  # past start-up and the benchmark's warm-up
     with tempfile.TemporaryDirectory() as tmp:
         outs = [Path(tmp) / f"{pid}.txt" for pid in pids]
         spies = [
