@@ -137,9 +137,9 @@ class ConsensusDriver:
         (each height decided again on the way is executed and saved as it was live)."""
         ctx = self.ctx
         out: list[Action] = []
-        started = ctx.now
+        started, replayed = ctx.now, False
         for _, now, event in self.clog.replay_from(self.height):
-            ctx.now = now
+            ctx.now, replayed = now, True
             if isinstance(event, cm.ProposalReady) and self._propose_pending == (
                 event.height,
                 event.round,
@@ -150,18 +150,21 @@ class ConsensusDriver:
         # Verdicts the log lacks (the crash came before they were given) are asked again,
         # and a proposal the crash kept this node from making is made now.
         out += self.execute(list(self.consensus.awaited_validity()))
-        return out + self.maybe_propose()
+        return out + (self.maybe_propose() if replayed else [])
 
     # ------------------------------------------------------------------ proposing
 
     def maybe_propose(self) -> list[Action]:
-        """Propose now, or, with an empty mempool in round 0, at the empty-block interval."""
+        """Propose now, or, in round 0, once ``timeout_commit_ms`` has passed since the last
+        commit (transactions pending) or ``empty_block_interval_ms`` (none pending). A
+        transaction arriving during the empty-block wait moves the timer earlier."""
         if self._propose_pending is None:
             return []
-        if len(self.admission.mempool) == 0:
-            due = self.last_commit_at + self.ctx.params.empty_block_interval_ms
-            if self.ctx.now < due and self._propose_pending[1] == 0:
-                return [SetTimer(NodeTimer.PROPOSE, due)]
+        p = self.ctx.params
+        wait = p.timeout_commit_ms if len(self.admission.mempool) else p.empty_block_interval_ms
+        due = self.last_commit_at + wait
+        if self.ctx.now < due and self._propose_pending[1] == 0:
+            return [SetTimer(NodeTimer.PROPOSE, due)]
         return self.propose_now()
 
     def propose_now(self) -> list[Action]:
