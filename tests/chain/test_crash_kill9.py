@@ -61,7 +61,10 @@ def run_and_kill(db: Path, synchronous: str) -> list[int]:
             acked.append(int(line))
     finally:
         proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=5)
+        proc.wait(timeout=5)
+        # read through the buffered reader: readline() may hold lines already read from
+        # the pipe (communicate() would read past them, losing their acknowledgements)
+        out, err = proc.stdout.read(), proc.stderr.read() if proc.stderr else b""
     acked += [int(x) for x in out.split()]
     assert proc.returncode == -signal.SIGKILL, err.decode()
     assert acked, f"writer acknowledged nothing: {err.decode()}"
