@@ -194,6 +194,16 @@ def test_tx_index(store: BlockStore, chain: Chain) -> None:
     assert store.tx_location(sha256(b"never committed")) is None
 
 
+def test_tx_hashes_in_commit_order_or_none_past_the_limit(store: BlockStore, chain: Chain) -> None:
+    assert store.tx_hashes(0) == []
+    for block, commit in chain:
+        save(store, block, commit)
+    every = [tx_hash(raw) for block, _ in chain for raw in block.txs]
+    assert len(every) > 1
+    assert store.tx_hashes(len(every)) == every
+    assert store.tx_hashes(len(every) - 1) is None
+
+
 def test_tx_index_keeps_first_occurrence(store: BlockStore) -> None:
     ((b1, c1),) = make_chain(1)
     raw = b1.txs[0]

@@ -53,6 +53,11 @@ class BlockStore(Protocol):
 
     def has_tx(self, tx_hash: bytes) -> bool: ...
 
+    def tx_hashes(self, limit: int) -> list[bytes] | None:
+        """Every indexed transaction hash in commit order, or None if there are more than
+        ``limit`` (lets a node answer duplicate checks from memory)."""
+        ...
+
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """``(height, index)`` of the first committed occurrence of a transaction."""
         ...

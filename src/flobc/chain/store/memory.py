@@ -75,6 +75,12 @@ class MemoryBlockStore:
         self._check_open()
         return tx_hash in self._txs
 
+    def tx_hashes(self, limit: int) -> list[bytes] | None:
+        self._check_open()
+        if len(self._txs) > limit:
+            return None
+        return sorted(self._txs, key=self._txs.__getitem__)
+
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         self._check_open()
         return self._txs.get(tx_hash)

@@ -217,6 +217,17 @@ class SQLiteBlockStore:
     def has_tx(self, tx_hash: bytes) -> bool:
         return self._one("SELECT 1 FROM txs WHERE hash = ?", tx_hash) is not None
 
+    def tx_hashes(self, limit: int) -> list[bytes] | None:
+        with self._lock:
+            try:
+                db = self._db()
+                if db.execute("SELECT COUNT(*) FROM txs").fetchone()[0] > limit:
+                    return None
+                rows = db.execute("SELECT hash FROM txs ORDER BY height, idx").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"block store read failed: {exc}") from exc
+        return [bytes(r[0]) for r in rows]
+
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         row = self._one("SELECT height, idx FROM txs WHERE hash = ?", tx_hash)
         return (int(row[0]), int(row[1])) if row else None
