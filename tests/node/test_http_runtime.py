@@ -486,11 +486,16 @@ async def test_stream_acks_batches_and_refuses_strangers_and_malformed_frames() 
                 assert ack.type == aiohttp.WSMsgType.BINARY
                 acked += ack_count(ack.data)
             assert acked == 10 and [m.seq for m in procs[0].bumps()] == list(range(1, 13))
-            await ws.send_bytes(encode_batch([encode(Bump("b", 13)), b"\xc1"]))
+            # a good batch and a malformed one back to back: the good one is acknowledged
+            # before the close that rejects the malformed one
+            await ws.send_bytes(encode_batch([encode(Bump("b", 13))]))
+            await ws.send_bytes(encode_batch([encode(Bump("b", 14)), b"\xc1"]))
+            ack = await ws.receive(timeout=5)
+            assert ack.type == aiohttp.WSMsgType.BINARY and ack_count(ack.data) == 1
             closed = await ws.receive(timeout=5)
             assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert ws.close_code == aiohttp.WSCloseCode.UNSUPPORTED_DATA
-        assert [m.seq for m in procs[0].bumps()] == list(range(1, 13))  # the bad batch: nothing
+        assert [m.seq for m in procs[0].bumps()] == list(range(1, 14))  # the bad batch: nothing
 
 
 async def test_stream_survives_a_peer_restart_in_order() -> None:

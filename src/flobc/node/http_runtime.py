@@ -451,6 +451,7 @@ class HttpRuntime(Generic[P]):
         try:
             async for frame in ws:
                 if frame.type != aiohttp.WSMsgType.BINARY:
+                    await acks.send_owed()
                     await ws.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
                     break
                 self.stream_bytes_received += len(frame.data)
@@ -458,6 +459,9 @@ class HttpRuntime(Generic[P]):
                     self._deliver(sender, frame.data)
                 except DecodeError as exc:
                     logger.warning("malformed batch from %s: %s", sender, exc)
+                    # the batches before it are acknowledged first: the peer takes the
+                    # first unacknowledged batch at a 1003 close for the malformed one
+                    await acks.send_owed()
                     await ws.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
                     break
                 acks.owe()
@@ -487,6 +491,12 @@ class _Acks:
             task = asyncio.get_running_loop().create_task(self._send(ack_frame(n)))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
+
+    async def send_owed(self) -> None:
+        """Acknowledge what is owed now, before the stream is closed."""
+        n, self.owed = self.owed, 0
+        if n and not self.ws.closed:
+            await self._send(ack_frame(n))
 
     async def _send(self, data: bytes) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
