@@ -194,6 +194,16 @@ def test_tx_index(store: BlockStore, chain: Chain) -> None:
     assert store.tx_location(sha256(b"never committed")) is None
 
 
+def test_tx_hashes_in_commit_order_or_none_past_the_limit(store: BlockStore, chain: Chain) -> None:
+    assert store.tx_hashes(0) == []
+    for block, commit in chain:
+        save(store, block, commit)
+    every = [tx_hash(raw) for block, _ in chain for raw in block.txs]
+    assert len(every) > 1
+    assert store.tx_hashes(len(every)) == every
+    assert store.tx_hashes(len(every) - 1) is None
+
+
 def test_tx_index_keeps_first_occurrence(store: BlockStore) -> None:
     ((b1, c1),) = make_chain(1)
     raw = b1.txs[0]
@@ -326,3 +336,31 @@ def test_sqlite_failed_save_rolls_back(tmp_path: Path, chain: Chain) -> None:
         assert s.height() == 2 and s.latest_snapshot() == (2, b"snap2")
     finally:
         s.close()
+
+
+def test_sqlite_normal_sync_checkpoints_into_the_database(tmp_path: Path, chain: Chain) -> None:
+    path = tmp_path / "blocks.db"
+    s = SQLiteBlockStore(path, synchronous="NORMAL")
+    try:
+        assert s._one("PRAGMA synchronous") == (1,)  # 1 = NORMAL: no fsync per commit
+        for block, commit in chain:
+            save(s, block, commit)
+        wal = path.with_name(path.name + "-wal")
+        assert wal.stat().st_size > 0
+        s.sync()  # every frame copied into the database file (and synced)
+        busy, frames, copied = s._one("PRAGMA wal_checkpoint(PASSIVE)") or (1, -1, -2)
+        assert busy == 0 and frames == copied
+        assert s.height() == len(chain)
+    finally:
+        s.close()
+    with SQLiteBlockStore(path) as again:
+        assert again.height() == len(chain)
+        with pytest.raises(StoreError):
+            SQLiteBlockStore(path, synchronous="OFF")  # not a level the store offers
+
+
+def test_store_sync_after_close_refuses(store: BlockStore) -> None:
+    store.sync()
+    store.close()
+    with pytest.raises(StoreError):
+        store.sync()

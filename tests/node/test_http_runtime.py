@@ -22,7 +22,14 @@ from flobc.encoding import encode
 from flobc.node.errors import FatalNodeError
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import FATAL_EXIT_CODE, RUNTIME_KEY, HttpRuntime
-from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, STREAM_PATH, encode_batch
+from flobc.node.peer_link import (
+    P2P_PATH,
+    SENDER_HEADER,
+    STREAM_PATH,
+    ack_count,
+    ack_frame,
+    encode_batch,
+)
 from flobc.node.process import Action, Broadcast, CancelTimer, Send, SetTimer
 from flobc.node.serve import run
 
@@ -468,13 +475,27 @@ async def test_stream_acks_batches_and_refuses_strangers_and_malformed_frames() 
         async with http.ws_connect(url, headers={SENDER_HEADER: "b"}) as ws:
             await ws.send_bytes(encode_batch([encode(Bump("b", 1)), encode(Bump("b", 2))]))
             ack = await ws.receive(timeout=5)
-            assert ack.type == aiohttp.WSMsgType.BINARY and ack.data == b""
+            assert ack.type == aiohttp.WSMsgType.BINARY and ack_count(ack.data) == 1
             assert procs[0].bumps() == [Bump("b", 1), Bump("b", 2)]
-            await ws.send_bytes(encode_batch([encode(Bump("b", 3)), b"\xc1"]))
+            # acknowledgements count the frames they cover (frames arriving together share one)
+            for i in range(3, 13):
+                await ws.send_bytes(encode_batch([encode(Bump("b", i))]))
+            acked = 0
+            while acked < 10:
+                ack = await ws.receive(timeout=5)
+                assert ack.type == aiohttp.WSMsgType.BINARY
+                acked += ack_count(ack.data)
+            assert acked == 10 and [m.seq for m in procs[0].bumps()] == list(range(1, 13))
+            # a good batch and a malformed one back to back: the good one is acknowledged
+            # before the close that rejects the malformed one
+            await ws.send_bytes(encode_batch([encode(Bump("b", 13))]))
+            await ws.send_bytes(encode_batch([encode(Bump("b", 14)), b"\xc1"]))
+            ack = await ws.receive(timeout=5)
+            assert ack.type == aiohttp.WSMsgType.BINARY and ack_count(ack.data) == 1
             closed = await ws.receive(timeout=5)
             assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert ws.close_code == aiohttp.WSCloseCode.UNSUPPORTED_DATA
-        assert procs[0].bumps() == [Bump("b", 1), Bump("b", 2)]  # the bad batch: nothing
+        assert [m.seq for m in procs[0].bumps()] == list(range(1, 14))  # the bad batch: nothing
 
 
 async def test_stream_survives_a_peer_restart_in_order() -> None:
@@ -495,3 +516,8 @@ async def test_stream_survives_a_peer_restart_in_order() -> None:
             assert [m.seq for m in b2.bumps()][-5:] == [1, 2, 3, 4, 5]
             stats = a_rt.link_stats()["b"]
             assert stats.connects >= 2 and stats.queued == 0
+
+
+def test_an_ack_frame_counts_its_batches_and_an_empty_one_counts_one() -> None:
+    assert [ack_count(ack_frame(n)) for n in (1, 7, 300)] == [1, 7, 300]
+    assert ack_count(b"") == 1  # what older peers send

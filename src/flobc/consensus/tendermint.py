@@ -362,5 +362,6 @@ class Tendermint:
         }[step]
         delay = base + delta * r
         if step == Step.PROPOSE and r == 0:
-            delay += p.empty_block_interval_ms  # the proposer may wait that long for txs
+            # the proposer may wait that long (for txs, or after a commit while txs pend)
+            delay += max(p.empty_block_interval_ms, p.timeout_commit_ms)
         return ScheduleTimeout(TimeoutKey(step, self.height, r), delay)

@@ -3,12 +3,24 @@
 Every input event (the host's validity verdicts included) is appended to the log before
 it is handled; the node's own signed messages are appended with fsync before they leave,
 and that one fsync is also what makes the sign guard's new state durable (on restart the
-guard re-learns every own signature in the log). After a crash the node replays its
-current height from the log into a fresh state machine and arrives at the same locks and
-votes; the guard returns the stored signature for an identical vote and refuses a
-conflicting one, so a validator never signs two different votes for one (height, round,
-step). The log is compacted (guard flushed to its own file first) only when it grows past
-a bound, not at every height.
+guard re-learns every own signature in the log). After a crash the node replays, from
+the log, every height above its last stored block into a fresh state machine and arrives
+at the same locks and votes; the guard returns the stored signature for an identical vote
+and refuses a conflicting one, so a validator never signs two different votes for one
+(height, round, step). The log is compacted (block store synced and guard flushed first)
+only when it grows past a bound, not at every height.
+
+Group commit, and why it is safe. The log is the only thing fsynced on the way to a
+decision: one fsync per step that signs (proposal and prevote of a proposer share one),
+made before the signed message is sent, because a signature that could be forgotten could
+be contradicted after a restart. An fsync covers every record appended before it, so it
+also makes durable the inputs that led to the signature (the proposal and the polka
+behind a lock). The block store needs no fsync of its own (a validator opens it with
+``synchronous=NORMAL``): after ``kill -9`` the saved block is in the kernel's page cache;
+after a power loss that took the last saves, the height is decided again from the log
+(:meth:`ConsensusLog.replay_from`), and if the decisive precommits were not yet synced
+either, the 2f+1 precommitters are locked on the block by their durable polkas, so no
+other block can be decided at that height.
 """
 
 from __future__ import annotations
@@ -120,26 +132,43 @@ class ConsensusLog:
 
     def replay(self, height: int) -> Iterator[tuple[int, cm.Event]]:
         """The logged events of ``height``, in order."""
+        for h, now, event in self.replay_from(height):
+            if h == height:
+                yield now, event
+
+    def replay_from(self, height: int) -> Iterator[tuple[int, int, cm.Event]]:
+        """``(height, now_ms, event)`` of every logged event of ``height`` or later, in log
+        order: a block store that lags the log (its last saves were lost with the power)
+        catches up by deciding those heights again from their logged inputs."""
         for raw in self.wal.records():  # type: ignore[attr-defined]
             rec = decode(raw, _Record)
-            if rec.height != height:
+            if rec.height < height:
                 continue
-            e = rec.event
-            if isinstance(e, Proposal):
-                yield rec.now_ms, cm.ProposalReceived(e, trusted=rec.trusted)
-            elif isinstance(e, Vote):
-                yield rec.now_ms, cm.VoteReceived(e, trusted=rec.trusted)
-            elif isinstance(e, _Timeout):
-                key = cm.TimeoutKey(cm.Step(e.step), e.height, e.round)
-                yield rec.now_ms, cm.TimeoutFired(key)
-            elif isinstance(e, _Ready):
-                yield rec.now_ms, cm.ProposalReady(e.height, e.round, e.block)
-            elif isinstance(e, _Valid):
-                yield rec.now_ms, cm.ProposalValidity(e.height, e.round, e.value_id, e.valid)
+            yield from ((rec.height, rec.now_ms, e) for e in self._event(rec))
+
+    @staticmethod
+    def _event(rec: _Record) -> Iterator[cm.Event]:
+        e = rec.event
+        if isinstance(e, Proposal):
+            yield cm.ProposalReceived(e, trusted=rec.trusted)
+        elif isinstance(e, Vote):
+            yield cm.VoteReceived(e, trusted=rec.trusted)
+        elif isinstance(e, _Timeout):
+            yield cm.TimeoutFired(cm.TimeoutKey(cm.Step(e.step), e.height, e.round))
+        elif isinstance(e, _Ready):
+            yield cm.ProposalReady(e.height, e.round, e.block)
+        elif isinstance(e, _Valid):
+            yield cm.ProposalValidity(e.height, e.round, e.value_id, e.valid)
+
+    @property
+    def compaction_due(self) -> bool:
+        """Whether the next :meth:`reset` compacts (the block store must be synced first)."""
+        return self._count >= COMPACT_RECORDS
 
     def reset(self) -> None:
-        """A height is durably committed: compact the log if it has grown large."""
-        if self._count >= COMPACT_RECORDS:
+        """A height is committed and the block store synced: compact the log if it has
+        grown large."""
+        if self.compaction_due:
             self.guard.flush()
             self.wal.reset([])  # type: ignore[attr-defined]
             self._count = 0

@@ -102,7 +102,8 @@ def open_home(home: Path) -> OpenedHome:
         settings=settings,
         genesis=genesis,
         key=key,
-        store=SQLiteBlockStore(data / "ledger.sqlite"),
+        # no fsync per block: the consensus log is the durable record of a decided height
+        store=SQLiteBlockStore(data / "ledger.sqlite", synchronous="NORMAL"),
         blobs=FileBlobStore(data / "blobs"),
         consensus_log=ConsensusLog(
             WriteAheadLog(data / "consensus.wal"),

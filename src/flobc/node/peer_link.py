@@ -4,9 +4,11 @@ persistent websocket stream.
 Wire format: ``GET {base_url}/v1/p2p/stream`` upgraded to a websocket, with header
 ``X-Flobc-Sender: <node id>``. Each binary frame from the sender is one batch: a
 MessagePack array of ``bin`` items, each one message encoded with
-:func:`flobc.encoding.encode`. The receiver answers every batch it has handled with one
-empty binary frame (an acknowledgement). ``POST {base_url}/v1/p2p/messages`` with the same
-body is still served, for tools and older peers.
+:func:`flobc.encoding.encode`. The receiver acknowledges the batches it has handled, in
+order, with binary frames carrying how many they cover (4 bytes, big-endian; an empty
+frame, as older peers send, counts one): the batches handled in one pass of its event loop
+share one acknowledgement. ``POST {base_url}/v1/p2p/messages`` with the same body is still
+served, for tools and older peers.
 
 Latency first: an idle link sends a message as soon as it is queued, without waiting for
 the acknowledgements of earlier batches (up to ``max_unacked`` batches in flight); what is
@@ -43,6 +45,16 @@ _HEADER_BYTES = 5
 def encode_batch(raws: list[bytes]) -> bytes:
     """Encode already-encoded messages as one request body."""
     return encode(raws)
+
+
+def ack_frame(count: int) -> bytes:
+    """The acknowledgement of ``count`` batches."""
+    return count.to_bytes(4, "big")
+
+
+def ack_count(data: bytes) -> int:
+    """How many batches an acknowledgement frame covers (an empty one: one)."""
+    return int.from_bytes(data, "big") if data else 1
 
 
 def decode_batch(body: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> list[bytes]:
@@ -281,11 +293,13 @@ class PeerLink:
         """Count acknowledgements; when the stream ends, resend what was not acknowledged."""
         try:
             async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.BINARY and self._unacked:
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    continue
+                for _ in range(min(ack_count(msg.data), len(self._unacked))):
                     batch, size = self._unacked.popleft()
                     self._stats.messages_sent += len(batch)
                     self._stats.bytes_sent += size
-                    self._wakeup.set()
+                self._wakeup.set()
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             logger.debug("stream to %s broke: %r", self.peer_id, exc)
         if ws.close_code == aiohttp.WSCloseCode.UNSUPPORTED_DATA and self._unacked:

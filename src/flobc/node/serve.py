@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from flobc.node.http_runtime import HttpRuntime
+from flobc.node.malloc import keep_large_allocations
 
 logger = logging.getLogger("flobc.http")
 
@@ -22,6 +23,7 @@ def run(runtime: HttpRuntime[Any]) -> int:
     """
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("run() installs signal handlers and must run on the main thread")
+    keep_large_allocations()  # multi-MB updates are copied a few times each
     sigs = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.getsignal(sig) for sig in sigs}
 

@@ -53,8 +53,17 @@ class BlockStore(Protocol):
 
     def has_tx(self, tx_hash: bytes) -> bool: ...
 
+    def tx_hashes(self, limit: int) -> list[bytes] | None:
+        """Every indexed transaction hash in commit order, or None if there are more than
+        ``limit`` (lets a node answer duplicate checks from memory)."""
+        ...
+
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """``(height, index)`` of the first committed occurrence of a transaction."""
+        ...
+
+    def sync(self) -> None:
+        """Make every saved block durable (a no-op where ``save_block`` already is)."""
         ...
 
     def set_meta(self, key: str, value: bytes) -> None: ...

@@ -75,9 +75,19 @@ class MemoryBlockStore:
         self._check_open()
         return tx_hash in self._txs
 
+    def tx_hashes(self, limit: int) -> list[bytes] | None:
+        self._check_open()
+        if len(self._txs) > limit:
+            return None
+        return sorted(self._txs, key=self._txs.__getitem__)
+
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         self._check_open()
         return self._txs.get(tx_hash)
+
+    def sync(self) -> None:
+        """Nothing to flush: the store lives in memory."""
+        self._check_open()
 
     def set_meta(self, key: str, value: bytes) -> None:
         self._check_open()

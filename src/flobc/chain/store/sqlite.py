@@ -1,8 +1,12 @@
-"""A durable block store on SQLite (WAL journal, ``synchronous=FULL``).
+"""A durable block store on SQLite (WAL journal).
 
 Each :meth:`SQLiteBlockStore.save_block` is one transaction, so a block acknowledged by a
-return survives ``kill -9`` and power loss; blocks and commits are stored in their
-canonical MessagePack encoding.
+return survives ``kill -9``; with ``synchronous="FULL"`` (the default) it also survives
+power loss. With ``"NORMAL"`` a commit costs no fsync (SQLite syncs at checkpoints and on
+:meth:`SQLiteBlockStore.sync`): the last commits may roll back on power loss, never
+corrupt the file. A validator uses ``NORMAL`` because its consensus write-ahead log is
+the durable record of a decided height (see :mod:`flobc.node.consensus_log`); blocks and
+commits are stored in their canonical MessagePack encoding.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from flobc.chain.types import Block, Commit, CommittedBlock, tx_hash
 from flobc.encoding import DecodeError, decode, encode
 
 T = TypeVar("T")
+
+#: The ``PRAGMA synchronous`` levels the store accepts.
+SYNC_LEVELS = ("FULL", "NORMAL")
 
 SCHEMA_VERSION = 1
 _MAX_STORED = 1 << 31  # stored rows are trusted; only guard against absurd sizes
@@ -54,7 +61,9 @@ class SQLiteBlockStore:
     The connection may be used from any thread; a lock serialises all access.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+        if synchronous not in SYNC_LEVELS:
+            raise StoreError(f"synchronous must be one of {SYNC_LEVELS}, not {synchronous!r}")
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
@@ -67,7 +76,7 @@ class SQLiteBlockStore:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot enable WAL journal (got {mode})")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise StoreError(f"{self.path}: unknown schema version {version}")
@@ -163,6 +172,15 @@ class SQLiteBlockStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write meta {key!r}: {exc}") from exc
 
+    def sync(self) -> None:
+        """Make every saved block durable against power loss (a full checkpoint, which
+        syncs the SQLite WAL and the database file); cheap when nothing is pending."""
+        with self._lock:
+            try:
+                self._db().execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot sync the block store: {exc}") from exc
+
     # -- reads ----------------------------------------------------------------------------
 
     def height(self) -> int:
@@ -198,6 +216,17 @@ class SQLiteBlockStore:
 
     def has_tx(self, tx_hash: bytes) -> bool:
         return self._one("SELECT 1 FROM txs WHERE hash = ?", tx_hash) is not None
+
+    def tx_hashes(self, limit: int) -> list[bytes] | None:
+        with self._lock:
+            try:
+                db = self._db()
+                if db.execute("SELECT COUNT(*) FROM txs").fetchone()[0] > limit:
+                    return None
+                rows = db.execute("SELECT hash FROM txs ORDER BY height, idx").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"block store read failed: {exc}") from exc
+        return [bytes(r[0]) for r in rows]
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         row = self._one("SELECT height, idx FROM txs WHERE hash = ?", tx_hash)

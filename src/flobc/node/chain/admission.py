@@ -1,7 +1,9 @@
 """Transaction admission: checks a transaction and its blobs into the mempool once.
 
 Also remembers recently committed transaction hashes, so duplicates are refused from
-memory before the block store is asked.
+memory. While the ledger holds no more than :data:`RECENT_TXS` transactions, the memory
+holds all of them (loaded from the block store at start), and a transaction it does not
+know is not committed: no block store lookup per admitted or proposed transaction.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ class TxAdmission:
     def __init__(self, ctx: NodeContext):
         self.ctx = ctx
         self.mempool = Mempool(ctx.config.mempool_max_txs)
-        self._recent_txs: set[bytes] = set()
-        self._recent_order: deque[bytes] = deque()
+        known = ctx.store.tx_hashes(RECENT_TXS)
+        #: whether the recent set holds every committed transaction
+        self._complete = known is not None
+        self._recent_txs: set[bytes] = set(known or ())
+        self._recent_order: deque[bytes] = deque(known or ())
 
     def admit(self, raw: bytes, blobs: list[bytes]) -> TxCheck:
         """Check ``raw`` (and store the blobs it references); add it to the mempool if ok."""
@@ -56,7 +61,9 @@ class TxAdmission:
 
     def committed(self, th: bytes) -> bool:
         """Whether ``th`` is on the ledger (recent commits answer from memory)."""
-        return th in self._recent_txs or self.ctx.store.has_tx(th)
+        if th in self._recent_txs:
+            return True
+        return not self._complete and self.ctx.store.has_tx(th)
 
     def on_commit(self, block: Block) -> None:
         """Drop the block's transactions from the pool and re-check what is left."""
@@ -66,4 +73,5 @@ class TxAdmission:
         self._recent_order.extend(hashes)
         while len(self._recent_order) > RECENT_TXS:
             self._recent_txs.discard(self._recent_order.popleft())
+            self._complete = False
         self.mempool.recheck(lambda tx: self.ctx.app.check_tx(tx).ok)

@@ -102,9 +102,10 @@ class ConsensusDriver:
                     queue += self._answer_validity(a)
             elif isinstance(a, cm.RequestProposal):
                 self._propose_pending = (a.height, a.round)
-                out += self.maybe_propose()
+                if not replay:  # a replayed proposal comes from the log
+                    out += self.maybe_propose()
             elif isinstance(a, cm.Decide):
-                out += self.commit(a.block, a.commit)
+                out += self.commit(a.block, a.commit, replay=replay)
             elif isinstance(a, cm.Misbehaviour):
                 log.warning(
                     "validator %d misbehaved at %d/%d: %s", a.validator, a.height, a.round, a.what
@@ -131,27 +132,39 @@ class ConsensusDriver:
         return self.execute(list(waiting))
 
     def _replay_log(self) -> list[Action]:
-        """Rebuild this height's consensus state from the write-ahead log after a restart."""
+        """Rebuild the consensus state from the write-ahead log after a restart: this
+        height's events, and those of later heights when the block store lagged the log
+        (each height decided again on the way is executed and saved as it was live)."""
         ctx = self.ctx
         out: list[Action] = []
-        started = ctx.now
-        for now, event in self.clog.replay(self.height):
-            ctx.now = now
+        started, replayed = ctx.now, False
+        for _, now, event in self.clog.replay_from(self.height):
+            ctx.now, replayed = now, True
+            if isinstance(event, cm.ProposalReady) and self._propose_pending == (
+                event.height,
+                event.round,
+            ):
+                self._propose_pending = None  # the log holds the block proposed then
             out += self.execute(self.consensus.handle(event, now), replay=True)
-        ctx.now = started
-        # Verdicts the log lacks (the crash came before they were given) are asked again.
-        return out + self.execute(list(self.consensus.awaited_validity()))
+        ctx.now = max(started, ctx.now)
+        # Verdicts the log lacks (the crash came before they were given) are asked again,
+        # and a proposal the crash kept this node from making is made now.
+        out += self.execute(list(self.consensus.awaited_validity()))
+        return out + (self.maybe_propose() if replayed else [])
 
     # ------------------------------------------------------------------ proposing
 
     def maybe_propose(self) -> list[Action]:
-        """Propose now, or, with an empty mempool in round 0, at the empty-block interval."""
+        """Propose now, or, in round 0, once ``timeout_commit_ms`` has passed since the last
+        commit (transactions pending) or ``empty_block_interval_ms`` (none pending). A
+        transaction arriving during the empty-block wait moves the timer earlier."""
         if self._propose_pending is None:
             return []
-        if len(self.admission.mempool) == 0:
-            due = self.last_commit_at + self.ctx.params.empty_block_interval_ms
-            if self.ctx.now < due and self._propose_pending[1] == 0:
-                return [SetTimer(NodeTimer.PROPOSE, due)]
+        p = self.ctx.params
+        wait = p.timeout_commit_ms if len(self.admission.mempool) else p.empty_block_interval_ms
+        due = self.last_commit_at + wait
+        if self.ctx.now < due and self._propose_pending[1] == 0:
+            return [SetTimer(NodeTimer.PROPOSE, due)]
         return self.propose_now()
 
     def propose_now(self) -> list[Action]:
@@ -168,14 +181,22 @@ class ConsensusDriver:
 
     # ------------------------------------------------------------------ execution
 
-    def commit(self, block: Block, commit: Commit) -> list[Action]:
-        """Execute and persist a decided (or synced) block, then enter the next height."""
+    def commit(self, block: Block, commit: Commit, *, replay: bool = False) -> list[Action]:
+        """Execute and persist a decided (or synced) block, then enter the next height.
+
+        The save needs no fsync (see :mod:`flobc.node.consensus_log`); before the log is
+        compacted, the store is synced, since from then on the log no longer holds the
+        inputs that could decide the saved heights again. No compaction during a replay:
+        the log being replayed holds the later heights' records.
+        """
         ctx = self.ctx
         txs = [decode(raw, SignedTx) for raw in block.txs]
         result = ctx.app.finalize_block(block.header, txs)
         snapshot = ctx.app.commit()
         ctx.store.save_block(block, commit, result.app_hash, snapshot)
-        self.clog.reset()
+        if self.clog.compaction_due and not replay:
+            ctx.store.sync()
+            self.clog.reset()
         self._awaiting.clear()
         self.admission.on_commit(block)
         self.last_commit_at = ctx.now
