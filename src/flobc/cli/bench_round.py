@@ -90,9 +90,13 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
     try:
         with started(netdir, timeout=180) as net:
             watcher = Watcher(cfg, net.validators)
+            watcher.follow(1, t0 + timeout, poll_s=0.05)
+            cpu0, own0, wall0 = net.cpu_seconds(), time.process_time(), time.monotonic()
             watcher.follow(rounds, t0 + timeout, poll_s=0.05)
-            whole = time.monotonic() - t0
+            cpu1, own1, wall1 = net.cpu_seconds(), time.process_time(), time.monotonic()
+            whole = wall1 - t0
             profile = _profile(next(iter(net.validators.values())), rounds)
+            roles = {e.name: e.role for e in net.nodes}
     except StartError as exc:
         raise click.ClickException(str(exc)) from exc
     except NotReached:
@@ -107,7 +111,27 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
         "final_accuracy": recs[-1].accuracy,
         "profile": profile,
         "trainer_fit_s": _trainer_fits(netdir / "run"),
+        "cpu_per_round_s": _cpu_per_round(
+            roles, cpu0, cpu1, own1 - own0, wall1 - wall0, rounds - 1
+        ),
     }
+
+
+def _cpu_per_round(
+    roles: dict[str, str],
+    before: dict[str, float],
+    after: dict[str, float],
+    watcher: float,
+    wall: float,
+    n: int,
+) -> dict[str, float]:
+    """CPU seconds per steady round (versions 2..n) by role, summed over the processes,
+    against the wall time per round: where the 2 cores went. ``watcher`` is this process
+    (fetching every version and scoring it on the test set, as Flower's server does)."""
+    per: dict[str, float] = {"validators": 0.0, "trainers": 0.0}
+    for name, cpu in after.items():
+        per[f"{roles[name]}s"] += (cpu - before.get(name, 0.0)) / n
+    return {**per, "watcher": watcher / n, "wall": wall / n}
 
 
 def _profile(url: str, rounds: int) -> list[dict[str, float]]:
@@ -277,6 +301,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["flobc_trainer_fit_median_s"] = _median(
         [x for run in runs for x in run["flobc"]["trainer_fit_s"]]
     )
+    cpu = [run["flobc"]["cpu_per_round_s"] for run in runs if "cpu_per_round_s" in run["flobc"]]
+    if cpu:
+        out["flobc_cpu_per_round_median_s"] = {k: _median([c[k] for c in cpu]) for k in cpu[0]}
     return out
 
 
