@@ -165,6 +165,7 @@ def test_benchmark_on_real_processes(tmp_path: Path) -> None:
         assert phases == pytest.approx(times[p["version"]] - times[p["version"] - 1], abs=2e-3)
     cpu = dec["extra"]["cpu_per_round_s"]
     assert cpu["validators"] > 0 and cpu["trainers"] > 0 and cpu["wall"] > 0
+    assert len(dec["extra"]["loadavg_at_start"]) == len(dec["extra"]["loadavg_at_end"]) == 3
     assert not (out / "_networks").exists()
     ps = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True)
     assert ps.stdout.strip() == "", f"processes left running: {ps.stdout}"

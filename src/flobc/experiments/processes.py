@@ -14,6 +14,7 @@ validation times are read from the nodes' logs (trainer: ``trained 1.23s``; vali
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import time
@@ -63,6 +64,7 @@ def run_processes(
         recs = w.records
         return (recs[-1].wall_s - recs[1].wall_s if len(recs) > 1 else 0.0) >= min_time_s
 
+    load_start = os.getloadavg()  # the machine's load: wall times depend on it
     started = time.monotonic()
     with running(netdir) as net:
         watcher = Watcher(cfg, net.validators)
@@ -114,6 +116,8 @@ def run_processes(
             "cpu_per_round_s": cpu,
             "round_profile": profile,
             "round_profile_median_s": profile_medians(profile),
+            "loadavg_at_start": list(load_start),
+            "loadavg_at_end": list(os.getloadavg()),
         },
     )
     if not keep:
