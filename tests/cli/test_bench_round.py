@@ -48,3 +48,23 @@ def test_summary_uses_rounds_2_to_n_and_medians_over_runs() -> None:
     assert s["flobc"]["steady_round_s"] == [1.0, 2.0, 3.0]
     assert s["ratio_steady_round"] == pytest.approx(2.0 / 0.5)
     assert s["ratio_whole_run"] == pytest.approx(22 / 40)
+
+
+def test_cpu_per_round_sums_each_role_over_the_steady_rounds() -> None:
+    from flobc.cli.bench_round import _cpu_per_round
+
+    roles = {"validator-0": "validator", "validator-1": "validator", "trainer-0": "trainer"}
+    before = {"validator-0": 1.0, "validator-1": 2.0, "trainer-0": 0.5}
+    after = {"validator-0": 3.0, "validator-1": 3.0, "trainer-0": 1.5}
+    cpu = _cpu_per_round(roles, before, after, watcher=0.4, wall=8.0, n=4)
+    assert cpu == pytest.approx({"validators": 0.75, "trainers": 0.25, "watcher": 0.1, "wall": 2.0})
+    runs = [
+        {
+            "flobc": _side(1.0, 20) | {"profile": [], "trainer_fit_s": [0.1], "cpu_per_round_s": c},
+            "flower": _side(0.5, 40),
+        }
+        for c in (cpu, {k: 2 * v for k, v in cpu.items()}, {k: 3 * v for k, v in cpu.items()})
+    ]
+    assert summarize(runs)["flobc_cpu_per_round_median_s"] == pytest.approx(
+        {k: 2 * v for k, v in cpu.items()}
+    )

@@ -21,6 +21,7 @@ from flobc.experiments.settings import (
     parse_override,
     sim_timing,
 )
+from flobc.orchestration.round_profile import PHASES as ROUND_PHASES
 
 
 def test_presets_and_config() -> None:
@@ -157,6 +158,14 @@ def test_benchmark_on_real_processes(tmp_path: Path) -> None:
     o = doc["summary"]["overhead"]
     assert o["slowest_training_s"] > 0 and o["ratio"] > 1.0
     assert doc["summary"]["traffic"]["estimated"]
+    # where the rounds went: the ledger's phases add up to each round; CPU per role
+    times = {v["version"]: v["time_s"] for v in dec["versions"]}
+    for p in dec["extra"]["round_profile"]:
+        phases = sum(p[k] for k in ROUND_PHASES)
+        assert phases == pytest.approx(times[p["version"]] - times[p["version"] - 1], abs=2e-3)
+    cpu = dec["extra"]["cpu_per_round_s"]
+    assert cpu["validators"] > 0 and cpu["trainers"] > 0 and cpu["wall"] > 0
+    assert len(dec["extra"]["loadavg_at_start"]) == len(dec["extra"]["loadavg_at_end"]) == 3
     assert not (out / "_networks").exists()
     ps = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True)
     assert ps.stdout.strip() == "", f"processes left running: {ps.stdout}"

@@ -37,6 +37,7 @@ from typing import Any
 import click
 
 from flobc.bench.round_workload import workload_config
+from flobc.orchestration.round_profile import profile_medians
 
 APP_TOML = """[build-system]
 requires = ["hatchling"]
@@ -69,11 +70,6 @@ def _median(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
 # ------------------------------------------------------------------------- FLoBC side
 
 
@@ -81,6 +77,7 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
     """One FLoBC run as processes; per-round block-time gaps and where they went."""
     from flobc.orchestration.fl_setup import create_fl_network
     from flobc.orchestration.processes import StartError, started
+    from flobc.orchestration.round_profile import round_profile
     from flobc.orchestration.watch import NotReached, Watcher
 
     cfg = workload_config(trainers)
@@ -90,9 +87,13 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
     try:
         with started(netdir, timeout=180) as net:
             watcher = Watcher(cfg, net.validators)
+            watcher.follow(1, t0 + timeout, poll_s=0.05)
+            cpu0, own0, wall0 = net.cpu_seconds(), time.process_time(), time.monotonic()
             watcher.follow(rounds, t0 + timeout, poll_s=0.05)
-            whole = time.monotonic() - t0
-            profile = _profile(next(iter(net.validators.values())), rounds)
+            cpu1, own1, wall1 = net.cpu_seconds(), time.process_time(), time.monotonic()
+            whole = wall1 - t0
+            profile = round_profile(next(iter(net.validators.values())), rounds)
+            roles = {e.name: e.role for e in net.nodes}
     except StartError as exc:
         raise click.ClickException(str(exc)) from exc
     except NotReached:
@@ -107,43 +108,27 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
         "final_accuracy": recs[-1].accuracy,
         "profile": profile,
         "trainer_fit_s": _trainer_fits(netdir / "run"),
+        "cpu_per_round_s": _cpu_per_round(
+            roles, cpu0, cpu1, own1 - own0, wall1 - wall0, rounds - 1
+        ),
     }
 
 
-def _profile(url: str, rounds: int) -> list[dict[str, float]]:
-    """Per version, from the ledger's block times: previous release → first update
-    committed (trainers poll, fetch, train, upload), first → last update committed
-    (spread), last update → last vote committed (validation + vote block), → release."""
-    block_ms: dict[int, int] = {}
-
-    def at(h: int) -> int:
-        if h not in block_ms:
-            doc = _get(f"{url}/v1/blocks/{h}")
-            block_ms[h] = int(doc.get("header", doc).get("time_ms"))
-        return block_ms[h]
-
-    out = []
-    prev = _get(f"{url}/v1/models/0")["time_ms"]
-    for v in range(1, rounds + 1):
-        doc = _get(f"{url}/v1/models/{v}")
-        ups = [_get(f"{url}/v1/updates/{u}") for u in doc.get("updates", [])]
-        if not ups:
-            prev = doc["time_ms"]
-            continue
-        first = min(u["time_ms"] for u in ups)
-        last = max(u["time_ms"] for u in ups)
-        voted = max(at(u["decided_height"]) for u in ups if u.get("decided_height"))
-        out.append(
-            {
-                "version": v,
-                "to_first_update_s": (first - prev) / 1000,
-                "update_spread_s": (last - first) / 1000,
-                "votes_s": (voted - last) / 1000,
-                "release_s": (doc["time_ms"] - voted) / 1000,
-            }
-        )
-        prev = doc["time_ms"]
-    return out
+def _cpu_per_round(
+    roles: dict[str, str],
+    before: dict[str, float],
+    after: dict[str, float],
+    watcher: float,
+    wall: float,
+    n: int,
+) -> dict[str, float]:
+    """CPU seconds per steady round (versions 2..n) by role, summed over the processes,
+    against the wall time per round: where the 2 cores went. ``watcher`` is this process
+    (fetching every version and scoring it on the test set, as Flower's server does)."""
+    per: dict[str, float] = {"validators": 0.0, "trainers": 0.0}
+    for name, cpu in after.items():
+        per[f"{roles[name]}s"] += (cpu - before.get(name, 0.0)) / n
+    return {**per, "watcher": watcher / n, "wall": wall / n}
 
 
 def _trainer_fits(run_dir: Path) -> list[float]:
@@ -271,12 +256,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     f, w = out["flobc"], out["flower"]
     out["ratio_steady_round"] = f["steady_round_median_s"] / w["steady_round_median_s"]
     out["ratio_whole_run"] = f["whole_run_median_s"] / w["whole_run_median_s"]
-    prof = [p for run in runs for p in run["flobc"]["profile"] if p["version"] >= 2]
-    keys = ("to_first_update_s", "update_spread_s", "votes_s", "release_s")
-    out["flobc_round_profile_median_s"] = {k: _median([p[k] for p in prof]) for k in keys}
+    out["flobc_round_profile_median_s"] = profile_medians(
+        [p for run in runs for p in run["flobc"]["profile"]]
+    )
     out["flobc_trainer_fit_median_s"] = _median(
         [x for run in runs for x in run["flobc"]["trainer_fit_s"]]
     )
+    cpu = [run["flobc"]["cpu_per_round_s"] for run in runs if "cpu_per_round_s" in run["flobc"]]
+    if cpu:
+        out["flobc_cpu_per_round_median_s"] = {k: _median([c[k] for c in cpu]) for k in cpu[0]}
     return out
 
 

@@ -14,6 +14,7 @@ validation times are read from the nodes' logs (trainer: ``trained 1.23s``; vali
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import time
@@ -48,6 +49,7 @@ def run_processes(
     from flobc.orchestration.fl_setup import create_fl_network
     from flobc.orchestration.netdir import GENESIS_FILE
     from flobc.orchestration.processes import started as running
+    from flobc.orchestration.round_profile import profile_medians, round_profile
     from flobc.orchestration.watch import NotReached, Watcher
 
     netdir = workdir / label
@@ -62,13 +64,18 @@ def run_processes(
         recs = w.records
         return (recs[-1].wall_s - recs[1].wall_s if len(recs) > 1 else 0.0) >= min_time_s
 
+    load_start = os.getloadavg()  # the machine's load: wall times depend on it
     started = time.monotonic()
     with running(netdir) as net:
         watcher = Watcher(cfg, net.validators)
         try:
+            watcher.follow(1, started + timeout_s)
+            cpu0, wall0 = net.cpu_seconds(), time.monotonic()
             watcher.follow(rounds, started + timeout_s, enough=long_enough)
         except NotReached:
             raise TimeoutError(f"{label}: not {rounds} versions after {timeout_s:.0f}s") from None
+        cpu = _cpu_per_round(net, cpu0, time.monotonic() - wall0, watcher.records[-1].version - 1)
+        profile = round_profile(next(iter(net.validators.values())), watcher.records[-1].version)
     wall = time.monotonic() - started
     logs = _log_times(netdir / "run")
     t0 = _chain_times(watcher)
@@ -104,13 +111,30 @@ def run_processes(
             "model_pulls": uploads,
             "estimated": 1,
         },
-        extra={"log_times": logs},
+        extra={
+            "log_times": logs,
+            "cpu_per_round_s": cpu,
+            "round_profile": profile,
+            "round_profile_median_s": profile_medians(profile),
+            "loadavg_at_start": list(load_start),
+            "loadavg_at_end": list(os.getloadavg()),
+        },
     )
     if not keep:
         shutil.rmtree(netdir, ignore_errors=True)
         with contextlib.suppress(OSError):
             workdir.rmdir()  # only if empty
     return result
+
+
+def _cpu_per_round(net: Any, before: dict[str, float], wall: float, n: int) -> dict[str, float]:
+    """CPU seconds per round after version 1, summed by role, and the wall time per round:
+    what the nodes cost the machine's cores, next to what a round took."""
+    roles = {e.name: e.role for e in net.nodes}
+    per = {"validators": 0.0, "trainers": 0.0}
+    for name, c in net.cpu_seconds().items():
+        per[f"{roles[name]}s"] += (c - before.get(name, 0.0)) / max(n, 1)
+    return {k: round(v, 4) for k, v in per.items()} | {"wall": round(wall / max(n, 1), 4)}
 
 
 def _chain_times(watcher: object) -> list[float]:

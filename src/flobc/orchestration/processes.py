@@ -267,6 +267,25 @@ class RunningNetwork:
         """Validator name -> base URL, in index order."""
         return {e.name: e.url for e in self.nodes if e.role == "validator"}
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) each running node has used so far, by name: the
+        difference of two calls is what a stretch of the run cost each process."""
+        out = {}
+        for row in self.rows:
+            if row.pid is not None and (cpu := process_cpu_s(row.pid)) is not None:
+                out[row.entry.name] = cpu
+        return out
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (its threads included), from
+    ``/proc/PID/stat``; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @contextmanager
 def started(netdir: Path, *, timeout: float = 120.0) -> Iterator[RunningNetwork]:

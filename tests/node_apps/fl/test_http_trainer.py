@@ -14,7 +14,7 @@ from flobc.chain.types import SignedTx
 from flobc.encoding import sha256
 from flobc.ml.weights import weights_hash
 from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector
-from flobc.node_apps.fl.workers import FLClient, HttpTrainer
+from flobc.node_apps.fl.workers import FLClient, HttpTrainer, version_waiter
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 
@@ -34,11 +34,13 @@ class LedgerReplay(FLClient):
         self.state: FLState = net.ledger.node(0).app.state  # type: ignore[attr-defined]
         self.version = 0
         self.uploads: dict[int, str] = {}
+        self.reads: list[str] = []
 
     def _doc(self, v: int) -> dict[str, Any]:
         return {"version": v, "hash": self.state.versions[v].weights}
 
     async def json(self, path: str) -> Any:
+        self.reads.append(path)
         if path == "/v1/models/latest":
             return self._doc(self.version)
         if path.startswith("/v1/models/"):
@@ -105,3 +107,24 @@ async def test_a_restarted_trainer_whose_budget_the_ledger_shows_spent_stops() -
     await trainer.loop(poll_s=0)  # returns: the trainer stopped
     assert trainer.role.stopped is not None and "already spent" in trainer.role.stopped
     assert client.uploads == {}
+
+
+@pytest.mark.parametrize(("scheme", "follows"), [("bsp", False), ("asp", False), ("ssp", True)])
+async def test_only_a_scheme_that_acts_on_the_round_makes_the_trainer_read_it(
+    scheme: str, follows: bool
+) -> None:
+    """Under BSP a trainer's work changes only with a new version: it never reads
+    ``/v1/round`` and block events do not wake it; under SSP (extensions) both happen."""
+    net = SimFLNetwork(tiny_config(**{"sync.scheme": scheme}))
+    assert net.run_until_version(VERSIONS, 60_000)
+    client = LedgerReplay(net)
+    core = TrainerCore(net.cfg, 0, net.trainer_keys[0], net.ledger.genesis.chain_id)
+    with pytest.raises(_Done):
+        await HttpTrainer(core, client, 1.0).loop(poll_s=0)
+    assert set(client.uploads) == set(range(VERSIONS))
+    assert ("/v1/round" in client.reads) is follows
+    waiter = version_waiter(net.cfg, None, ["http://v0"])  # type: ignore[arg-type]
+    waiter.on_event("block")
+    assert waiter.wakes == (1 if follows else 0)
+    waiter.on_event("version")
+    assert waiter.wakes == (2 if follows else 1)

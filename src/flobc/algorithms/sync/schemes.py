@@ -53,6 +53,9 @@ class SyncScheme(ABC):
     name: ClassVar[str]
     #: Printed after "already submitted an update in round N" when a resubmission is refused.
     resubmission_hint: ClassVar[str] = ""
+    #: Whether a trainer's next work depends on the open round's state (an extension), so
+    #: trainers must re-read the round as blocks commit, not only when a version is released.
+    trainers_follow_round: ClassVar[bool] = False
 
     def __init__(self, settings: SyncSettings) -> None:
         self.settings = settings
@@ -160,6 +163,7 @@ class SSP(BSP):
 
     name: ClassVar[str] = "ssp"
     resubmission_hint: ClassVar[str] = "; SSP allows one more only during the extension"
+    trainers_follow_round: ClassVar[bool] = True  # after_submission reads round_extended
 
     def releases_when_all_decided(self) -> bool:
         return True

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from flobc.algorithms.privacy import Mechanism
-from flobc.algorithms.sync import TrainerView, Work, next_work
+from flobc.algorithms.sync import TrainerView, Work, next_work, scheme_class
 from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
@@ -197,6 +197,13 @@ def scheme_policy(cfg: FLRunConfig) -> Policy:
         )
 
     return policy
+
+
+def follows_round(cfg: FLRunConfig) -> bool:
+    """Whether ``cfg``'s sync scheme makes a trainer's next work depend on the open round
+    (an SSP extension): only then must it re-read the round as blocks commit; under the
+    other schemes a new version is the only news that changes what it does."""
+    return scheme_class(cfg.sync.scheme).trainers_follow_round
 
 
 class TrainerCore:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from typing import Any
 
@@ -34,7 +35,7 @@ from flobc.node.validator import ValidatorNode
 from flobc.node_apps.fl.attacks import LedgerView, TrainerAttack, visible_updates
 from flobc.node_apps.fl.evaluator import Evaluator
 from flobc.node_apps.fl.settings import FLRunConfig
-from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, scheme_policy
+from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, follows_round, scheme_policy
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,
@@ -65,6 +66,8 @@ from flobc.roles.trainer import Trainer
 
 #: Seconds a waiting trainer re-reads the round anyway while its event stream is up.
 PUSH_FALLBACK_S = 2.0
+#: Seconds between two wakes by ``block`` events, for schemes that follow the round.
+BLOCK_WAKE_GAP_S = 0.2
 
 log = logging.getLogger("flobc.fl")
 
@@ -258,7 +261,7 @@ async def run_trainer(
     order = [urls[(index + k) % len(urls)] for k in range(len(urls))]  # spread + failover
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        waiter = VersionWaiter(session, order)  # new versions are pushed, not polled
+        waiter = version_waiter(cfg, session, order)
         waiter.start()
         try:
             client = FLClient(order, session, subnet)
@@ -266,6 +269,16 @@ async def run_trainer(
             await trainer.loop(poll_s)
         finally:
             await waiter.close()
+
+
+def version_waiter(
+    cfg: FLRunConfig, session: aiohttp.ClientSession, urls: list[str]
+) -> VersionWaiter:
+    """The trainer's wake-up: new versions are pushed, not polled. ``block`` events wake it
+    only when the sync scheme acts on the round's state (an SSP extension); under the other
+    schemes each would cost every trainer a read of an unchanged ledger."""
+    gap = BLOCK_WAKE_GAP_S if follows_round(cfg) else math.inf
+    return VersionWaiter(session, urls, block_gap_s=gap)
 
 
 class HttpTrainer:
@@ -288,23 +301,28 @@ class HttpTrainer:
         )
         self._t0 = 0.0
         self._extended = False  # the round as last read: extended (SSP)?
+        #: read ``/v1/round`` at all? Only schemes that act on an extension need it.
+        self.follow_round = follows_round(core.cfg)
 
     async def loop(self, poll_s: float) -> None:
         while self.role.stopped is None:
             try:
                 latest = await self.client.json("/v1/models/latest")
-                rnd = await self.client.json("/v1/round")
+                if self.follow_round:
+                    self._extended = await self._round_extended()
             except (ConnectionError, aiohttp.ClientError) as exc:
                 log.warning("waiting for a validator: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            self._extended = rnd.get("extension_until_ms") is not None
             read = LedgerRead(latest["version"], latest["hash"], self._extended)
             effects = self.role.handle(read)
             while effects:
                 if isinstance(effects[0], Wait):
                     await self._wait(poll_s)
                 effects = [*effects[1:], *(await self._run(effects[0]))]
+
+    async def _round_extended(self) -> bool:
+        return (await self.client.json("/v1/round")).get("extension_until_ms") is not None
 
     async def _wait(self, poll_s: float) -> None:
         """Until the validator pushes a new version (or a rate-limited block), or the
@@ -354,8 +372,9 @@ class HttpTrainer:
     async def _submit(self, eff: Submit) -> Submitted:
         status, answer = await self.client.upload(eff.tx, eff.blob)
         extended = self._extended  # the round as last read, if it cannot be read now
-        with contextlib.suppress(ConnectionError, TimeoutError, aiohttp.ClientError):
-            extended = (await self.client.json("/v1/round")).get("extension_until_ms") is not None
+        if self.follow_round:
+            with contextlib.suppress(ConnectionError, TimeoutError, aiohttp.ClientError):
+                extended = await self._round_extended()
         log.info(
             "version %d: trained %.2fs (loss %.4f), upload -> %d %s",
             eff.version,
