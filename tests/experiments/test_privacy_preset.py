@@ -1,0 +1,44 @@
+"""The privacy experiment's Fashion-MNIST preset, and the diagnosis's count of fired tests."""
+
+from __future__ import annotations
+
+import math
+
+from flobc.experiments import privacy
+from flobc.experiments.privacy_diagnosis import which_tests
+from flobc.experiments.settings import Options, make_config
+
+
+def test_fashion_mnist_cells_share_one_training_setting_with_the_non_dp_cell() -> None:
+    opts = Options(dataset="fashion-mnist")
+    preset = privacy.preset_overrides(opts)
+    assert preset["data.max_train_samples"] == 0 and preset["training.batch_size"] == 512
+    plain = make_config(
+        opts,
+        **privacy._benchmark_overrides(),
+        **privacy.cell_overrides("none", math.inf, 30, preset),
+    )
+    dp = make_config(
+        opts, **privacy._benchmark_overrides(), **privacy.cell_overrides("dpsgd", 8.0, 30, preset)
+    )
+    for cfg in (plain, dp):
+        assert cfg.model.name == "logreg" and cfg.training.batch_size == 512
+        assert cfg.data.max_train_samples == 0 and cfg.data.max_test_samples == 0
+    assert dp.data == plain.data and dp.training == plain.training
+    assert dp.privacy.enabled and not plain.privacy.enabled
+
+
+def test_quick_and_other_datasets_keep_each_mechanisms_training() -> None:
+    assert privacy.preset_overrides(Options(quick=True)) == {}
+    assert privacy.preset_overrides(Options(dataset="mnist")) == {}
+    over = privacy.cell_overrides("dpsgd", 8.0, 8, privacy.preset_overrides(Options(quick=True)))
+    assert over["training.batch_size"] == privacy.MECHANISM_TRAINING["dpsgd"]["training.batch_size"]
+
+
+def test_which_tests_counts_each_reason_once_per_update() -> None:
+    rows = [
+        {"reason": "loss worse beyond noise (t=-3 < -2); too large (norm ratio 9 > 3)"},
+        {"reason": "loss worse beyond noise (t=-2.5 < -2)"},
+        {"reason": ""},
+    ]
+    assert which_tests(rows) == {"loss worse beyond noise": 2, "too large": 1}
