@@ -274,6 +274,7 @@ def write(doc: dict[str, Any], opts: Options) -> None:
             " issue's accuracy target refers to.",
             "",
         ]
+    lines += _preset_lines(doc.get("preset", {}))
     lines += [
         "## Accuracy against ε",
         "",
@@ -349,6 +350,29 @@ def write(doc: dict[str, Any], opts: Options) -> None:
     ]
     report.write(out, doc, "\n".join(lines))
     _figure(doc, opts)
+
+
+def _preset_lines(preset: dict[str, Any]) -> list[str]:
+    """What the dataset's preset set in every cell, and how DP-SGD updates are judged."""
+    lines = []
+    if "model.name" in preset:
+        settings = ", ".join(f"`{k}={v}`" for k, v in preset.items())
+        lines += [
+            f"**Preset** (every cell, the non-DP one included): {settings}. A trainer draws"
+            " its fraction of the training images left after the validators' hold-out;"
+            " DP-SGD samples Poisson batches of that expected size.",
+            "",
+        ]
+    return [
+        *lines,
+        "**Validation**: the default `robust` rule. A DP-SGD update fails when its"
+        " direction is significantly *against* the validator's reference step (cos·√d <"
+        " -2, the null of a direction independent of the reference, which the declared"
+        " noise is) or its size is outside the norm-ratio band; the loss test, biased by"
+        " the noise's own cost, is not applied to DP-SGD updates"
+        " (`flobc.algorithms.validation.noise`).",
+        "",
+    ]
 
 
 def _verdict(s: dict[str, Any]) -> str:
