@@ -42,3 +42,23 @@ def test_which_tests_counts_each_reason_once_per_update() -> None:
         {"reason": ""},
     ]
     assert which_tests(rows) == {"loss worse beyond noise": 2, "too large": 1}
+
+
+def test_replay_decides_dumped_updates_with_the_current_rule() -> None:
+    from flobc.experiments.privacy_diagnosis import replay
+
+    vote = {
+        "loss_gain": -0.002,
+        "loss_gain_se": 0.0004,
+        "cosine": 0.003,
+        "reference_agreement": 0.5,
+        "norm_ratio": 0.6,
+        "last_step_cosine": 0.0,
+        "update_norm": 1.6,
+        "dimension": 7850.0,
+    }
+    honest = {"status": "rejected", "trainer": 0, "dp": ["dpsgd", 1.0, 1.0], **vote}
+    flipped = {**honest, "trainer": 5, "votes": [{**vote, "cosine": -0.05}] * 3}
+    out = replay([honest, flipped, {**honest, "status": "pending"}], {5})
+    assert out["honest"] == [0, 1] and out["poison"] == [1, 1]
+    assert out["fired"] == {"direction against reference beyond the noise": 1}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flobc.algorithms.validation.base import median
-from flobc.algorithms.validation.robust import t_statistic
+from flobc.algorithms.validation.robust import MEASURES, t_statistic
 
 
 def update_rows(net: Any) -> list[dict[str, Any]]:
@@ -40,24 +40,38 @@ def update_rows(net: Any) -> list[dict[str, Any]]:
                 "t": median([t_statistic(v["loss_gain"], v["loss_gain_se"]) for v in votes])
                 if "loss_gain" in votes[0]
                 else None,
-                **{
-                    k: round(med(k), 6)
-                    for k in (
-                        "loss_gain",
-                        "loss_gain_se",
-                        "cosine",
-                        "reference_agreement",
-                        "norm_ratio",
-                        "last_step_cosine",
-                        "update_norm",
-                        "dimension",
-                    )
-                    if k in votes[0]
-                },
+                **{k: round(med(k), 6) for k in MEASURES if k in votes[0]},
                 "dp": None if u.dp is None else [u.dp.mechanism, u.dp.clip, u.dp.noise_multiplier],
+                "votes": [dict(v) for v in votes],
             }
         )
     return rows
+
+
+def replay(rows: list[dict[str, Any]], attackers: set[int]) -> dict[str, Any]:
+    """The default rule's decisions on a dump's updates, as the code now decides them.
+
+    Exact where the dump kept the votes; dumps without them replay the median measures as
+    one vote (the median of per-vote t statistics becomes the t of the medians). The
+    trajectory is the dump's: accepting more updates would have changed later rounds.
+    """
+    from flobc.algorithms.validation import DeclaredNoise
+    from flobc.algorithms.validation.robust import RobustRule
+
+    rule = RobustRule()
+    out = {"honest": [0, 0], "poison": [0, 0], "fired": Counter()}
+    for r in rows:
+        if r["status"] == "pending":
+            continue
+        votes = r.get("votes") or [{k: r[k] for k in MEASURES}]
+        noise = DeclaredNoise(*r["dp"]) if r["dp"] else None
+        d = rule.decide(votes, noise)
+        side = out["poison" if r["trainer"] in attackers else "honest"]
+        side[0] += not d.accepted
+        side[1] += 1
+        out["fired"].update(which_tests([{"reason": d.reason}]))
+    out["fired"] = dict(out["fired"].most_common())
+    return out
 
 
 def which_tests(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -82,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epsilon", type=float, default=8.0, help="inf: no DP")
     ap.add_argument("--set", action="append", default=[], dest="sets")
     ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    ap.add_argument("--replay", action="store_true", help="decide --out's updates again")
     a = ap.parse_args(argv)
+    if a.replay:
+        from flobc.node_apps.fl.settings import FLRunConfig
+
+        doc = json.loads(a.out.read_text())
+        bad = set(FLRunConfig.model_validate(doc["config"]).attackers())
+        print(json.dumps({"recorded": doc["tests_fired"], "now": replay(doc["updates"], bad)}))
+        return 0
     opts = Options(
         dataset=a.dataset,
         rounds=a.rounds,
