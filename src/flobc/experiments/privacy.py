@@ -13,8 +13,9 @@ rounds, σ derived by Opacus's RDP accountant, for two mechanisms:
 which judges each update against the noise its trainer declared. Each mechanism keeps one
 training setting for every ε (:data:`MECHANISM_TRAINING`). Attack cells
 (:mod:`.privacy_attacks`) add attackers that declare DP too. ``--grid mechanisms=…``,
-``--grid epsilons=…`` (``inf`` for no DP) and ``--grid attacks=…`` (``none``: no attack
-cells) narrow the run.
+``--grid epsilons=…`` (``inf`` for no DP, ``none`` for no accuracy cell) and ``--grid
+attacks=…`` (``none``: no attack cells) narrow the run; :mod:`.privacy_merge` joins runs
+narrowed to run in parallel.
 
 On Fashion-MNIST (the full preset) the experiment runs its own training setting,
 :data:`FASHION_MNIST`, in every cell, the non-DP one included: DP-SGD's utility depends on
@@ -105,7 +106,8 @@ def false_rejection(versions: list[Any]) -> float:
 def _grid(opts: Options) -> tuple[list[tuple[str, float]], list[str]]:
     """The accuracy cells and the attacks to run, narrowed by ``--grid``."""
     mechs = opts.grid.get("mechanisms", list(MECHANISMS))
-    eps = [float(e) for e in opts.grid.get("epsilons", [str(e) for e in EPSILONS])]
+    # "none": no accuracy cells (the attack cells alone, e.g. in a separate process)
+    eps = [float(e) for e in opts.grid.get("epsilons", [str(e) for e in EPSILONS]) if e != "none"]
     attacks = [a for a in opts.grid.get("attacks", list(ATTACKS)) if a != "none"]
     bad = [m for m in mechs if m not in MECHANISMS] + [a for a in attacks if a not in ATTACKS]
     bad += [e for e in eps if e not in EPSILONS]
@@ -115,6 +117,12 @@ def _grid(opts: Options) -> tuple[list[tuple[str, float]], list[str]]:
     todo = [("none", math.inf)] if math.inf in eps else []
     todo += [(m, e) for m in mechs for e in EPSILONS[:-1] if e in eps]
     return todo, attacks
+
+
+def _attack_mechanisms(opts: Options) -> list[str]:
+    """The mechanisms whose attack cells run: the ``--grid mechanisms`` axis."""
+    chosen = opts.grid.get("mechanisms", list(MECHANISMS))
+    return [m for m in MECHANISMS if m in chosen]
 
 
 def run(
@@ -167,8 +175,7 @@ def run(
         )
         runs[label] = res.as_json()
     attack_rows = []
-    mechs = sorted({m for m, _ in todo if m != "none"}, key=MECHANISMS.index)
-    for mechanism in mechs:
+    for mechanism in _attack_mechanisms(opts):
         for attack in attacks:
             over = {
                 **cell_overrides(mechanism, EPSILON, rounds, preset),
