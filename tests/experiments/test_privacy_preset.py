@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from flobc.experiments import privacy
 from flobc.experiments.privacy_diagnosis import which_tests
 from flobc.experiments.settings import Options, make_config
@@ -62,3 +64,54 @@ def test_replay_decides_dumped_updates_with_the_current_rule() -> None:
     out = replay([honest, flipped, {**honest, "status": "pending"}], {5})
     assert out["honest"] == [0, 1] and out["poison"] == [1, 1]
     assert out["fired"] == {"direction against reference beyond the noise": 1}
+
+
+def _doc(cells: list[tuple[str, float | None]], attacks: list[str], command: str) -> dict:
+    opts = {"dataset": "fashion-mnist", "data_dir": None, "rounds": 30, "seed": 0}
+    opts |= {"quick": False, "runtime": "sim", "overrides": {}, "command": command}
+    return {
+        "options": opts,
+        "wall_s": 10.0,
+        "cells": [
+            {"mechanism": m, "epsilon": e, "max_accuracy": 0.8 if e is None else 0.78}
+            for m, e in cells
+        ],
+        "attack_cells": [{"mechanism": "dpsgd", "attack": a} for a in attacks],
+        "runs": {f"{command} {m} {e}": {} for m, e in cells},
+        "reconstruction": {"rows": {"no DP": 1, **{f"{m} eps={e}": 0 for m, e in cells if e}}},
+    }
+
+
+def test_merge_joins_narrowed_runs_in_the_experiments_order() -> None:
+    from flobc.experiments.privacy_merge import merge
+
+    a = _doc([("dpsgd", 8.0)], [], "a")
+    b = _doc([("none", None), ("dpsgd", 1.0)], [], "b")
+    c = _doc([], ["label_flip", "sign_flip"], "c")
+    doc = merge([a, b, c])
+    assert [(x["mechanism"], x["epsilon"]) for x in doc["cells"]] == [
+        ("none", None),
+        ("dpsgd", 1.0),
+        ("dpsgd", 8.0),
+    ]
+    assert [r["attack"] for r in doc["attack_cells"]] == ["sign_flip", "label_flip"]
+    assert doc["wall_s"] == 30.0 and doc["options"]["command"] == "a && b && c"
+    assert set(doc["reconstruction"]["rows"]) == {"no DP", "dpsgd eps=8.0", "dpsgd eps=1.0"}
+    assert doc["summary"]["dpsgd_gap_at_eps8"] == 0.02
+
+
+def test_merge_refuses_different_runs_and_duplicate_cells() -> None:
+    from flobc.experiments.privacy_merge import merge
+
+    other = _doc([("none", None)], [], "b")
+    other["options"]["rounds"] = 8
+    with pytest.raises(ValueError, match="rounds"):
+        merge([_doc([("dpsgd", 8.0)], [], "a"), other])
+    with pytest.raises(ValueError, match="twice"):
+        merge([_doc([("dpsgd", 8.0)], [], "a"), _doc([("dpsgd", 8.0)], [], "b")])
+
+
+def test_grid_epsilons_none_runs_the_attack_cells_alone() -> None:
+    opts = Options(grid={"mechanisms": ["dpsgd"], "epsilons": ["none"], "attacks": ["scaling"]})
+    assert privacy._grid(opts) == ([], ["scaling"])
+    assert privacy._attack_mechanisms(opts) == ["dpsgd"]
