@@ -152,7 +152,7 @@ def run(
         res = runner(label, cfg, rounds)
         wall += res.wall_s
         sigma = None
-        if over:
+        if not math.isinf(eps):  # the non-DP cell may carry the preset's overrides
             from flobc.node_apps.fl.trainer_core import trainer_data
 
             sigma = trainer_params(cfg, 0, len(trainer_data(cfg, 0).x)).noise_multiplier
