@@ -28,9 +28,10 @@ up to f Byzantine validators cannot move any answer outside the honest range):
 The improvement handed to reputation is the median loss gain (positive = helps).
 
 An update whose trainer declared differential privacy is judged against its declared noise
-instead (:mod:`.noise`): a projection and a χ² norm test for the Gaussian mechanism, a
-significance bar on the direction for DP-SGD. ``update_norm`` and ``dimension`` (‖Δ‖ and
-the model size) are what those tests need beyond the clean ones.
+instead (:mod:`.noise`): a projection and a χ² norm test for the Gaussian mechanism; for
+DP-SGD, the direction against the null of an independent direction (it fails only when
+significantly against the reference) and the size, with no loss test. ``update_norm`` and
+``dimension`` (‖Δ‖ and the model size) are what those tests need beyond the clean ones.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from flobc.algorithms.validation.base import MAX_ABS_MEASURE, RuleDecision, Vote
 from flobc.algorithms.validation.noise import (
     GAUSSIAN,
     DeclaredNoise,
+    cosine_z,
     projection_floor,
-    significant_cosine,
     squared_norm_band,
 )
 
@@ -132,39 +133,52 @@ class RobustRule:
         if not votes:
             return RuleDecision(False, 0.0, "no votes")
         gain = median([v["loss_gain"] for v in votes])
-        if noise is not None and noise.mechanism == GAUSSIAN:
+        if noise is None:
+            reasons = self._clean(votes)
+        elif noise.mechanism == GAUSSIAN:
             reasons = self._gaussian(votes, noise)
         else:
-            reasons = self._clean(votes, noise)
+            reasons = self._dpsgd(votes)
         last = median([v["last_step_cosine"] for v in votes])
         if last > self.max_last_step_cosine:
             reasons.append(f"copies the last global step (cos={last:.4g})")
         return RuleDecision(not reasons, gain, "; ".join(reasons))
 
-    def _clean(self, votes: Sequence[Vote], noise: DeclaredNoise | None) -> list[str]:
-        """The four questions of the module docstring (DP-SGD: a significance bar)."""
+    def _clean(self, votes: Sequence[Vote]) -> list[str]:
+        """The four questions of the module docstring."""
         t = median([t_statistic(v["loss_gain"], v["loss_gain_se"]) for v in votes])
         cos = median([v["cosine"] for v in votes])
         bar = max(
             self.min_cosine,
             self.relative_cosine * median([v["reference_agreement"] for v in votes]),
         )
-        if noise is not None:  # DP-SGD: noise of unknown size attenuates the cosine
-            bar = min(bar, significant_cosine(_dimension(votes), self.z))
-        ratio = median([v["norm_ratio"] for v in votes])
         reasons = []
         if t < -self.z:
             reasons.append(f"loss worse beyond noise (t={t:.3g} < -{self.z:g})")
-        # DP-SGD: a significant loss gain is evidence of real work the noise hid from the
-        # direction (at ε ≤ 2 honest cosines fall within 2/√d of 0)
-        shows_work = noise is not None and t >= self.z
-        if cos < bar and not shows_work:
+        if cos < bar:
             reasons.append(f"direction disagrees with reference (cos={cos:.3g} < {bar:.3g})")
+        return reasons + self._size(votes)
+
+    def _size(self, votes: Sequence[Vote]) -> list[str]:
+        """Question 3: the size of real work, as the reference step's."""
+        ratio = median([v["norm_ratio"] for v in votes])
+        reasons = []
         if ratio > self.max_norm_ratio:
             reasons.append(f"too large (norm ratio {ratio:.3g} > {self.max_norm_ratio:g})")
         if ratio < self.min_norm_ratio:
             reasons.append(f"too small (norm ratio {ratio:.3g} < {self.min_norm_ratio:g})")
         return reasons
+
+    def _dpsgd(self, votes: Sequence[Vote]) -> list[str]:
+        """DP-SGD: the direction against the null of an independent direction, and the
+        size (:mod:`.noise`); no loss test (the declared noise biases it)."""
+        zc = cosine_z(median([v["cosine"] for v in votes]), _dimension(votes))
+        reasons = []
+        if zc < -self.z:
+            reasons.append(
+                f"direction against reference beyond the noise (cos·√d={zc:.3g} < -{self.z:g})"
+            )
+        return reasons + self._size(votes)
 
     def _gaussian(self, votes: Sequence[Vote], noise: DeclaredNoise) -> list[str]:
         """Projection and χ² norm tests against the declared Gaussian noise (no loss test)."""
