@@ -22,14 +22,23 @@ from flobc.app.fl import ledger_state, privacy, queries, rounds
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.ledger_state import History, LedgerView, state_hash
-from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, UpdateStatus, VersionInfo
+from flobc.app.fl.state import (
+    FLState,
+    RoundInfo,
+    TrainerInfo,
+    UpdateStatus,
+    VersionInfo,
+    add_sorted,
+)
 from flobc.app.fl.txs import (
+    MAX_BALLOTS,
     REGISTER,
     UPDATE,
     VOTE,
     RegisterBody,
     UpdateBody,
     VoteBody,
+    VotesBody,
     tx_kind,
 )
 from flobc.chain.genesis import Genesis
@@ -213,7 +222,7 @@ class FLApp:
         if kind == UPDATE:
             return self._check_update(tx, st, now_ms)[0]
         if kind == VOTE:
-            return self._check_vote(tx, st)[0]
+            return self._check_votes(tx, st)[0]
         if kind == REGISTER:
             return self._check_register(tx, st)
         return TxCheck(400, f"unknown transaction kind {tx.kind!r}")
@@ -234,9 +243,11 @@ class FLApp:
                 trainer = st.trainers[node_id_of(tx.signer)]
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
         elif kind == VOTE:
-            check, vbody = self._check_vote(tx, st)
-            if check.ok:
-                self._record_vote(st, tx, vbody, header)  # type: ignore[arg-type]
+            check, ballots = self._check_votes(tx, st)
+            # ballots name distinct updates and one's vote never changes whether another
+            # fits, so taking them all after checking them all is taking them in order
+            for ballot in ballots:
+                self._record_vote(st, tx, ballot, header)
         elif kind == REGISTER:
             check = self._check_register(tx, st)
             if check.ok:
@@ -306,34 +317,86 @@ class FLApp:
         hint = self.ctx.scheme.resubmission_hint
         return f"already submitted an update in round {number}{hint}"
 
-    def _check_vote(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, Any]:
-        """A validator votes once per update; that (not a nonce order) makes replays fail."""
-        idx = self.validators.get(tx.signer.hex())
-        if idx is None:
+    def _check_votes(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, list[VoteBody]]:
+        """The ballots of vote transaction ``tx`` that ``st`` takes, in ballot order.
+
+        The rule (see :class:`~flobc.app.fl.txs.VotesBody`): anything wrong with the
+        transaction or with any ballot's form fails it whole, with nothing taken; a
+        well-formed ballot the ledger can no longer take (the update unknown, decided, or
+        already voted on by this validator: one vote per update, which also makes replays
+        fail) is skipped. The transaction succeeds if at least one ballot is taken; else
+        it fails with the first skipped ballot's reason.
+        """
+        check, body = self._check_ballots(tx)
+        if body is None:
+            return check, []
+        voter = str(self.validators[tx.signer.hex()])
+        taken: list[VoteBody] = []
+        skipped: list[tuple[VoteBody, TxCheck]] = []
+        for ballot in body.ballots:
+            fits = self._ballot_fits(ballot, st, voter)
+            if fits.ok:
+                taken.append(ballot)
+            else:
+                skipped.append((ballot, fits))
+        if not skipped:
+            return TxCheck(), taken
+        first, why = skipped[0]
+        if not taken:
+            return why, []
+        note = (
+            f"{len(skipped)} of {len(body.ballots)} ballots skipped "
+            f"(first: {first.update_id.hex()[:12]}: {why.message})"
+        )
+        return TxCheck(message=note), taken
+
+    def _check_ballots(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
+        """Checks of a vote transaction that do not read the state: the signer is a
+        validator, the signature holds, and every ballot is well formed."""
+        if tx.signer.hex() not in self.validators:
             return TxCheck(403, "votes are only accepted from validators"), None
         try:
-            body = decode(tx.body, VoteBody)
+            body = decode(tx.body, VotesBody)
         except DecodeError as exc:
             return TxCheck(400, f"malformed vote: {exc}"), None
         if not tx.verify(self.chain_id):
             return TxCheck(401, "bad signature"), None
+        if not 1 <= len(body.ballots) <= MAX_BALLOTS:
+            return TxCheck(400, f"a vote carries 1..{MAX_BALLOTS} ballots"), None
+        seen: set[bytes] = set()
+        for k, ballot in enumerate(body.ballots):
+            if ballot.update_id in seen:
+                msg = f"ballot {k}: update {ballot.update_id.hex()[:12]} is voted on twice"
+                return TxCheck(400, msg), None
+            seen.add(ballot.update_id)
+            form = self._ballot_form(ballot)
+            if not form.ok:
+                return TxCheck(form.code, f"ballot {k}: {form.message}"), None
+        return TxCheck(), body
+
+    def _ballot_form(self, body: VoteBody) -> TxCheck:
         if not (np.isfinite(body.score) and np.isfinite(body.base_score)):
-            return TxCheck(400, "scores must be finite"), None
+            return TxCheck(400, "scores must be finite")
         missing = [m for m in self.ctx.rule.measures if m not in vote_measures(body)]
         if missing:
-            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}"), None
+            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}")
         if not all(np.isfinite(v) for v in body.measures.values()):
-            return TxCheck(400, "measures must be finite"), None
+            return TxCheck(400, "measures must be finite")
         if len(body.measures) > 32:
-            return TxCheck(400, "at most 32 measures per vote"), None
+            return TxCheck(400, "at most 32 measures per vote")
+        return TxCheck()
+
+    @staticmethod
+    def _ballot_fits(body: VoteBody, st: FLState, voter: str) -> TxCheck:
+        """Whether the ledger takes this ballot now (one vote per validator and update)."""
         upd = st.updates.get(body.update_id.hex())
         if upd is None:
-            return TxCheck(404, "unknown update"), None
+            return TxCheck(404, "unknown update")
         if upd.status != UpdateStatus.PENDING:
-            return TxCheck(409, f"update already {upd.status}"), None
-        if str(idx) in upd.votes:
-            return TxCheck(409, "this validator already voted on that update"), None
-        return TxCheck(), body
+            return TxCheck(409, f"update already {upd.status}")
+        if voter in upd.votes:
+            return TxCheck(409, "this validator already voted on that update")
+        return TxCheck()
 
     def _check_register(self, tx: SignedTx, st: FLState) -> TxCheck:
         if not self.cfg.open_registration:
@@ -368,8 +431,8 @@ class FLApp:
             trainer.rejected += 1
         st.unscored.append(upd.id)  # trust moves at the next barrier, in a canonical order
         assert st.round is not None
-        if upd.round == st.round.number and upd.trainer not in st.round.decided:
-            st.round.decided = sorted([*st.round.decided, upd.trainer])
+        if upd.round == st.round.number:
+            add_sorted(st.round.decided, upd.trainer)
 
 
 __all__ = ["FLApp", "msgspec"]

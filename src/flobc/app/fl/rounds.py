@@ -10,7 +10,15 @@ from flobc.algorithms.significance import relative_magnitude
 from flobc.algorithms.sync import Extend, Release, RoundView
 from flobc.app.fl import ledger_state
 from flobc.app.fl.context import FLContext
-from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, UpdateStatus, VersionInfo
+from flobc.app.fl.state import (
+    FLState,
+    RoundInfo,
+    SortedIds,
+    UpdateInfo,
+    UpdateStatus,
+    VersionInfo,
+    add_sorted,
+)
 from flobc.app.fl.txs import UpdateBody
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
@@ -28,8 +36,8 @@ def view(st: FLState, now_ms: int) -> RoundView:
         now_ms=now_ms,
         period_ms=r.period_ms,
         active_trainers=st.active(),
-        submitted=frozenset(r.submitted),
-        decided=frozenset(r.decided),
+        submitted=r.submitted.keys(),
+        decided=SortedIds(r.decided),
         extension_until_ms=r.extension_until_ms,
     )
 
@@ -79,8 +87,8 @@ def record_update(
             st.skipped_total += 1
     st.updates[upd.id] = upd
     r.submitted[tid] = upd.id
-    if upd.status == UpdateStatus.SKIPPED and tid not in r.decided:
-        r.decided = sorted([*r.decided, tid])
+    if upd.status == UpdateStatus.SKIPPED:
+        add_sorted(r.decided, tid)
 
 
 def advance(ctx: FLContext, st: FLState, now_ms: int, height: int) -> None:

@@ -10,6 +10,9 @@ on the hash iff they agree on every score, decision and model-weights hash.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from enum import StrEnum
 
 import msgspec
@@ -100,7 +103,34 @@ class RoundInfo(msgspec.Struct):
     skipped: int = 0
 
 
-class FLState(msgspec.Struct):
+class SortedIds(AbstractSet[str]):
+    """A sorted id list (as the ledger keeps ``RoundInfo.decided``) read as a set: lookup by
+    bisection, nothing copied."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self, ids: list[str]) -> None:
+        self._ids = ids
+
+    def __contains__(self, x: object) -> bool:
+        i = bisect_left(self._ids, x)  # type: ignore[arg-type]
+        return i < len(self._ids) and self._ids[i] == x
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def add_sorted(ids: list[str], x: str) -> None:
+    """Insert ``x`` into the sorted list ``ids`` unless it is there (O(log n) lookup)."""
+    i = bisect_left(ids, x)
+    if i == len(ids) or ids[i] != x:
+        ids.insert(i, x)
+
+
+class FLState(msgspec.Struct, dict=True):
     height: int = 0
     time_ms: int = 0
     trainers: dict[str, TrainerInfo] = {}
@@ -128,4 +158,17 @@ class FLState(msgspec.Struct):
         return {t: self.trainers[t].score for t in sorted(self.trainers)}
 
     def active(self) -> frozenset[str]:
-        return frozenset(t for t, info in self.trainers.items() if info.active)
+        """The active trainers, computed once per state object (every update check and
+        evaluation query reads it: a scan per call was O(trainers) per update). The cache
+        is not encoded; it is rebuilt when the trainer table is replaced or grows (a
+        registration). A trainer's ``active`` flag is set when it registers; code that
+        ever changes it afterwards must call :meth:`trainers_changed`."""
+        cached = self.__dict__.get("_active")
+        if cached is None or cached[0] is not self.trainers or cached[1] != len(self.trainers):
+            ids = frozenset(t for t, info in self.trainers.items() if info.active)
+            cached = self._active = (self.trainers, len(self.trainers), ids)
+        return cached[2]  # type: ignore[no-any-return]
+
+    def trainers_changed(self) -> None:
+        """Drop the cached active set (after changing a trainer's ``active`` flag)."""
+        self.__dict__.pop("_active", None)
