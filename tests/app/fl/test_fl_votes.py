@@ -4,6 +4,7 @@ order, and a batch leaves the ledger exactly as one ballot per transaction does.
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -120,3 +121,17 @@ def test_a_batch_completing_quorums_decides_in_ballot_order() -> None:
     assert d.app.live.unscored == [c.hash.hex(), a.hash.hex(), b.hash.hex()]
     statuses = [d.state.updates[u.hash.hex()].status for u in (a, b, c)]
     assert statuses == ["accepted", "rejected", "accepted"]
+
+
+def test_remembered_checks_never_vouch_for_a_different_transaction() -> None:
+    d, (a, _, _) = _world()
+    good = d.ballots(0, [(a, 0.1)])
+    assert d.app.check_tx(good).ok  # its state-free checks are now remembered
+    other = d.ballots(0, [(a, 0.4)])
+    # the same signature on another body, and another nonce under the same signature
+    forged = msgspec.structs.replace(other, signature=good.signature)
+    renonced = msgspec.structs.replace(good, nonce=good.nonce + 1)
+    for tx in (forged, renonced):
+        check = d.app.check_tx(tx)
+        assert check.code == 401 and check.message == "bad signature"
+    assert d.app.check_tx(good).ok and d.app.check_tx(other).ok

@@ -10,6 +10,8 @@ their hashes, so the app hash commits to every model version.
 from __future__ import annotations
 
 import logging
+import math
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 import msgspec
@@ -52,6 +54,9 @@ log = logging.getLogger("flobc.app.fl")
 #: The blob an update references must be exactly the model's float32 vector.
 #: Heights between app snapshots (a node parameter; restart replays the blocks since).
 DEFAULT_SNAPSHOT_INTERVAL = 100
+#: Vote transactions whose state-free checks are remembered, and most ballots among them
+VOTE_CACHE_TXS = 64
+VOTE_CACHE_BALLOTS = 16_384
 
 
 def vote_measures(body: VoteBody) -> dict[str, float]:
@@ -92,6 +97,15 @@ class FLApp:
         self._app_hash = b""  # of the committed state (b"" before the first block)
         self._history = History(blobs)
         self._history.follow(self._committed.history)
+        #: measures the rule needs beyond the two scores every ballot has
+        self._needs = tuple(m for m in self.ctx.rule.measures if m not in ("score", "base_score"))
+        #: a vote's state-free checks (decoding, signature, ballot form) by its content: a
+        #: vote is checked on arrival, at every mempool recheck, in proposals and at
+        #: execution, and these parts of the answer never change
+        self._vote_forms: OrderedDict[tuple[Any, ...], tuple[TxCheck, VotesBody | None]] = (
+            OrderedDict()
+        )
+        self._vote_form_ballots = 0
 
     @classmethod
     def from_genesis(cls, genesis: Genesis, blobs: Any) -> FLApp:
@@ -352,7 +366,24 @@ class FLApp:
 
     def _check_ballots(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
         """Checks of a vote transaction that do not read the state: the signer is a
-        validator, the signature holds, and every ballot is well formed."""
+        validator, the signature holds, and every ballot is well formed (remembered for
+        the last few transactions, by their whole content)."""
+        key = (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+        hit = self._vote_forms.get(key)
+        if hit is not None:
+            self._vote_forms.move_to_end(key)
+            return hit
+        out = self._ballots_form(tx)
+        self._vote_forms[key] = out
+        self._vote_form_ballots += len(out[1].ballots) if out[1] is not None else 0
+        while len(self._vote_forms) > VOTE_CACHE_TXS or (
+            self._vote_form_ballots > VOTE_CACHE_BALLOTS and len(self._vote_forms) > 1
+        ):
+            _, (_, old) = self._vote_forms.popitem(last=False)
+            self._vote_form_ballots -= len(old.ballots) if old is not None else 0
+        return out
+
+    def _ballots_form(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
         if tx.signer.hex() not in self.validators:
             return TxCheck(403, "votes are only accepted from validators"), None
         try:
@@ -375,12 +406,12 @@ class FLApp:
         return TxCheck(), body
 
     def _ballot_form(self, body: VoteBody) -> TxCheck:
-        if not (np.isfinite(body.score) and np.isfinite(body.base_score)):
+        if not (math.isfinite(body.score) and math.isfinite(body.base_score)):
             return TxCheck(400, "scores must be finite")
-        missing = [m for m in self.ctx.rule.measures if m not in vote_measures(body)]
+        missing = [m for m in self._needs if m not in body.measures]
         if missing:
             return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}")
-        if not all(np.isfinite(v) for v in body.measures.values()):
+        if not all(map(math.isfinite, body.measures.values())):
             return TxCheck(400, "measures must be finite")
         if len(body.measures) > 32:
             return TxCheck(400, "at most 32 measures per vote")
