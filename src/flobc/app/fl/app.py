@@ -236,7 +236,7 @@ class FLApp:
         if kind == UPDATE:
             return self._check_update(tx, st, now_ms)[0]
         if kind == VOTE:
-            return self._check_votes(tx, st)[0]
+            return self._check_votes(tx, st, first_fit=True)[0]
         if kind == REGISTER:
             return self._check_register(tx, st)
         return TxCheck(400, f"unknown transaction kind {tx.kind!r}")
@@ -331,7 +331,9 @@ class FLApp:
         hint = self.ctx.scheme.resubmission_hint
         return f"already submitted an update in round {number}{hint}"
 
-    def _check_votes(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, list[VoteBody]]:
+    def _check_votes(
+        self, tx: SignedTx, st: FLState, first_fit: bool = False
+    ) -> tuple[TxCheck, list[VoteBody]]:
         """The ballots of vote transaction ``tx`` that ``st`` takes, in ballot order.
 
         The rule (see :class:`~flobc.app.fl.txs.VotesBody`): anything wrong with the
@@ -339,7 +341,9 @@ class FLApp:
         well-formed ballot the ledger can no longer take (the update unknown, decided, or
         already voted on by this validator: one vote per update, which also makes replays
         fail) is skipped. The transaction succeeds if at least one ballot is taken; else
-        it fails with the first skipped ballot's reason.
+        it fails with the first skipped ballot's reason. ``first_fit`` (admission and
+        mempool rechecks, which only ask whether the transaction still applies) stops at
+        the first ballot taken.
         """
         check, body = self._check_ballots(tx)
         if body is None:
@@ -348,11 +352,13 @@ class FLApp:
         taken: list[VoteBody] = []
         skipped: list[tuple[VoteBody, TxCheck]] = []
         for ballot in body.ballots:
-            fits = self._ballot_fits(ballot, st, voter)
-            if fits.ok:
+            why = self._ballot_refused(ballot, st, voter)
+            if why is None:
+                if first_fit:
+                    return TxCheck(), [ballot]
                 taken.append(ballot)
             else:
-                skipped.append((ballot, fits))
+                skipped.append((ballot, why))
         if not skipped:
             return TxCheck(), taken
         first, why = skipped[0]
@@ -418,8 +424,9 @@ class FLApp:
         return TxCheck()
 
     @staticmethod
-    def _ballot_fits(body: VoteBody, st: FLState, voter: str) -> TxCheck:
-        """Whether the ledger takes this ballot now (one vote per validator and update)."""
+    def _ballot_refused(body: VoteBody, st: FLState, voter: str) -> TxCheck | None:
+        """Why the ledger does not take this ballot now (one vote per validator and
+        update), or None when it does."""
         upd = st.updates.get(body.update_id.hex())
         if upd is None:
             return TxCheck(404, "unknown update")
@@ -427,7 +434,7 @@ class FLApp:
             return TxCheck(409, f"update already {upd.status}")
         if voter in upd.votes:
             return TxCheck(409, "this validator already voted on that update")
-        return TxCheck()
+        return None
 
     def _check_register(self, tx: SignedTx, st: FLState) -> TxCheck:
         if not self.cfg.open_registration:
