@@ -254,7 +254,7 @@ class FLApp:
                     return TxResult(content.code, content.message)
             if check.ok:
                 rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
-                trainer = st.trainers[node_id_of(tx.signer)]
+                trainer = st.own_trainer(node_id_of(tx.signer))
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
         elif kind == VOTE:
             check, ballots = self._check_votes(tx, st)
@@ -268,11 +268,14 @@ class FLApp:
                 tid = node_id_of(tx.signer)
                 body = decode(tx.body, RegisterBody)
                 scores = self.ctx.policy.on_register(st.scores(), tid)
-                st.trainers[tid] = TrainerInfo(
-                    tx.signer.hex(), 0.0, body.name, nonce=tx.nonce, index=len(st.trainers)
+                st.add_trainer(
+                    tid,
+                    TrainerInfo(
+                        tx.signer.hex(), 0.0, body.name, nonce=tx.nonce, index=len(st.trainers)
+                    ),
                 )
                 for t, s in scores.items():
-                    st.trainers[t].score = s
+                    st.own_trainer(t).score = s
         else:
             check = TxCheck(400, f"unknown transaction kind {tx.kind!r}")
         return TxResult(check.code, check.message)
@@ -451,7 +454,7 @@ class FLApp:
 
     def _record_vote(self, st: FLState, tx: SignedTx, body: VoteBody, header: BlockHeader) -> None:
         idx = self.validators[tx.signer.hex()]
-        upd = st.updates[body.update_id.hex()]
+        upd = st.own_update(body.update_id.hex())
         upd.votes[str(idx)] = vote_measures(body)
         voters = [int(i) for i in upd.votes]
         if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
@@ -462,7 +465,7 @@ class FLApp:
         upd.improvement = decision.improvement
         upd.reason = decision.reason
         upd.decided_height = header.height
-        trainer = st.trainers[upd.trainer]
+        trainer = st.own_trainer(upd.trainer)
         if decision.accepted:
             trainer.accepted += 1
         else:

@@ -62,7 +62,7 @@ def record_update(
     r = st.round
     assert r is not None
     tid = node_id_of(tx.signer)
-    trainer = st.trainers[tid]
+    trainer = st.own_trainer(tid)
     trainer.nonce = tx.nonce
     trainer.submitted += 1
     upd = UpdateInfo(
@@ -85,7 +85,7 @@ def record_update(
             upd.status = UpdateStatus.SKIPPED
             r.skipped += 1
             st.skipped_total += 1
-    st.updates[upd.id] = upd
+    st.add_update(upd)
     r.submitted[tid] = upd.id
     if upd.status == UpdateStatus.SKIPPED:
         add_sorted(r.decided, tid)
@@ -133,7 +133,7 @@ def apply_reputation(ctx: FLContext, st: FLState) -> None:
             evidence=evidence,
         )
         for t, score in scores.items():
-            st.trainers[t].score = score
+            st.own_trainer(t).score = score
     st.unscored = []
 
 
@@ -144,7 +144,8 @@ def release(ctx: FLContext, st: FLState, now_ms: int, height: int, reason: str) 
     assert r is not None
     apply_reputation(ctx, st)
     base_version = st.version
-    round_updates = [u for u in st.updates.values() if u.round == r.number]
+    # the round's records change status below: this state's own copies
+    round_updates = [st.own_update(k) for k, u in list(st.updates.items()) if u.round == r.number]
     # Each trainer's latest *accepted* update counts (a later one that is rejected or still
     # undecided does not throw away an earlier accepted one).
     latest: dict[str, UpdateInfo] = {}

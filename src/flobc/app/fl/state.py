@@ -14,6 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
@@ -148,7 +149,61 @@ class FLState(msgspec.Struct, dict=True):
     history: str = ""
 
     def copy(self) -> FLState:
-        return decode(encode(self), FLState)
+        """A copy to execute a block on, in O(containers), not O(records): the trainer and
+        update tables are new dicts holding the same records, copied on the first write
+        (:meth:`own_trainer`, :meth:`own_update`); the round and the other small fields
+        are copied whole. A record must never be changed through a table without
+        owning it first, so the committed state stays as it was until commit."""
+        r = self.round
+        new = msgspec.structs.replace(
+            self,
+            # key order, as the canonical encoding (and so a restored snapshot) has them
+            trainers=dict(sorted(self.trainers.items())),
+            updates=dict(sorted(self.updates.items())),
+            recent_versions=list(self.recent_versions),
+            round=None if r is None else decode(encode(r), RoundInfo),
+            recent_delays=[list(d) for d in self.recent_delays],
+            unscored=list(self.unscored),
+        )
+        new.__dict__["_owned"] = set()
+        active = self.__dict__.get("_active")
+        if active is not None and active[0] is self.trainers and active[1] == len(self.trainers):
+            new.__dict__["_active"] = (new.trainers, len(new.trainers), active[2])
+        # the records' leaf hashes carry over: a shared record is the same object
+        new.__dict__["_leaves"] = self.__dict__.get("_leaves")
+        return new
+
+    def _own(self, table: dict[str, Any], key: str, prefix: str) -> Any:
+        owned: set[str] | None = self.__dict__.get("_owned")
+        if owned is None or prefix + key in owned:
+            return table[key]  # a state not made by copy() owns all its records
+        rec = table[key]
+        table[key] = rec = decode(encode(rec), type(rec))
+        owned.add(prefix + key)
+        return rec
+
+    def own_trainer(self, tid: str) -> TrainerInfo:
+        """Trainer ``tid``'s record, this state's own to change."""
+        return self._own(self.trainers, tid, "t/")  # type: ignore[no-any-return]
+
+    def own_update(self, uid: str) -> UpdateInfo:
+        """Update ``uid``'s record, this state's own to change."""
+        return self._own(self.updates, uid, "u/")  # type: ignore[no-any-return]
+
+    def add_trainer(self, tid: str, info: TrainerInfo) -> None:
+        """A new trainer record (owned: it exists in this state only)."""
+        self.trainers[tid] = info
+        self._mark("t/" + tid)
+
+    def add_update(self, info: UpdateInfo) -> None:
+        """A new update record (owned: it exists in this state only)."""
+        self.updates[info.id] = info
+        self._mark("u/" + info.id)
+
+    def _mark(self, key: str) -> None:
+        owned: set[str] | None = self.__dict__.get("_owned")
+        if owned is not None:
+            owned.add(key)
 
     @property
     def version(self) -> VersionInfo:
