@@ -192,11 +192,11 @@ def test_malformed_bytes_and_bodies(world: World) -> None:
 
 def test_votes_only_from_validators_and_on_known_pending_updates(world: World) -> None:
     body = VoteBody(world.good.hash, 0.9, 0.1)
-    by_trainer = vote_tx(world.d.chain_id, world.d.tkeys[0], body, 11)
+    by_trainer = vote_tx(world.d.chain_id, world.d.tkeys[0], [body], 11)
     _rejected(world, by_trainer, [], 403, "only accepted from validators")
-    unknown = vote_tx(world.d.chain_id, world.d.vkeys[0], VoteBody(b"\x00" * 32, 0.9, 0.1), 1)
+    unknown = vote_tx(world.d.chain_id, world.d.vkeys[0], [VoteBody(b"\x00" * 32, 0.9, 0.1)], 1)
     _rejected(world, unknown, [], 404, "unknown update")
-    nan = vote_tx(world.d.chain_id, world.d.vkeys[0], VoteBody(world.good.hash, np.nan, 0.1), 1)
+    nan = vote_tx(world.d.chain_id, world.d.vkeys[0], [VoteBody(world.good.hash, np.nan, 0.1)], 1)
     _rejected(world, nan, [], 400, "finite")
 
 

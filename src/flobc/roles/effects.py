@@ -209,29 +209,37 @@ class UpdatesCommitted:
 
 
 @dataclass(frozen=True)
-class TaskRead:
-    """The ledger's ``evaluation`` query answer for ``update_id`` (None: unknown)."""
+class TasksRead:
+    """The ledger's ``evaluation`` query answers for the batch in flight, in its order
+    (None: the ledger does not know that update)."""
+
+    docs: tuple[dict[str, Any] | None, ...]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One update's vote bodies (None: a blob it needs is missing here; empty: a silent
+    validator's)."""
 
     update_id: bytes
-    doc: dict[str, Any] | None
+    votes: tuple[Any, ...] | None
 
 
 @dataclass(frozen=True)
 class Evaluated:
-    """The vote bodies for ``update_id`` (None: a blob it needs is missing here)."""
+    """What scoring the batch in flight gave, one :class:`Scored` per task, in order."""
 
-    update_id: bytes
-    votes: tuple[Any, ...] | None
+    scored: tuple[Scored, ...]
 
 
 # ------------------------------------------------------------------------- evaluator effects
 
 
 @dataclass(frozen=True)
-class ReadTask:
-    """Ask the ledger what voting on ``update_id`` needs (the ``evaluation`` query)."""
+class ReadTasks:
+    """Ask the ledger what voting on each of ``ids`` needs (the ``evaluation`` query)."""
 
-    update_id: bytes
+    ids: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -264,20 +272,20 @@ class EvaluationTask:
 
 @dataclass(frozen=True)
 class Evaluate:
-    """Score ``task`` on the validator's private slice (the ML side)."""
+    """Score ``tasks`` on the validator's private slice, in one batch (the ML side)."""
 
-    task: EvaluationTask
+    tasks: tuple[EvaluationTask, ...]
 
 
 @dataclass(frozen=True)
-class SubmitVote:
-    """Sign and send one vote body: to this validator's mempool, or, for an equivocating
-    validator's ``k``-th conflicting vote (k > 0), to a peer."""
+class SubmitVotes:
+    """Sign ``bodies`` (ballots on distinct updates) as one vote transaction and send it:
+    to this validator's mempool, or, for an equivocating validator's ``k``-th conflicting
+    ballots (k > 0), to a peer."""
 
-    update_id: bytes
-    body: Any
+    bodies: tuple[Any, ...]
     k: int
 
 
-EvaluatorInput = UpdatesCommitted | TaskRead | Evaluated
-EvaluatorEffect = ReadTask | Evaluate | SubmitVote
+EvaluatorInput = UpdatesCommitted | TasksRead | Evaluated
+EvaluatorEffect = ReadTasks | Evaluate | SubmitVotes

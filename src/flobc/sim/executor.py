@@ -2,7 +2,7 @@
 
 The role cores decide *what* to compute (``Train``, ``Evaluate``); the simulator's effect
 runner hands the work to an executor. Both executors call the same functions
-(:meth:`TrainerCore.execute`, :meth:`Evaluator.perform_many`) on the same inputs, and
+(:meth:`TrainerCore.execute`, :meth:`Evaluator.score_tasks`) on the same inputs, and
 those are pure functions of the configuration and the effect, so a run's results are
 the same bytes whichever executor ran them; only the wall time differs.
 
@@ -26,7 +26,7 @@ from flobc.encoding import sha256
 from flobc.node_apps.fl.evaluator import Evaluator
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import TrainerCore
-from flobc.roles.effects import Evaluate, Evaluated, Train, TrainerInput
+from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask, Scored, Train, TrainerInput
 from flobc.sim.ledger import sim_key
 
 __all__ = ["EXECUTORS", "Executor", "InProcessExecutor", "Pending", "RayExecutor", "make_executor"]
@@ -48,8 +48,8 @@ class Executor(Protocol):
     def train(self, core: TrainerCore, effect: Train) -> Pending: ...
 
     def score(
-        self, evaluator: Evaluator, effects: list[Evaluate], blob: Callable[[str], bytes | None]
-    ) -> list[Evaluated]: ...
+        self, evaluator: Evaluator, effect: Evaluate, blob: Callable[[str], bytes | None]
+    ) -> Evaluated: ...
 
     def close(self) -> None: ...
 
@@ -74,9 +74,9 @@ class InProcessExecutor:
         return _Done(core.execute(effect))
 
     def score(
-        self, evaluator: Evaluator, effects: list[Evaluate], blob: Callable[[str], bytes | None]
-    ) -> list[Evaluated]:
-        return evaluator.perform_many(effects, blob)
+        self, evaluator: Evaluator, effect: Evaluate, blob: Callable[[str], bytes | None]
+    ) -> Evaluated:
+        return evaluator.perform(effect, blob)
 
     def close(self) -> None:
         pass
@@ -115,12 +115,13 @@ def remote_score(
     cfg: FLRunConfig,
     digest: str,
     index: int,
-    effects: list[Evaluate],
+    tasks: list[EvaluationTask],
     blobs: dict[str, bytes | None],
-) -> list[Evaluated]:
-    """Validator ``index``'s scoring of a chunk of ``Evaluate`` effects, in a Ray worker."""
+) -> list[Scored]:
+    """Validator ``index``'s scoring of a chunk of an ``Evaluate`` effect's tasks, in a
+    Ray worker."""
     ev = _cached((digest, "validator", index), lambda: Evaluator(cfg, index))
-    return ev.perform_many(effects, blobs.__getitem__)  # type: ignore[no-any-return]
+    return ev.score_tasks(tasks, blobs.__getitem__)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------------ Ray driver side
@@ -176,20 +177,21 @@ class RayExecutor:
         return _RayPending(self._ray, ref)
 
     def score(
-        self, evaluator: Evaluator, effects: list[Evaluate], blob: Callable[[str], bytes | None]
-    ) -> list[Evaluated]:
-        if not effects:
-            return []
-        size = max(self.min_chunk, math.ceil(len(effects) / self.workers))
+        self, evaluator: Evaluator, effect: Evaluate, blob: Callable[[str], bytes | None]
+    ) -> Evaluated:
+        tasks = list(effect.tasks)
+        if not tasks:
+            return Evaluated(())
+        size = max(self.min_chunk, math.ceil(len(tasks) / self.workers))
         refs = []
-        for start in range(0, len(effects), size):
-            chunk = effects[start : start + size]
-            blobs = {h: blob(h) for eff in chunk for h in eff.task.blobs}
+        for start in range(0, len(tasks), size):
+            chunk = tasks[start : start + size]
+            blobs = {h: blob(h) for task in chunk for h in task.blobs}
             refs.append(
                 self._score.remote(self._cfg_ref, self._digest, evaluator.index, chunk, blobs)
             )
         self.tasks["score"] += len(refs)
-        return [e for part in self._ray.get(refs) for e in part]
+        return Evaluated(tuple(s for part in self._ray.get(refs) for s in part))
 
     def close(self) -> None:
         """Leave the cluster running (it may be shared); drop this run's config."""

@@ -166,7 +166,22 @@ class AppDriver:
         """Validator ``j``'s vote: score = base_score + improvement, plus ``measures``."""
         key = self.vkeys[j]
         body = VoteBody(update.hash, base_score + improvement, base_score, measures or {})
-        return vote_tx(self.chain_id, key, body, self.next_nonce(key))
+        return vote_tx(self.chain_id, key, [body], self.next_nonce(key))
+
+    def ballots(
+        self,
+        j: int,
+        improvements: Sequence[tuple[SignedTx | bytes, float]],
+        base_score: float = 0.5,
+    ) -> SignedTx:
+        """Validator ``j``'s one vote transaction with a ballot per (update or update id,
+        improvement), in that order."""
+        key = self.vkeys[j]
+        bodies = [
+            VoteBody(u if isinstance(u, bytes) else u.hash, base_score + imp, base_score)
+            for u, imp in improvements
+        ]
+        return vote_tx(self.chain_id, key, bodies, self.next_nonce(key))
 
     def votes(self, update: SignedTx, improvements: Sequence[float]) -> list[SignedTx]:
         """One vote per listed improvement, from validators 0, 1, ..."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from flobc.app.abci import BlockResult
 from flobc.app.fl.app import FLApp
-from flobc.app.fl.txs import UPDATE, vote_tx
+from flobc.app.fl.txs import MAX_BALLOTS, UPDATE, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
 from flobc.node.process import Action, SetTimer
@@ -31,8 +31,6 @@ from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,
     Evaluate,
-    Evaluated,
-    EvaluationTask,
     EvaluatorEffect,
     FetchModel,
     FetchPrivacySpent,
@@ -40,12 +38,12 @@ from flobc.roles.effects import (
     LedgerRead,
     ModelFetched,
     PrivacySpent,
-    ReadTask,
+    ReadTasks,
     ResumePrivacy,
     Submit,
     Submitted,
-    SubmitVote,
-    TaskRead,
+    SubmitVotes,
+    TasksRead,
     Train,
     TrainerEffect,
     TrainerInput,
@@ -288,51 +286,24 @@ class SimValidators:
         now_ms: int,
         subnet: str | None = None,
     ) -> None:
-        """Run validator ``i``'s evaluator core over ``app``: scoring is instant, each vote
-        reaches its mempool (or, for a conflicting second vote, a peer's) ``eval_ms`` later.
-
-        The core asks for one update at a time; the runner scores the block's updates
-        in one batch first (:meth:`_prefetch`) and answers each ``Evaluate`` from it.
-        Scoring is a pure function of the task, so the votes are the same either way.
-        """
+        """Run validator ``i``'s evaluator core over ``app``: a batch is scored at once
+        and its vote transaction reaches the mempool (or, for conflicting second ballots,
+        a peer's) ``eval_ms`` later."""
         queue: list[EvaluatorEffect] = role.handle(event)
-        scored = self._prefetch(role, evaluator, app, event)
         while queue:
             eff = queue.pop(0)
-            if isinstance(eff, ReadTask):
-                doc = app.query("evaluation", {"id": eff.update_id.hex()})
-                queue.extend(role.handle(TaskRead(eff.update_id, doc)))
+            if isinstance(eff, ReadTasks):
+                docs = tuple(app.query("evaluation", {"id": uid.hex()}) for uid in eff.ids)
+                queue.extend(role.handle(TasksRead(docs)))
             elif isinstance(eff, Evaluate):
-                done = scored.pop(eff.task, None)
-                if done is None:
-                    done = self.executor.score(evaluator, [eff], self._blob_or_none)[0]
-                queue.extend(role.handle(done))
+                queue.extend(role.handle(self.executor.score(evaluator, eff, self._blob_or_none)))
             else:
-                self._send_vote(i, eff, now_ms, subnet)
+                self._send_votes(i, eff, now_ms, subnet)
 
-    def _prefetch(
-        self,
-        role: evaluator_role.Evaluator,
-        evaluator: Evaluator,
-        app: FLApp,
-        event: UpdatesCommitted,
-    ) -> dict[EvaluationTask, Evaluated]:
-        """Score, in one batch, the committed updates ``role`` has yet to vote on (what
-        the core will ask for; anything it does not ask for is dropped)."""
-        effects = []
-        for uid in event.ids:
-            doc = app.query("evaluation", {"id": uid.hex()})
-            if doc is not None and role.me not in doc.get("voted", ()):
-                effects.append(Evaluate(EvaluationTask.from_query(doc)))
-        if len(effects) < 2:
-            return {}
-        done = self.executor.score(evaluator, effects, self._blob_or_none)
-        return {eff.task: d for eff, d in zip(effects, done, strict=True)}
-
-    def _send_vote(self, i: int, eff: SubmitVote, now_ms: int, subnet: str | None = None) -> None:
+    def _send_votes(self, i: int, eff: SubmitVotes, now_ms: int, subnet: str | None = None) -> None:
         self._vote_nonce[i] += 1
         chain_id, key = self.ledger.genesis.chain_id, self.ledger.keys[i]
-        tx = vote_tx(chain_id, key, eff.body, self._vote_nonce[i], subnet)
+        tx = vote_tx(chain_id, key, eff.bodies, self._vote_nonce[i], subnet)
         target = self.ledger.ids[(i + eff.k) % len(self.ledger.ids)]
 
         def submit(proc: Any, now: int, tx: Any = tx) -> list[Action]:
@@ -355,8 +326,11 @@ class SimFLNetwork(SimValidators):
         params: Any = SIM_PARAMS,
         network: Any = None,
         executor: Executor | None = None,
+        vote_batch: int = MAX_BALLOTS,
     ):
         self.cfg = cfg
+        #: most ballots per vote transaction (see :mod:`flobc.roles.evaluator`)
+        self.vote_batch = vote_batch
         #: where trainings and scoring run (:mod:`flobc.sim.executor`)
         self.executor: Executor = executor or InProcessExecutor()
         self.timing = timing or SimTiming()
@@ -378,7 +352,9 @@ class SimFLNetwork(SimValidators):
         cluster = self.ledger.cluster
         self.evaluators = [Evaluator(cfg, i) for i in range(nv)]
         #: the validators' evaluator cores (:class:`flobc.roles.evaluator.Evaluator`)
-        self.roles = [evaluator_role.Evaluator(str(self.ledger.node(i).me)) for i in range(nv)]
+        self.roles = [
+            evaluator_role.Evaluator(str(self.ledger.node(i).me), vote_batch) for i in range(nv)
+        ]
         self._init_votes()
         self.ledger.listener_factories.append(self._listener)
         for i in range(nv):

@@ -14,7 +14,7 @@ from flobc.app.abci import BlockResult
 from flobc.app.fl.app import FLApp
 from flobc.app.fl.composite import SubnetsApp
 from flobc.app.fl.subnets import split_kind
-from flobc.app.fl.txs import UPDATE
+from flobc.app.fl.txs import MAX_BALLOTS, UPDATE
 from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
 from flobc.node.process import Action
@@ -73,8 +73,11 @@ class SimSubnetsNetwork(SimValidators):
         params: Any = SIM_PARAMS,
         network: Any = None,
         executor: Executor | None = None,
+        vote_batch: int = MAX_BALLOTS,
     ):
         self.cfg = cfg
+        #: most ballots per vote transaction (see :mod:`flobc.roles.evaluator`)
+        self.vote_batch = vote_batch
         #: where trainings and scoring run (:mod:`flobc.sim.executor`)
         self.executor: Executor = executor or InProcessExecutor()
         self.timing = timing or SimTiming()
@@ -106,7 +109,7 @@ class SimSubnetsNetwork(SimValidators):
             for pos, i in enumerate(run.validators):
                 self.evaluators[i, run.name] = Evaluator(run.cfg, pos)
                 # the ledger spells a voter by its index in the subnetwork
-                self.roles[i, run.name] = evaluator_role.Evaluator(str(pos))
+                self.roles[i, run.name] = evaluator_role.Evaluator(str(pos), vote_batch)
         self._init_votes()
         self.ledger.listener_factories.append(self._listener)
         for i in range(nv):

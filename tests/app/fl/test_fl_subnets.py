@@ -95,7 +95,7 @@ class Chain:
 
     def vote(self, key: KeyPair, subnet: str, update: SignedTx, gain: float = 0.1) -> SignedTx:
         body = VoteBody(update.hash, 0.5 + gain, 0.5)
-        return vote_tx(CHAIN, key, body, self.next_nonce(key), subnet)
+        return vote_tx(CHAIN, key, [body], self.next_nonce(key), subnet)
 
     def block(self, txs: list[SignedTx], dt_ms: int = 100) -> list[Any]:
         self.height, self.time_ms = self.height + 1, self.time_ms + dt_ms

@@ -13,7 +13,7 @@ from flobc.roles.effects import Evaluate, EvaluationTask
 from flobc.sim.fl_fixtures import tiny_config
 
 
-def _tasks(cfg, k: int) -> tuple[list[Evaluate], dict[str, bytes]]:
+def _tasks(cfg, k: int) -> tuple[list[EvaluationTask], dict[str, bytes]]:
     """``k`` updates on one base (some with a share < 1, some with a previous version,
     one with a non-finite Δ) and the blobs they read."""
     base = make_learner(cfg, cfg.seed).get_weights()
@@ -38,15 +38,13 @@ def _tasks(cfg, k: int) -> tuple[list[Evaluate], dict[str, bytes]]:
         if i == k - 1:
             delta[0] = np.inf
         effects.append(
-            Evaluate(
-                EvaluationTask(
-                    sha256(f"u{i}".encode()),
-                    b,
-                    put(delta),
-                    prev if i % 2 else None,
-                    local_steps=3 + i % 2,
-                    share=1.0 if i % 3 == 0 else 0.25,
-                )
+            EvaluationTask(
+                sha256(f"u{i}".encode()),
+                b,
+                put(delta),
+                prev if i % 2 else None,
+                local_steps=3 + i % 2,
+                share=1.0 if i % 3 == 0 else 0.25,
             )
         )
     return effects, blobs
@@ -64,19 +62,19 @@ def _tasks(cfg, k: int) -> tuple[list[Evaluate], dict[str, bytes]]:
 )
 def test_batch_equals_one_at_a_time(overrides: dict) -> None:
     cfg = tiny_config(**overrides)
-    effects, blobs = _tasks(cfg, 7)
-    batched = Evaluator(cfg, 0).perform_many(effects, blobs.get)
+    tasks, blobs = _tasks(cfg, 7)
+    batched = Evaluator(cfg, 0).perform(Evaluate(tuple(tasks)), blobs.get)
     alone = Evaluator(cfg, 0)
-    singles = [alone.perform(e, blobs.get) for e in effects]
-    assert batched == singles
-    assert all(e.votes for e in batched)
+    singles = [s for t in tasks for s in alone.perform(Evaluate((t,)), blobs.get).scored]
+    assert list(batched.scored) == singles
+    assert all(s.votes for s in batched.scored)
 
 
 def test_missing_blob_means_no_vote_and_keeps_the_rest() -> None:
     cfg = tiny_config()
-    effects, blobs = _tasks(cfg, 4)
-    missing = effects[1].task.delta
-    got = Evaluator(cfg, 0).perform_many(effects, lambda h: None if h == missing else blobs[h])
+    tasks, blobs = _tasks(cfg, 4)
+    missing = tasks[1].delta
+    got = Evaluator(cfg, 0).score_tasks(tasks, lambda h: None if h == missing else blobs[h])
     assert got[1].votes is None
-    assert got[0] == Evaluator(cfg, 0).perform(effects[0], blobs.get)
-    assert got[2] == Evaluator(cfg, 0).perform(effects[2], blobs.get)
+    assert got[0] == Evaluator(cfg, 0).score_tasks([tasks[0]], blobs.get)[0]
+    assert got[2] == Evaluator(cfg, 0).score_tasks([tasks[2]], blobs.get)[0]

@@ -230,8 +230,7 @@ class BAP(SyncScheme):
         """Labour ratio ≥ ``majority_ratio`` (with some trainer active)."""
         if not view.n_active:
             return False
-        decided = len(view.decided & view.active_trainers)
-        return decided >= required_decided(self.settings.majority_ratio, view.n_active)
+        return view.n_decided >= required_decided(self.settings.majority_ratio, view.n_active)
 
     def evaluate(self, view: RoundView) -> SyncDecision:
         cap = view.started_at_ms + self.round_cap_ms

@@ -8,6 +8,7 @@ integer milliseconds, counts of trainer ids, decimal ratios read as fractions.
 from __future__ import annotations
 
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -41,6 +42,10 @@ class RoundView:
     ``submitted``/``decided`` hold trainer ids with ≥ 1 submitted/decided update in this
     round; only those in ``active_trainers`` count. ``extension_until_ms`` is set once SSP
     granted its extension (None = not granted).
+
+    The three id sets may be any read-only set (the ledger passes views of its own
+    tables, so building a view copies nothing: an update check costs O(1), not O(trainers));
+    other iterables are frozen. The rules below only count and look up.
     """
 
     round: int
@@ -48,14 +53,16 @@ class RoundView:
     started_at_ms: int
     now_ms: int
     period_ms: int
-    active_trainers: frozenset[str]
-    submitted: frozenset[str] = frozenset()
-    decided: frozenset[str] = frozenset()
+    active_trainers: AbstractSet[str]
+    submitted: AbstractSet[str] = frozenset()
+    decided: AbstractSet[str] = frozenset()
     extension_until_ms: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("active_trainers", "submitted", "decided"):
-            object.__setattr__(self, name, frozenset(getattr(self, name)))
+            value = getattr(self, name)
+            if not isinstance(value, AbstractSet):
+                object.__setattr__(self, name, frozenset(value))
         if self.period_ms <= 0:
             raise ValueError("period_ms must be > 0")
 
@@ -70,6 +77,22 @@ class RoundView:
     @property
     def n_active(self) -> int:
         return len(self.active_trainers)
+
+    @property
+    def n_decided(self) -> int:
+        """Active trainers with a decided update."""
+        return _overlap(self.decided, self.active_trainers)
+
+    @property
+    def n_missing(self) -> int:
+        """Active trainers without a submission."""
+        return self.n_active - _overlap(self.submitted, self.active_trainers)
+
+
+def _overlap(a: AbstractSet[str], b: AbstractSet[str]) -> int:
+    """|a ∩ b|, walking the smaller set and looking up in the other."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return sum(1 for x in small if x in large)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +148,21 @@ def labour_ratio(view: RoundView) -> float:
     """(active trainers with ≥ 1 decided update)/(active trainers); 0.0 with none active."""
     if not view.n_active:
         return 0.0
-    return len(view.decided & view.active_trainers) / view.n_active
+    return view.n_decided / view.n_active
 
 
 def slack_ratio(view: RoundView) -> float:
     """(active trainers without a submission)/(active trainers); 0.0 with none active."""
     if not view.n_active:
         return 0.0
-    return len(view.active_trainers - view.submitted) / view.n_active
+    return view.n_missing / view.n_active
 
 
 def extension_ms(view: RoundView) -> int:
     """SSP extension length ``⌊P · missing / active⌋`` in exact integer arithmetic."""
     if not view.n_active:
         return 0
-    missing = len(view.active_trainers - view.submitted)
-    return view.period_ms * missing // view.n_active
+    return view.period_ms * view.n_missing // view.n_active
 
 
 def required_decided(majority_ratio: float, n_active: int) -> int:
@@ -154,4 +176,4 @@ def required_decided(majority_ratio: float, n_active: int) -> int:
 
 def all_decided(view: RoundView) -> bool:
     """Every active trainer has a decided update (false when nobody is active)."""
-    return view.n_active > 0 and view.active_trainers <= view.decided
+    return view.n_active > 0 and view.n_decided == view.n_active

@@ -10,6 +10,8 @@ their hashes, so the app hash commits to every model version.
 from __future__ import annotations
 
 import logging
+import math
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 import msgspec
@@ -22,14 +24,23 @@ from flobc.app.fl import ledger_state, privacy, queries, rounds
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.ledger_state import History, LedgerView, state_hash
-from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, UpdateStatus, VersionInfo
+from flobc.app.fl.state import (
+    FLState,
+    RoundInfo,
+    TrainerInfo,
+    UpdateStatus,
+    VersionInfo,
+    add_sorted,
+)
 from flobc.app.fl.txs import (
+    MAX_BALLOTS,
     REGISTER,
     UPDATE,
     VOTE,
     RegisterBody,
     UpdateBody,
     VoteBody,
+    VotesBody,
     tx_kind,
 )
 from flobc.chain.genesis import Genesis
@@ -43,6 +54,9 @@ log = logging.getLogger("flobc.app.fl")
 #: The blob an update references must be exactly the model's float32 vector.
 #: Heights between app snapshots (a node parameter; restart replays the blocks since).
 DEFAULT_SNAPSHOT_INTERVAL = 100
+#: Vote transactions whose state-free checks are remembered, and most ballots among them
+VOTE_CACHE_TXS = 64
+VOTE_CACHE_BALLOTS = 16_384
 
 
 def vote_measures(body: VoteBody) -> dict[str, float]:
@@ -83,6 +97,15 @@ class FLApp:
         self._app_hash = b""  # of the committed state (b"" before the first block)
         self._history = History(blobs)
         self._history.follow(self._committed.history)
+        #: measures the rule needs beyond the two scores every ballot has
+        self._needs = tuple(m for m in self.ctx.rule.measures if m not in ("score", "base_score"))
+        #: a vote's state-free checks (decoding, signature, ballot form) by its content: a
+        #: vote is checked on arrival, at every mempool recheck, in proposals and at
+        #: execution, and these parts of the answer never change
+        self._vote_forms: OrderedDict[tuple[Any, ...], tuple[TxCheck, VotesBody | None]] = (
+            OrderedDict()
+        )
+        self._vote_form_ballots = 0
 
     @classmethod
     def from_genesis(cls, genesis: Genesis, blobs: Any) -> FLApp:
@@ -213,7 +236,7 @@ class FLApp:
         if kind == UPDATE:
             return self._check_update(tx, st, now_ms)[0]
         if kind == VOTE:
-            return self._check_vote(tx, st)[0]
+            return self._check_votes(tx, st, first_fit=True)[0]
         if kind == REGISTER:
             return self._check_register(tx, st)
         return TxCheck(400, f"unknown transaction kind {tx.kind!r}")
@@ -231,23 +254,28 @@ class FLApp:
                     return TxResult(content.code, content.message)
             if check.ok:
                 rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
-                trainer = st.trainers[node_id_of(tx.signer)]
+                trainer = st.own_trainer(node_id_of(tx.signer))
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
         elif kind == VOTE:
-            check, vbody = self._check_vote(tx, st)
-            if check.ok:
-                self._record_vote(st, tx, vbody, header)  # type: ignore[arg-type]
+            check, ballots = self._check_votes(tx, st)
+            # ballots name distinct updates and one's vote never changes whether another
+            # fits, so taking them all after checking them all is taking them in order
+            for ballot in ballots:
+                self._record_vote(st, tx, ballot, header)
         elif kind == REGISTER:
             check = self._check_register(tx, st)
             if check.ok:
                 tid = node_id_of(tx.signer)
                 body = decode(tx.body, RegisterBody)
                 scores = self.ctx.policy.on_register(st.scores(), tid)
-                st.trainers[tid] = TrainerInfo(
-                    tx.signer.hex(), 0.0, body.name, nonce=tx.nonce, index=len(st.trainers)
+                st.add_trainer(
+                    tid,
+                    TrainerInfo(
+                        tx.signer.hex(), 0.0, body.name, nonce=tx.nonce, index=len(st.trainers)
+                    ),
                 )
                 for t, s in scores.items():
-                    st.trainers[t].score = s
+                    st.own_trainer(t).score = s
         else:
             check = TxCheck(400, f"unknown transaction kind {tx.kind!r}")
         return TxResult(check.code, check.message)
@@ -306,34 +334,110 @@ class FLApp:
         hint = self.ctx.scheme.resubmission_hint
         return f"already submitted an update in round {number}{hint}"
 
-    def _check_vote(self, tx: SignedTx, st: FLState) -> tuple[TxCheck, Any]:
-        """A validator votes once per update; that (not a nonce order) makes replays fail."""
-        idx = self.validators.get(tx.signer.hex())
-        if idx is None:
+    def _check_votes(
+        self, tx: SignedTx, st: FLState, first_fit: bool = False
+    ) -> tuple[TxCheck, list[VoteBody]]:
+        """The ballots of vote transaction ``tx`` that ``st`` takes, in ballot order.
+
+        The rule (see :class:`~flobc.app.fl.txs.VotesBody`): anything wrong with the
+        transaction or with any ballot's form fails it whole, with nothing taken; a
+        well-formed ballot the ledger can no longer take (the update unknown, decided, or
+        already voted on by this validator: one vote per update, which also makes replays
+        fail) is skipped. The transaction succeeds if at least one ballot is taken; else
+        it fails with the first skipped ballot's reason. ``first_fit`` (admission and
+        mempool rechecks, which only ask whether the transaction still applies) stops at
+        the first ballot taken.
+        """
+        check, body = self._check_ballots(tx)
+        if body is None:
+            return check, []
+        voter = str(self.validators[tx.signer.hex()])
+        taken: list[VoteBody] = []
+        skipped: list[tuple[VoteBody, TxCheck]] = []
+        for ballot in body.ballots:
+            why = self._ballot_refused(ballot, st, voter)
+            if why is None:
+                if first_fit:
+                    return TxCheck(), [ballot]
+                taken.append(ballot)
+            else:
+                skipped.append((ballot, why))
+        if not skipped:
+            return TxCheck(), taken
+        first, why = skipped[0]
+        if not taken:
+            return why, []
+        note = (
+            f"{len(skipped)} of {len(body.ballots)} ballots skipped "
+            f"(first: {first.update_id.hex()[:12]}: {why.message})"
+        )
+        return TxCheck(message=note), taken
+
+    def _check_ballots(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
+        """Checks of a vote transaction that do not read the state: the signer is a
+        validator, the signature holds, and every ballot is well formed (remembered for
+        the last few transactions, by their whole content)."""
+        key = (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+        hit = self._vote_forms.get(key)
+        if hit is not None:
+            self._vote_forms.move_to_end(key)
+            return hit
+        out = self._ballots_form(tx)
+        self._vote_forms[key] = out
+        self._vote_form_ballots += len(out[1].ballots) if out[1] is not None else 0
+        while len(self._vote_forms) > VOTE_CACHE_TXS or (
+            self._vote_form_ballots > VOTE_CACHE_BALLOTS and len(self._vote_forms) > 1
+        ):
+            _, (_, old) = self._vote_forms.popitem(last=False)
+            self._vote_form_ballots -= len(old.ballots) if old is not None else 0
+        return out
+
+    def _ballots_form(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
+        if tx.signer.hex() not in self.validators:
             return TxCheck(403, "votes are only accepted from validators"), None
         try:
-            body = decode(tx.body, VoteBody)
+            body = decode(tx.body, VotesBody)
         except DecodeError as exc:
             return TxCheck(400, f"malformed vote: {exc}"), None
         if not tx.verify(self.chain_id):
             return TxCheck(401, "bad signature"), None
-        if not (np.isfinite(body.score) and np.isfinite(body.base_score)):
-            return TxCheck(400, "scores must be finite"), None
-        missing = [m for m in self.ctx.rule.measures if m not in vote_measures(body)]
+        if not 1 <= len(body.ballots) <= MAX_BALLOTS:
+            return TxCheck(400, f"a vote carries 1..{MAX_BALLOTS} ballots"), None
+        seen: set[bytes] = set()
+        for k, ballot in enumerate(body.ballots):
+            if ballot.update_id in seen:
+                msg = f"ballot {k}: update {ballot.update_id.hex()[:12]} is voted on twice"
+                return TxCheck(400, msg), None
+            seen.add(ballot.update_id)
+            form = self._ballot_form(ballot)
+            if not form.ok:
+                return TxCheck(form.code, f"ballot {k}: {form.message}"), None
+        return TxCheck(), body
+
+    def _ballot_form(self, body: VoteBody) -> TxCheck:
+        if not (math.isfinite(body.score) and math.isfinite(body.base_score)):
+            return TxCheck(400, "scores must be finite")
+        missing = [m for m in self._needs if m not in body.measures]
         if missing:
-            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}"), None
-        if not all(np.isfinite(v) for v in body.measures.values()):
-            return TxCheck(400, "measures must be finite"), None
+            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}")
+        if not all(map(math.isfinite, body.measures.values())):
+            return TxCheck(400, "measures must be finite")
         if len(body.measures) > 32:
-            return TxCheck(400, "at most 32 measures per vote"), None
+            return TxCheck(400, "at most 32 measures per vote")
+        return TxCheck()
+
+    @staticmethod
+    def _ballot_refused(body: VoteBody, st: FLState, voter: str) -> TxCheck | None:
+        """Why the ledger does not take this ballot now (one vote per validator and
+        update), or None when it does."""
         upd = st.updates.get(body.update_id.hex())
         if upd is None:
-            return TxCheck(404, "unknown update"), None
+            return TxCheck(404, "unknown update")
         if upd.status != UpdateStatus.PENDING:
-            return TxCheck(409, f"update already {upd.status}"), None
-        if str(idx) in upd.votes:
-            return TxCheck(409, "this validator already voted on that update"), None
-        return TxCheck(), body
+            return TxCheck(409, f"update already {upd.status}")
+        if voter in upd.votes:
+            return TxCheck(409, "this validator already voted on that update")
+        return None
 
     def _check_register(self, tx: SignedTx, st: FLState) -> TxCheck:
         if not self.cfg.open_registration:
@@ -350,7 +454,7 @@ class FLApp:
 
     def _record_vote(self, st: FLState, tx: SignedTx, body: VoteBody, header: BlockHeader) -> None:
         idx = self.validators[tx.signer.hex()]
-        upd = st.updates[body.update_id.hex()]
+        upd = st.own_update(body.update_id.hex())
         upd.votes[str(idx)] = vote_measures(body)
         voters = [int(i) for i in upd.votes]
         if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
@@ -361,15 +465,15 @@ class FLApp:
         upd.improvement = decision.improvement
         upd.reason = decision.reason
         upd.decided_height = header.height
-        trainer = st.trainers[upd.trainer]
+        trainer = st.own_trainer(upd.trainer)
         if decision.accepted:
             trainer.accepted += 1
         else:
             trainer.rejected += 1
         st.unscored.append(upd.id)  # trust moves at the next barrier, in a canonical order
         assert st.round is not None
-        if upd.round == st.round.number and upd.trainer not in st.round.decided:
-            st.round.decided = sorted([*st.round.decided, upd.trainer])
+        if upd.round == st.round.number:
+            add_sorted(st.round.decided, upd.trainer)
 
 
 __all__ = ["FLApp", "msgspec"]

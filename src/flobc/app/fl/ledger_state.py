@@ -59,8 +59,20 @@ def state_hash(st: FLState) -> bytes:
     hash of the sorted ``key, leaf hash`` list); the released history enters as its head
     hash only. Nothing here grows with the number of released rounds.
     """
-    trainers = [[k, hash_obj(st.trainers[k])] for k in sorted(st.trainers)]
-    updates = [[k, hash_obj(st.updates[k])] for k in sorted(st.updates)]
+    before: dict[int, tuple[Any, bytes]] = st.__dict__.get("_leaves") or {}
+    leaves: dict[int, tuple[Any, bytes]] = {}
+
+    def leaf(rec: Any) -> bytes:
+        # a record shared with the state this one was copied from is the same object,
+        # unchanged (see FLState.copy): its hash carries over; changed ones are new objects
+        hit = before.get(id(rec))
+        h = hit[1] if hit is not None and hit[0] is rec else hash_obj(rec)
+        leaves[id(rec)] = (rec, h)
+        return h
+
+    trainers = [[k, leaf(st.trainers[k])] for k in sorted(st.trainers)]
+    updates = [[k, leaf(st.updates[k])] for k in sorted(st.updates)]
+    st.__dict__["_leaves"] = leaves
     meta = [
         st.height,
         st.time_ms,

@@ -10,7 +10,15 @@ from flobc.algorithms.significance import relative_magnitude
 from flobc.algorithms.sync import Extend, Release, RoundView
 from flobc.app.fl import ledger_state
 from flobc.app.fl.context import FLContext
-from flobc.app.fl.state import FLState, RoundInfo, UpdateInfo, UpdateStatus, VersionInfo
+from flobc.app.fl.state import (
+    FLState,
+    RoundInfo,
+    SortedIds,
+    UpdateInfo,
+    UpdateStatus,
+    VersionInfo,
+    add_sorted,
+)
 from flobc.app.fl.txs import UpdateBody
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
@@ -28,8 +36,8 @@ def view(st: FLState, now_ms: int) -> RoundView:
         now_ms=now_ms,
         period_ms=r.period_ms,
         active_trainers=st.active(),
-        submitted=frozenset(r.submitted),
-        decided=frozenset(r.decided),
+        submitted=r.submitted.keys(),
+        decided=SortedIds(r.decided),
         extension_until_ms=r.extension_until_ms,
     )
 
@@ -54,7 +62,7 @@ def record_update(
     r = st.round
     assert r is not None
     tid = node_id_of(tx.signer)
-    trainer = st.trainers[tid]
+    trainer = st.own_trainer(tid)
     trainer.nonce = tx.nonce
     trainer.submitted += 1
     upd = UpdateInfo(
@@ -77,10 +85,10 @@ def record_update(
             upd.status = UpdateStatus.SKIPPED
             r.skipped += 1
             st.skipped_total += 1
-    st.updates[upd.id] = upd
+    st.add_update(upd)
     r.submitted[tid] = upd.id
-    if upd.status == UpdateStatus.SKIPPED and tid not in r.decided:
-        r.decided = sorted([*r.decided, tid])
+    if upd.status == UpdateStatus.SKIPPED:
+        add_sorted(r.decided, tid)
 
 
 def advance(ctx: FLContext, st: FLState, now_ms: int, height: int) -> None:
@@ -125,7 +133,7 @@ def apply_reputation(ctx: FLContext, st: FLState) -> None:
             evidence=evidence,
         )
         for t, score in scores.items():
-            st.trainers[t].score = score
+            st.own_trainer(t).score = score
     st.unscored = []
 
 
@@ -136,7 +144,8 @@ def release(ctx: FLContext, st: FLState, now_ms: int, height: int, reason: str) 
     assert r is not None
     apply_reputation(ctx, st)
     base_version = st.version
-    round_updates = [u for u in st.updates.values() if u.round == r.number]
+    # the round's records change status below: this state's own copies
+    round_updates = [st.own_update(k) for k, u in list(st.updates.items()) if u.round == r.number]
     # Each trainer's latest *accepted* update counts (a later one that is rejected or still
     # undecided does not throw away an earlier accepted one).
     latest: dict[str, UpdateInfo] = {}

@@ -10,7 +10,11 @@ on the hash iff they agree on every score, decision and model-weights hash.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
@@ -100,7 +104,34 @@ class RoundInfo(msgspec.Struct):
     skipped: int = 0
 
 
-class FLState(msgspec.Struct):
+class SortedIds(AbstractSet[str]):
+    """A sorted id list (as the ledger keeps ``RoundInfo.decided``) read as a set: lookup by
+    bisection, nothing copied."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self, ids: list[str]) -> None:
+        self._ids = ids
+
+    def __contains__(self, x: object) -> bool:
+        i = bisect_left(self._ids, x)  # type: ignore[arg-type]
+        return i < len(self._ids) and self._ids[i] == x
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def add_sorted(ids: list[str], x: str) -> None:
+    """Insert ``x`` into the sorted list ``ids`` unless it is there (O(log n) lookup)."""
+    i = bisect_left(ids, x)
+    if i == len(ids) or ids[i] != x:
+        ids.insert(i, x)
+
+
+class FLState(msgspec.Struct, dict=True):
     height: int = 0
     time_ms: int = 0
     trainers: dict[str, TrainerInfo] = {}
@@ -118,7 +149,61 @@ class FLState(msgspec.Struct):
     history: str = ""
 
     def copy(self) -> FLState:
-        return decode(encode(self), FLState)
+        """A copy to execute a block on, in O(containers), not O(records): the trainer and
+        update tables are new dicts holding the same records, copied on the first write
+        (:meth:`own_trainer`, :meth:`own_update`); the round and the other small fields
+        are copied whole. A record must never be changed through a table without
+        owning it first, so the committed state stays as it was until commit."""
+        r = self.round
+        new = msgspec.structs.replace(
+            self,
+            # key order, as the canonical encoding (and so a restored snapshot) has them
+            trainers=dict(sorted(self.trainers.items())),
+            updates=dict(sorted(self.updates.items())),
+            recent_versions=list(self.recent_versions),
+            round=None if r is None else decode(encode(r), RoundInfo),
+            recent_delays=[list(d) for d in self.recent_delays],
+            unscored=list(self.unscored),
+        )
+        new.__dict__["_owned"] = set()
+        active = self.__dict__.get("_active")
+        if active is not None and active[0] is self.trainers and active[1] == len(self.trainers):
+            new.__dict__["_active"] = (new.trainers, len(new.trainers), active[2])
+        # the records' leaf hashes carry over: a shared record is the same object
+        new.__dict__["_leaves"] = self.__dict__.get("_leaves")
+        return new
+
+    def _own(self, table: dict[str, Any], key: str, prefix: str) -> Any:
+        owned: set[str] | None = self.__dict__.get("_owned")
+        if owned is None or prefix + key in owned:
+            return table[key]  # a state not made by copy() owns all its records
+        rec = table[key]
+        table[key] = rec = decode(encode(rec), type(rec))
+        owned.add(prefix + key)
+        return rec
+
+    def own_trainer(self, tid: str) -> TrainerInfo:
+        """Trainer ``tid``'s record, this state's own to change."""
+        return self._own(self.trainers, tid, "t/")  # type: ignore[no-any-return]
+
+    def own_update(self, uid: str) -> UpdateInfo:
+        """Update ``uid``'s record, this state's own to change."""
+        return self._own(self.updates, uid, "u/")  # type: ignore[no-any-return]
+
+    def add_trainer(self, tid: str, info: TrainerInfo) -> None:
+        """A new trainer record (owned: it exists in this state only)."""
+        self.trainers[tid] = info
+        self._mark("t/" + tid)
+
+    def add_update(self, info: UpdateInfo) -> None:
+        """A new update record (owned: it exists in this state only)."""
+        self.updates[info.id] = info
+        self._mark("u/" + info.id)
+
+    def _mark(self, key: str) -> None:
+        owned: set[str] | None = self.__dict__.get("_owned")
+        if owned is not None:
+            owned.add(key)
 
     @property
     def version(self) -> VersionInfo:
@@ -128,4 +213,17 @@ class FLState(msgspec.Struct):
         return {t: self.trainers[t].score for t in sorted(self.trainers)}
 
     def active(self) -> frozenset[str]:
-        return frozenset(t for t, info in self.trainers.items() if info.active)
+        """The active trainers, computed once per state object (every update check and
+        evaluation query reads it: a scan per call was O(trainers) per update). The cache
+        is not encoded; it is rebuilt when the trainer table is replaced or grows (a
+        registration). A trainer's ``active`` flag is set when it registers; code that
+        ever changes it afterwards must call :meth:`trainers_changed`."""
+        cached = self.__dict__.get("_active")
+        if cached is None or cached[0] is not self.trainers or cached[1] != len(self.trainers):
+            ids = frozenset(t for t, info in self.trainers.items() if info.active)
+            cached = self._active = (self.trainers, len(self.trainers), ids)
+        return cached[2]  # type: ignore[no-any-return]
+
+    def trainers_changed(self) -> None:
+        """Drop the cached active set (after changing a trainer's ``active`` flag)."""
+        self.__dict__.pop("_active", None)

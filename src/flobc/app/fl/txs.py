@@ -1,6 +1,14 @@
-"""FL transaction bodies (the ``body`` of a :class:`~flobc.chain.types.SignedTx`)."""
+"""FL transaction bodies (the ``body`` of a :class:`~flobc.chain.types.SignedTx`).
+
+A validator's votes travel as one ``fl.vote`` transaction per batch of scored updates
+(:class:`VotesBody`, its ballots one :class:`VoteBody` per update), not one per update:
+at 1,000 trainers x 10 validators that is the difference between ~10,000 signed,
+gossiped and executed transactions per round and a few dozen.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import msgspec
 
@@ -11,6 +19,8 @@ from flobc.encoding import encode
 UPDATE = "fl.update"
 VOTE = "fl.vote"
 REGISTER = "fl.register"
+#: Most ballots one vote transaction may carry (a runtime splits larger batches).
+MAX_BALLOTS = 1024
 #: Separates a transaction kind from the model subnetwork it is for.
 SEP = "@"
 
@@ -38,13 +48,26 @@ class UpdateBody(msgspec.Struct, **_BODY):
 
 
 class VoteBody(msgspec.Struct, **_BODY):
-    """A validator's evaluation of an update on its private validation data."""
+    """A ballot: a validator's evaluation of one update on its private validation data."""
 
     update_id: bytes  # hash of the update transaction
     score: float  # metric of base + Δ
     base_score: float  # metric of the base model on the same data
     #: the validation rule's measures (see flobc.algorithms.validation), e.g. loss_gain
     measures: dict[str, float] = {}
+
+
+class VotesBody(msgspec.Struct, **_BODY):
+    """A validator's ballots on a batch of updates (1..MAX_BALLOTS, each update once).
+
+    Execution (:meth:`flobc.app.fl.app.FLApp`): a malformed ballot (non-finite scores,
+    missing measures, an update named twice) fails the whole transaction, so no bad ballot
+    carries others in; a well-formed ballot the ledger can no longer take (update unknown
+    or already decided, or already voted by this validator: races an honest validator
+    loses) is skipped and the rest applied in ballot order.
+    """
+
+    ballots: list[VoteBody]
 
 
 class RegisterBody(msgspec.Struct, **_BODY):
@@ -66,9 +89,15 @@ def update_tx(
 
 
 def vote_tx(
-    chain_id: str, key: KeyPair, body: VoteBody, nonce: int, subnet: str | None = None
+    chain_id: str,
+    key: KeyPair,
+    ballots: Sequence[VoteBody],
+    nonce: int,
+    subnet: str | None = None,
 ) -> SignedTx:
-    return SignedTx.create(chain_id, key, tx_kind(VOTE, subnet), encode(body), nonce)
+    """One signed ``fl.vote`` transaction carrying ``ballots``."""
+    body = encode(VotesBody(list(ballots)))
+    return SignedTx.create(chain_id, key, tx_kind(VOTE, subnet), body, nonce)
 
 
 def register_tx(

@@ -20,8 +20,9 @@ every validator computes here, off-chain, on its private validation slice:
 A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
 honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
 
-:meth:`Evaluator.perform` runs the ``Evaluate`` effect of the sans-I/O
-:class:`~flobc.roles.evaluator.Evaluator`, the same call in the simulator and in processes.
+:meth:`Evaluator.perform` runs the ``Evaluate`` effect (a batch of updates) of the
+sans-I/O :class:`~flobc.roles.evaluator.Evaluator`, the same call in the simulator and in
+processes.
 
 Base-model outputs and reference steps are cached per base version, so a round costs one
 reference training and two forward passes per update. Under the ``paper`` and ``none``
@@ -31,7 +32,7 @@ rules votes carry the scores alone (one forward pass per update, for the record)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from flobc.ml.batched import predict_many
 from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import as_vector, make_learner, validator_data
-from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask
+from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask, Scored
 
 #: Measures every vote carries as its own fields.
 SCORES = ("score", "base_score")
@@ -244,30 +245,31 @@ class Evaluator:
         return out
 
     def perform(self, effect: Evaluate, blob: Callable[[str], bytes | None]) -> Evaluated:
-        """Run the ``Evaluate`` effect; ``blob(hex)`` returns a hash-verified blob, or None
-        when this validator lacks it (then it does not vote)."""
-        return self.perform_many([effect], blob)[0]
+        """Run the ``Evaluate`` effect, its tasks scored in one batch; ``blob(hex)``
+        returns a hash-verified blob, or None when this validator lacks it (then it does
+        not vote on the tasks reading it)."""
+        return Evaluated(tuple(self.score_tasks(effect.tasks, blob)))
 
-    def perform_many(
-        self, effects: list[Evaluate], blob: Callable[[str], bytes | None]
-    ) -> list[Evaluated]:
-        """:meth:`perform` of each effect, scored in one batch (same results, in order)."""
+    def score_tasks(
+        self, tasks: Sequence[EvaluationTask], blob: Callable[[str], bytes | None]
+    ) -> list[Scored]:
+        """Each task's vote bodies, in order: the same bodies, bit for bit, whether the
+        tasks are scored together, in chunks or one at a time."""
         blobs: dict[str, bytes | None] = {}
         ready = []
-        for eff in effects:
-            for h in eff.task.blobs:
+        for task in tasks:
+            for h in task.blobs:
                 if h not in blobs:
                     blobs[h] = blob(h)
-            if all(blobs[h] is not None for h in eff.task.blobs):
-                ready.append(eff.task)
+            if all(blobs[h] is not None for h in task.blobs):
+                ready.append(task)
         bodies = iter(self.evaluate_many(ready, blobs.__getitem__))  # type: ignore[arg-type]
         out = []
-        for eff in effects:
-            task = eff.task
+        for task in tasks:
             if any(blobs[h] is None for h in task.blobs):
-                out.append(Evaluated(task.update_id, None))
+                out.append(Scored(task.update_id, None))
             else:
-                out.append(Evaluated(task.update_id, tuple(self._forged(next(bodies)))))
+                out.append(Scored(task.update_id, tuple(self._forged(next(bodies)))))
         return out
 
 

@@ -24,7 +24,7 @@ import aiohttp
 import numpy as np
 
 from flobc.app.abci import BlockResult
-from flobc.app.fl.txs import UPDATE, tx_kind, vote_tx
+from flobc.app.fl.txs import MAX_BALLOTS, UPDATE, tx_kind, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import decode, sha256
@@ -48,13 +48,13 @@ from flobc.roles.effects import (
     LedgerRead,
     ModelFetched,
     PrivacySpent,
-    ReadTask,
+    ReadTasks,
     ResumePrivacy,
     Stop,
     Submit,
     Submitted,
-    SubmitVote,
-    TaskRead,
+    SubmitVotes,
+    TasksRead,
     Train,
     TrainerEffect,
     TrainerInput,
@@ -87,7 +87,7 @@ def attach_evaluator(
     evaluator = Evaluator(cfg, index)
     # the ledger spells a voter by its index in the (sub)network's validator set
     me = str(node.me) if subnet is None else str(index)
-    role = evaluator_role.Evaluator(me)
+    role = evaluator_role.Evaluator(me, MAX_BALLOTS)
     queue: asyncio.Queue[tuple[bytes, ...]] = asyncio.Queue()
 
     def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Any]:
@@ -101,36 +101,41 @@ def attach_evaluator(
         return []
 
     node.commit_listeners.append(on_commit)
-    started: dict[bytes, float] = {}  # when scoring began, for the log line
+    started = [time.perf_counter()]  # when scoring of the batch began, for the log line
 
     async def run(rt: HttpRuntime[ValidatorNode], eff: EvaluatorEffect) -> list[EvaluatorEffect]:
-        if isinstance(eff, ReadTask):
-            uid = eff.update_id.hex()
-            doc = await rt.call(
-                lambda n, now: (n.app.query("evaluation", {"id": uid, **where}), [])
+        if isinstance(eff, ReadTasks):
+            uids = [u.hex() for u in eff.ids]
+            docs = await rt.call(
+                lambda n, now: (
+                    tuple(n.app.query("evaluation", {"id": u, **where}) for u in uids),
+                    [],
+                )
             )
-            return role.handle(TaskRead(eff.update_id, doc))
+            return role.handle(TasksRead(docs))
         if isinstance(eff, Evaluate):
-            hashes = eff.task.blobs
+            hashes = sorted({h for task in eff.tasks for h in task.blobs})
             blobs = await rt.call(
                 lambda n, now: ({h: n.blobs.get(bytes.fromhex(h)) for h in hashes}, [])
             )
-            started[eff.task.update_id] = time.perf_counter()
+            started[0] = time.perf_counter()
             done = await rt.run_in_worker(evaluator.perform, eff, blobs.get)
             return role.handle(done)
-        assert isinstance(eff, SubmitVote)
-        tx = vote_tx(node.chain_id, key, eff.body, time.time_ns() // 1000, subnet)
+        assert isinstance(eff, SubmitVotes)
+        tx = vote_tx(node.chain_id, key, eff.bodies, time.time_ns() // 1000, subnet)
         if eff.k == 0:
             check = await rt.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
             outcome = "ok" if check.ok else check.message
-        else:  # an equivocating validator's second vote goes to a peer
+        else:  # an equivocating validator's second ballots go to a peer
             outcome = await _send_to_peer(rt, tx)
+        first = eff.bodies[0]
         log.info(
-            "voted on %s: score %.4f (base %.4f) in %.2fs: %s",
-            eff.update_id.hex()[:12],
-            eff.body.score,
-            eff.body.base_score,
-            time.perf_counter() - started.get(eff.update_id, time.perf_counter()),
+            "voted on %s: %d ballot(s) in one tx, score %.4f (base %.4f) in %.2fs: %s",
+            first.update_id.hex()[:12],
+            len(eff.bodies),
+            first.score,
+            first.base_score,
+            time.perf_counter() - started[0],
             outcome,
         )
         return []
@@ -141,10 +146,12 @@ def attach_evaluator(
         )
         queue.put_nowait(tuple(bytes.fromhex(uid) for uid in pending))
         while True:
-            effects = role.handle(UpdatesCommitted(await queue.get()))
+            ids = await queue.get()
+            while not queue.empty():  # what committed meanwhile joins the batch
+                ids += queue.get_nowait()
+            effects = role.handle(UpdatesCommitted(ids))
             while effects:
                 effects = [*effects[1:], *(await run(rt, effects[0]))]
-            started.clear()
 
     runtime.background.append(evaluation_loop)
 
