@@ -11,10 +11,12 @@ import argparse
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flobc.algorithms.validation.base import median
+from flobc.algorithms.validation.noise import DPSGD, cosine_z
 from flobc.algorithms.validation.robust import MEASURES, t_statistic
 
 
@@ -74,6 +76,75 @@ def replay(rows: list[dict[str, Any]], attackers: set[int]) -> dict[str, Any]:
     return out
 
 
+#: Rule variants for DP-SGD updates weighed in issue 12, as predicates on (cos·√d, loss t)
+#: that add a rejection to today's rule; kept here to replay dumps, not in the rule.
+CANDIDATES: dict[str, Callable[[float, float, float], bool]] = {
+    # the loss test again, only when the direction is not in favour
+    "loss_if_direction_against": lambda zc, t, z: zc < 0.0 and t < -z,
+    # Stouffer's combination of the two statistics (level Φ(-z) were t unbiased)
+    "stouffer": lambda zc, t, z: (zc + t) / math.sqrt(2.0) < -z,
+}
+
+
+def _zc(r: dict[str, Any]) -> float:
+    return cosine_z(r["cosine"], max(0, int(r["dimension"])))
+
+
+def candidate_replay(
+    rows: list[dict[str, Any]], attackers: set[int], z: float = 2.0
+) -> dict[str, dict[str, list[int]]]:
+    """Rejections of DP-SGD updates by today's rule plus each of :data:`CANDIDATES`.
+
+    Median measures as one vote (the t of the dump's rows is the median of the votes'
+    t statistics, as the rule computes it), so a candidate's counts are exact.
+    """
+    from flobc.algorithms.validation import DeclaredNoise
+    from flobc.algorithms.validation.robust import RobustRule
+
+    rule = RobustRule(z=z)
+    out = {name: {"honest": [0, 0], "poison": [0, 0]} for name in ("now", *CANDIDATES)}
+    for r in _dpsgd_rows(rows):
+        base = not rule.decide([{k: r[k] for k in MEASURES}], DeclaredNoise(*r["dp"])).accepted
+        side = "poison" if r["trainer"] in attackers else "honest"
+        for name, tally in out.items():
+            rejected = base or (name != "now" and CANDIDATES[name](_zc(r), r["t"], z))
+            tally[side][0] += rejected
+            tally[side][1] += 1
+    return out
+
+
+def peer_shortfall(
+    rows: list[dict[str, Any]], attackers: set[int], z: float = 2.0
+) -> dict[str, list[float]]:
+    """Expected rejections by a two-sample test against an honest DP step at the same noise.
+
+    An honest DP-SGD update's cos·√d is N(μ, ≈1) with μ set by how much signal survives
+    the noise (unknown to the rule). A second honest step at the declared noise from the
+    same base has the same law, so (cos·√d - peer's)/√2 < -z fails an honest update with
+    probability Φ(-z) whatever μ is. The validator does not compute such a step yet; here
+    each other honest update of the round stands in for it, and an update's expected
+    rejection is the fraction of its peers it fails against.
+    """
+    out = {"honest": [0.0, 0], "poison": [0.0, 0]}
+    by_round: dict[int, list[dict[str, Any]]] = {}
+    for r in _dpsgd_rows(rows):
+        by_round.setdefault(r["round"], []).append(r)
+    for rs in by_round.values():
+        for r in rs:
+            peers = [_zc(p) for p in rs if p is not r and p["trainer"] not in attackers]
+            if not peers:
+                continue
+            fails = sum((_zc(r) - p) / math.sqrt(2.0) < -z for p in peers)
+            side = out["poison" if r["trainer"] in attackers else "honest"]
+            side[0] += fails / len(peers)
+            side[1] += 1
+    return {k: [round(v[0], 3), v[1]] for k, v in out.items()}
+
+
+def _dpsgd_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["status"] != "pending" and r["dp"] and r["dp"][0] == DPSGD]
+
+
 def which_tests(rows: list[dict[str, Any]]) -> dict[str, int]:
     """How often each test fired among the rejected rows (a row may fail several)."""
     fired: Counter[str] = Counter()
@@ -103,7 +174,17 @@ def main(argv: list[str] | None = None) -> int:
 
         doc = json.loads(a.out.read_text())
         bad = set(FLRunConfig.model_validate(doc["config"]).attackers())
-        print(json.dumps({"recorded": doc["tests_fired"], "now": replay(doc["updates"], bad)}))
+        rows = doc["updates"]
+        print(
+            json.dumps(
+                {
+                    "recorded": doc["tests_fired"],
+                    "now": replay(rows, bad),
+                    "dpsgd_candidates": candidate_replay(rows, bad),
+                    "dpsgd_peer_shortfall": peer_shortfall(rows, bad),
+                }
+            )
+        )
         return 0
     opts = Options(
         dataset=a.dataset,

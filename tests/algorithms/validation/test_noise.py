@@ -181,3 +181,22 @@ def test_paper_and_none_rules_ignore_the_noise() -> None:
     for name in ("paper", "none"):
         rule = rule_from_name(name)
         assert rule.decide([v] * 3, GAUSS) == rule.decide([v] * 3)
+
+
+def test_a_dpsgd_update_without_signal_passes_known_gap() -> None:
+    """The documented gap (:mod:`flobc.algorithms.validation.noise`, "known gap"): a
+    digits label-flip update at ε = 8 (round 3, privacy_diagnosis dump) sits at the null
+    on both statistics and passes, while honest updates that round showed cos·√d >= 3.8.
+    A fix must change this test together with the docstring."""
+    label_flip = {
+        "loss_gain": -0.002988,
+        "loss_gain_se": 0.001493,  # t = -1.85
+        "cosine": -0.007025,  # cos·√d = -0.92
+        "reference_agreement": 0.46318,
+        "norm_ratio": 0.752708,
+        "last_step_cosine": 0.011595,
+        "update_norm": 2.708985,
+        "dimension": 17258.0,
+    }
+    assert RobustRule().decide([label_flip] * 3, DeclaredNoise("dpsgd", 1.0, 1.434)).accepted
+    assert not RobustRule().decide([label_flip] * 3).accepted  # clean: direction below bar

@@ -39,11 +39,23 @@ noise-aware replacements, all from the declared parameters and the vote's measur
     the loss gain of every honest update by an amount the votes cannot size (it depends on
     lr, steps, optimizer and the loss surface): honest ε = 8 updates after round 10 on
     Fashion-MNIST had t = -5.5 to +6.6, below -2 for 21% of them (without DP: -2.7 to
-    +6.1), and the loss test failed 30 of the run's 210 honest updates. The poison the
-    loss test would catch shows in the direction: label flipping at cos·√d -5 to -40,
-    sign flipping below -2 through round 14 at ε = 8 (and in some later rounds). A
-    sign-flipped update whose signal the noise hides (|cos·√d| < 2) carries no more of it
-    than an honest one, and the norm band bounds its size.
+    +6.1), and the loss test failed 30 of the run's 210 honest updates. On
+    Fashion-MNIST the poison shows in the direction: label flipping at cos·√d -5 to -40,
+    sign flipping below -2 through round 14 at ε = 8 (and in some later rounds).
+    A sign-flipped update whose signal the noise hides (|cos·√d| < 2) carries no more of
+    it than an honest one, and the norm band bounds its size.
+  - **known gap**: an update with *no* signal passes. On digits (small-cnn, d = 17258)
+    label-flip updates at ε = 8 and 2 sit at the null on both statistics (cos·√d -1.7 to
+    +2.3, t -3.6 to +2.0) while honest ones at ε = 8 show cos·√d 3 to 8; today's rule
+    and the two candidate repairs on these measures (the loss test when cos·√d < 0;
+    Stouffer's (cos·√d + t)/√2 < -z) catch 0, 1 and 1 of 16. Asking for evidence of
+    work (cos·√d ≥ z) fails late honest Fashion-MNIST updates, whose signal the noise
+    hides as fully. Closing it needs what the votes lack, the cos·√d an honest step
+    shows at the declared noise: a validator's own DP-SGD reference step would give it,
+    and (cos·√d - reference's)/√2 < -z fails an honest update with probability Φ(-z)
+    whatever the signal. Replayed with other honest updates standing in for that step,
+    it catches 16/16 and 60/60 label flips at ≤ 3.2% honest rejections
+    (``privacy_diagnosis --replay``; docs/results/privacy-quick-dpsgd/diagnosis).
   - **size**: Δ keeps the size of real work (norm ratio 0.6 to 0.8), so the norm-ratio
     band stays: scaled, Gaussian-noised and zero updates fail it.
 """
