@@ -188,33 +188,100 @@ def test_paper_and_none_rules_ignore_the_noise() -> None:
         assert rule.decide([v] * 3, GAUSS) == rule.decide([v] * 3)
 
 
-def test_a_dpsgd_update_without_signal_fails_the_two_sample_test() -> None:
-    """The former gap (:mod:`flobc.algorithms.validation.noise`): a digits label-flip update
-    at ε = 8 (round 3, privacy_diagnosis dump) sits at the null on both statistics and
-    passed, while honest updates that round showed cos·√d >= 3.8. Against the
-    validator's own DP step, which shows the signal honest work has at that noise, it
-    fails; with its own statistics an honest update passes."""
-    label_flip = {
-        "loss_gain": -0.002988,
-        "loss_gain_se": 0.001493,  # t = -1.85
-        "cosine": -0.007025,  # cos·√d = -0.92
-        "reference_agreement": 0.46318,
-        "norm_ratio": 0.752708,
-        "last_step_cosine": 0.011595,
-        "update_norm": 2.708985,
+#: The three votes on a digits label-flip update at ε = 8 and on an honest one of the same
+#: round (round 3; docs/results/privacy-quick-dpsgd/diagnosis/two-sample dump).
+LABEL_FLIP_VOTES = [
+    {
+        "cosine": -0.005454,
         "dimension": 17258.0,
-        "dp_cosine_z": -0.92,
-        "dp_reference_cosine_z": 3.8,  # (-0.92 - 3.8)/√2 = -3.34
-    }
+        "dp_cosine_z": -1.888331,
+        "dp_reference_cosine_z": 5.69646,
+        "last_step_cosine": 0.012248,
+        "loss_gain": -0.002091,
+        "loss_gain_se": 0.00159,
+        "norm_ratio": 0.712332,
+        "reference_agreement": 0.484457,
+        "update_norm": 2.708672,
+    },
+    {
+        "cosine": 0.002598,
+        "dimension": 17258.0,
+        "dp_cosine_z": -0.202848,
+        "dp_reference_cosine_z": 2.753937,
+        "last_step_cosine": 0.012248,
+        "loss_gain": 0.000624,
+        "loss_gain_se": 0.001595,
+        "norm_ratio": 0.812817,
+        "reference_agreement": 0.353908,
+        "update_norm": 2.708672,
+    },
+    {
+        "cosine": -0.007689,
+        "dimension": 17258.0,
+        "dp_cosine_z": -1.111371,
+        "dp_reference_cosine_z": 2.047614,
+        "last_step_cosine": 0.012248,
+        "loss_gain": -0.002205,
+        "loss_gain_se": 0.001741,
+        "norm_ratio": 0.715881,
+        "reference_agreement": 0.506034,
+        "update_norm": 2.708672,
+    },
+]
+HONEST_VOTES = [
+    {
+        "cosine": 0.0428,
+        "dimension": 17258.0,
+        "dp_cosine_z": 6.029922,
+        "dp_reference_cosine_z": 5.69646,
+        "last_step_cosine": 0.011615,
+        "loss_gain": 0.006409,
+        "loss_gain_se": 0.001429,
+        "norm_ratio": 0.718903,
+        "reference_agreement": 0.484457,
+        "update_norm": 2.733661,
+    },
+    {
+        "cosine": 0.03549,
+        "dimension": 17258.0,
+        "dp_cosine_z": 4.336814,
+        "dp_reference_cosine_z": 2.753937,
+        "last_step_cosine": 0.011615,
+        "loss_gain": 0.00649,
+        "loss_gain_se": 0.001367,
+        "norm_ratio": 0.820316,
+        "reference_agreement": 0.353908,
+        "update_norm": 2.733661,
+    },
+    {
+        "cosine": 0.038545,
+        "dimension": 17258.0,
+        "dp_cosine_z": 4.484256,
+        "dp_reference_cosine_z": 2.047614,
+        "last_step_cosine": 0.011615,
+        "loss_gain": 0.004156,
+        "loss_gain_se": 0.001162,
+        "norm_ratio": 0.722486,
+        "reference_agreement": 0.506034,
+        "update_norm": 2.733661,
+    },
+]
+
+
+def test_a_dpsgd_update_without_signal_fails_the_two_sample_test() -> None:
+    """The former gap (:mod:`flobc.algorithms.validation.noise`): a label-flip update sits
+    at the null of the direction statistic (cos·√d -0.72, +0.34, -1.01) and passed.
+    Against each validator's clean step its cos·√d (-1.89, -0.20, -1.11) falls short of
+    the validator's own DP step's (5.70, 2.75, 2.05): two-sample z -5.37, -2.09, -2.23,
+    median below -2, rejected. The honest update of the same round passes."""
     noise = DeclaredNoise("dpsgd", 1.0, 1.434)
-    d = RobustRule().decide([label_flip] * 3, noise)
+    d = RobustRule().decide(LABEL_FLIP_VOTES, noise)
     assert not d.accepted and d.reason.startswith("less signal than an honest step"), d.reason
-    honest = {**label_flip, "cosine": 0.0289, "dp_cosine_z": 3.8, "dp_reference_cosine_z": 5.2}
-    assert RobustRule().decide([honest] * 3, noise).accepted
-    # without the new measures' evidence (both 0, as in votes on other updates) it passed
-    gap = {**label_flip, "dp_cosine_z": 0.0, "dp_reference_cosine_z": 0.0}
-    assert RobustRule().decide([gap] * 3, noise).accepted
-    assert not RobustRule().decide([label_flip] * 3).accepted  # clean: direction below bar
+    assert RobustRule().decide(HONEST_VOTES, noise).accepted
+    # without the two samples (0, as in votes on other updates) it passed, as before
+    blind = [{**v, "dp_cosine_z": 0.0, "dp_reference_cosine_z": 0.0} for v in LABEL_FLIP_VOTES]
+    assert RobustRule().decide(blind, noise).accepted
+    assert not RobustRule().decide(LABEL_FLIP_VOTES).accepted  # clean: direction below bar
 
 
 @pytest.mark.parametrize(
