@@ -67,7 +67,7 @@ noise-aware replacements, all from the declared parameters and the vote's measur
     steps' cos·√d were 1.5 to 7.2 against the trainers' 3.3 to 8.4), which costs power;
     it is exceeded for non-IID trainers whose honest signal is weaker than the
     validator's, as with the clean direction test. Where honest signal itself is within
-    the two samples' spread of the null (ε = 2 on digits), little can be caught.
+    the two samples' spread of the null (ε = 2 on digits: 1 of 16), little can be caught.
   - **size**: Δ keeps the size of real work (norm ratio 0.6 to 0.8), so the norm-ratio
     band stays: scaled, Gaussian-noised and zero updates fail it.
 """
