@@ -33,6 +33,7 @@ class SyncGroup:
         self._marks: tuple[int, ...] = ()
         #: ticket -> each member's owed position when it was issued (0: nothing owed)
         self._tickets: dict[int, tuple[int, ...]] = {}
+        self._done = [0] * len(self.members)  # each member's position synced through here
 
     def defer_syncs(self) -> None:
         for m in self.members:
@@ -57,9 +58,10 @@ class SyncGroup:
             if not covered:
                 return
             marks = self._tickets[max(covered)]
-        for member, mark in zip(self.members, marks, strict=True):
-            if mark:
+        for i, (member, mark) in enumerate(zip(self.members, marks, strict=True)):
+            if mark > self._done[i]:
                 member.sync_through(mark)
+                self._done[i] = mark
         with self._lock:
             for t in covered:
                 self._tickets.pop(t, None)
