@@ -44,10 +44,10 @@ from flobc.node.peer_link import (
     STREAM_PATH,
     LinkStats,
     PeerLink,
-    ack_frame,
     decode_batch,
 )
 from flobc.node.process import Action, Broadcast, CancelTimer, Process, Send, SetTimer
+from flobc.node.stream_acks import StreamAcks
 from flobc.node.sync_group import DeferredSyncLog
 
 logger = logging.getLogger("flobc.http")
@@ -459,14 +459,15 @@ class HttpRuntime(Generic[P]):
 
     async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
         """A peer's persistent stream: one batch per binary frame, acknowledged once handled
-        (see :class:`_Acks`); a malformed batch closes the stream (code 1003)."""
+        (see :class:`~flobc.node.stream_acks.StreamAcks`); a malformed batch closes the
+        stream (code 1003)."""
         sender, refused = self._check_sender(request)
         if refused is not None:
             return refused
         ws = web.WebSocketResponse(max_msg_size=self.max_body, autoping=True)
         await ws.prepare(request)
         self._streams.add(ws)
-        acks = _Acks(ws)
+        acks = StreamAcks(ws)
         try:
             async for frame in ws:
                 if frame.type != aiohttp.WSMsgType.BINARY:
@@ -487,39 +488,6 @@ class HttpRuntime(Generic[P]):
         finally:
             self._streams.discard(ws)
         return ws
-
-
-class _Acks:
-    """Acknowledgements of one stream, coalesced: the frames handled in one pass of the
-    event loop (those that arrived in one read) are acknowledged by one frame carrying
-    their count, sent right after that pass; an ack costs the peer a wake-up."""
-
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-        self.owed = 0
-        self._sends: set[asyncio.Task[None]] = set()
-
-    def owe(self) -> None:
-        self.owed += 1
-        if self.owed == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        n, self.owed = self.owed, 0
-        if n and not self.ws.closed:
-            task = asyncio.get_running_loop().create_task(self._send(ack_frame(n)))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
-
-    async def send_owed(self) -> None:
-        """Acknowledge what is owed now, before the stream is closed."""
-        n, self.owed = self.owed, 0
-        if n and not self.ws.closed:
-            await self._send(ack_frame(n))
-
-    async def _send(self, data: bytes) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-            await self.ws.send_bytes(data)
 
 
 #: ``request.app[RUNTIME_KEY]`` gives API handlers (``extra_routes``) their runtime.
