@@ -514,8 +514,9 @@ async def test_stream_survives_a_peer_restart_in_order() -> None:
         async with running(b2_rt):
             await eventually(lambda: len(b2.bumps()) >= 5)
             assert [m.seq for m in b2.bumps()][-5:] == [1, 2, 3, 4, 5]
-            stats = a_rt.link_stats()["b"]
-            assert stats.connects >= 2 and stats.queued == 0
+            # the acknowledgements travel back after delivery (a race under load)
+            await eventually(lambda: a_rt.link_stats()["b"].queued == 0)
+            assert a_rt.link_stats()["b"].connects >= 2
 
 
 def test_an_ack_frame_counts_its_batches_and_an_empty_one_counts_one() -> None:
