@@ -120,3 +120,19 @@ def test_release_since_names_the_newest_version_and_its_predecessor() -> None:
     assert release_since(versions, 3) is None
     assert release_since(versions, 1) == VersionReleased(2, "w2", "w1")
     assert release_since(versions[:1], 0) == VersionReleased(0, "w0", None)
+
+
+def test_the_http_runner_sees_each_release_once() -> None:
+    """What the validator process feeds its evaluator core after a commit: the newest
+    version once, when the ledger holds more versions than it has seen."""
+    from types import SimpleNamespace
+
+    from flobc.node_apps.fl.workers import _released
+
+    app = SimpleNamespace(state=SimpleNamespace(versions=[_V(0, "w0")]))
+    seen = [0]
+    assert _released(app, None, seen) == VersionReleased(0, "w0", None)
+    assert _released(app, None, seen) is None
+    app.state.versions += [_V(1, "w1"), _V(2, "w2")]
+    assert _released(app, None, seen) == VersionReleased(2, "w2", "w1")
+    assert seen == [3]
