@@ -24,15 +24,19 @@ honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
 sans-I/O :class:`~flobc.roles.evaluator.Evaluator`, the same call in the simulator and in
 processes.
 
-Base-model outputs and reference steps are cached per base version, so a round costs one
-reference training and two forward passes per update. Under the ``paper`` and ``none``
-rules votes carry the scores alone (one forward pass per update, for the record).
+Base-model outputs, reference steps and the last global step are cached per base version
+(the two latest), so a round costs one reference training and two forward passes per
+update; :meth:`Evaluator.prepare` (the core's ``Prepare`` effect) fills these caches for a
+released version before its updates arrive, which changes when the work happens and no
+vote. Under the ``paper`` and ``none`` rules votes carry the scores alone (one forward
+pass per update, for the record).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,10 +49,44 @@ from flobc.ml.batched import predict_many
 from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import as_vector, make_learner, validator_data
-from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask, Scored
+from flobc.roles.effects import (
+    Evaluate,
+    Evaluated,
+    EvaluationTask,
+    Prepare,
+    Scored,
+    VersionReleased,
+)
 
 #: Measures every vote carries as its own fields.
 SCORES = ("score", "base_score")
+#: Base versions whose outputs and reference steps are kept: the released one being
+#: prepared and the one before it, whose late updates may still be scored.
+CACHED_BASES = 2
+
+
+def _base_of(key: str | tuple[str, object]) -> str:
+    return key if isinstance(key, str) else key[0]
+
+
+def _keep(cache: dict[Any, Any], key: str | tuple[str, Any], value: object) -> None:
+    """``cache[key] = value``, then drop the entries of all but the newest
+    :data:`CACHED_BASES` bases (a key is its base's hash, or a tuple led by it)."""
+    cache[key] = value
+    bases = list(dict.fromkeys(_base_of(k) for k in cache))
+    old = set(bases[: max(0, len(bases) - CACHED_BASES)])
+    for k in [k for k in cache if _base_of(k) in old]:
+        del cache[k]
+
+
+def release_since(versions: Sequence[Any], seen: int) -> VersionReleased | None:
+    """The evaluator core's input for the newest of the ledger's model ``versions`` (its
+    ``VersionInfo`` list) when there are more than ``seen``; None otherwise."""
+    if len(versions) <= seen:
+        return None
+    latest = versions[-1]
+    previous = versions[-2].weights if len(versions) > 1 else None
+    return VersionReleased(latest.version, latest.weights, previous)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,6 +123,7 @@ class Evaluator:
         self._forge = vote_behaviour(behaviour) if behaviour else None
         self._base: dict[str, tuple[float, np.ndarray]] = {}
         self._reference: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+        self._last_step: dict[tuple[str, str], np.ndarray] = {}
 
     # ------------------------------------------------------------------ scoring
 
@@ -126,8 +165,33 @@ class Evaluator:
 
     def _base_forward(self, key: str, base: np.ndarray) -> tuple[float, np.ndarray]:
         if key not in self._base:
-            self._base = {key: self._forward(base)}  # one base at a time: bounded memory
+            _keep(self._base, key, self._forward(base))
         return self._base[key]
+
+    def _global_step(self, key: str, base: np.ndarray, previous: str, prev: bytes) -> np.ndarray:
+        """base - previous version in float64 (the last global step), cached per base."""
+        if (key, previous) not in self._last_step:
+            step = base.astype(np.float64) - as_vector(prev).astype(np.float64)
+            _keep(self._last_step, (key, previous), step)
+        return self._last_step[(key, previous)]
+
+    def prepare(self, effect: Prepare, blob: Callable[[str], bytes | None]) -> bool:
+        """Run the ``Prepare`` effect: fill the caches scoring updates built on
+        ``effect.base`` reads (see the module docstring); False when the base's blob is
+        missing here (then nothing is prepared). The caches hold exactly what scoring
+        would compute on demand, so prepared or not, every vote is the same bytes."""
+        data = blob(effect.base)
+        if data is None:
+            return False
+        base = as_vector(data)
+        self._base_forward(effect.base, base)
+        if not self.measures:
+            return True
+        self.reference_step(effect.base, base, effect.local_steps or self._default_steps())
+        prev = blob(effect.previous) if effect.previous else None
+        if effect.previous and prev is not None:
+            self._global_step(effect.base, base, effect.previous, prev)
+        return True
 
     def reference_step(self, key: str, base: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
         """The validator's own update from ``base`` and how well two honest steps agree.
@@ -140,8 +204,6 @@ class Evaluator:
         """
         steps = max(1, steps)
         if (key, steps) not in self._reference:
-            if self._reference and next(iter(self._reference))[0] != key:
-                self._reference = {}
             runs = []
             for k in range(2):
                 tag = f"ref/{self.cfg.seed}/{self.index}/{key}/{k}".encode()
@@ -155,7 +217,7 @@ class Evaluator:
                 )
                 runs.append(self.learner.get_weights().astype(np.float64) - base)
             mean = ((runs[0] + runs[1]) / 2).astype(np.float32)
-            self._reference[(key, steps)] = (mean, cosine(runs[0], runs[1]))
+            _keep(self._reference, (key, steps), (mean, cosine(runs[0], runs[1])))
         return self._reference[(key, steps)]
 
     def _default_steps(self) -> int:
@@ -214,7 +276,7 @@ class Evaluator:
         norm = float(np.linalg.norm(delta.astype(np.float64)))
         last = 0.0
         if task.previous is not None:
-            step = base.astype(np.float64) - as_vector(blob(task.previous)).astype(np.float64)
+            step = self._global_step(task.base, base, task.previous, blob(task.previous))
             last = cosine(delta, step)
         measures = {
             "loss_gain": float(np.mean(gains)),
@@ -273,4 +335,11 @@ class Evaluator:
         return out
 
 
-__all__ = ["SCORES", "EvaluationTask", "Evaluator", "cosine", "per_sample_loss"]
+__all__ = [
+    "SCORES",
+    "EvaluationTask",
+    "Evaluator",
+    "cosine",
+    "per_sample_loss",
+    "release_since",
+]
