@@ -57,6 +57,9 @@ DEFAULT_SNAPSHOT_INTERVAL = 100
 #: Vote transactions whose state-free checks are remembered, and most ballots among them
 VOTE_CACHE_TXS = 64
 VOTE_CACHE_BALLOTS = 16_384
+#: Update transactions whose state-free checks are remembered (a round's worth at
+#: thousands of trainers; an entry is the small signed body and its decoding)
+UPDATE_CACHE_TXS = 32_768
 
 
 def vote_measures(body: VoteBody) -> dict[str, float]:
@@ -106,6 +109,8 @@ class FLApp:
             OrderedDict()
         )
         self._vote_form_ballots = 0
+        #: an update's state-free checks by its content (see :meth:`_update_form`)
+        self._update_forms: dict[tuple[Any, ...], tuple[TxCheck, TxCheck, Any]] = {}
 
     @classmethod
     def from_genesis(cls, genesis: Genesis, blobs: Any) -> FLApp:
@@ -285,21 +290,13 @@ class FLApp:
         trainer = st.trainers.get(tid)
         if trainer is None or not trainer.active:
             return TxCheck(403, f"{tid} is not a registered trainer"), None
-        try:
-            body = decode(tx.body, UpdateBody)
-        except DecodeError as exc:
-            return TxCheck(400, f"malformed update: {exc}"), None
-        if not tx.verify(self.chain_id):
-            return TxCheck(401, "bad signature"), None
+        sealed, form, body = self._update_form(tx)
+        if not sealed.ok:
+            return sealed, None
         if tx.nonce <= trainer.nonce:
             return TxCheck(409, f"replayed nonce {tx.nonce} (last {trainer.nonce})"), None
-        if len(body.update_hash) != 32:
-            return TxCheck(400, "update_hash must be 32 bytes"), None
-        if not 0 < body.num_samples <= self.cfg.max_samples:
-            return TxCheck(400, f"num_samples must be in 1..{self.cfg.max_samples}"), None
-        cap = self.cfg.max_local_steps
-        if body.local_steps < 0 or (cap and body.local_steps > cap):
-            return TxCheck(400, f"local_steps must be in 0..{cap or 'any'}"), None
+        if not form.ok:
+            return form, None
         dp_check = privacy.check_claim(self.cfg.privacy, trainer, body)
         if not dp_check.ok:
             return dp_check, None
@@ -317,6 +314,39 @@ class FLApp:
         if admission != Admission.OK:
             return TxCheck(409, self._refusal(admission, st, body)), None
         return TxCheck(blobs=(body.update_hash,)), body
+
+    def _update_form(self, tx: SignedTx) -> tuple[TxCheck, TxCheck, Any]:
+        """An update's checks that do not read the state, remembered by its whole content
+        for the last :data:`UPDATE_CACHE_TXS` updates (checked on arrival, at each mempool
+        recheck, in proposals and at execution): the decoding and signature (``sealed``),
+        then the body's bounds (``form``), which the ledger reports after the nonce."""
+        key = (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+        hit = self._update_forms.get(key)
+        if hit is not None:
+            return hit
+        out = self._update_form_uncached(tx)
+        self._update_forms[key] = out
+        if len(self._update_forms) > UPDATE_CACHE_TXS:
+            # oldest first (dicts keep insertion order): a round's updates age out together
+            del self._update_forms[next(iter(self._update_forms))]
+        return out
+
+    def _update_form_uncached(self, tx: SignedTx) -> tuple[TxCheck, TxCheck, Any]:
+        ok = TxCheck()
+        try:
+            body = decode(tx.body, UpdateBody)
+        except DecodeError as exc:
+            return TxCheck(400, f"malformed update: {exc}"), ok, None
+        if not tx.verify(self.chain_id):
+            return TxCheck(401, "bad signature"), ok, None
+        if len(body.update_hash) != 32:
+            return ok, TxCheck(400, "update_hash must be 32 bytes"), None
+        if not 0 < body.num_samples <= self.cfg.max_samples:
+            return ok, TxCheck(400, f"num_samples must be in 1..{self.cfg.max_samples}"), None
+        cap = self.cfg.max_local_steps
+        if body.local_steps < 0 or (cap and body.local_steps > cap):
+            return ok, TxCheck(400, f"local_steps must be in 0..{cap or 'any'}"), None
+        return ok, ok, body
 
     def _refusal(self, admission: Admission, st: FLState, body: UpdateBody) -> str:
         """Why the sync scheme refuses an update, for the submitter."""
