@@ -51,3 +51,17 @@ def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(d.app.check_tx(tx).ok for tx in txs)
     assert len(d.app._update_forms) == 2
     assert all(d.app.check_tx(tx).ok for tx in txs)  # evicted ones are checked again
+
+
+def test_executed_transactions_are_forgotten() -> None:
+    """The memory holds what may still be asked about (the mempool's), not the ledger."""
+    d = AppDriver(validators=4, trainers=3)
+    txs = [d.update(i, [0.01 * (i + 1)] * 8)[0] for i in range(3)]
+    assert all(d.app.check_tx(tx).ok for tx in txs)
+    assert d.block(txs[:2]).tx_results[0].code == 0
+    assert len(d.app._update_forms) == 1  # the third waits in the mempool
+    votes = d.ballots(0, [(txs[0], 0.1), (txs[1], 0.2)])
+    assert d.app.check_tx(votes).ok and d.app._vote_form_ballots == 2
+    assert d.block([votes]).tx_results[0].code == 0
+    assert not d.app._vote_forms and d.app._vote_form_ballots == 0
+    assert d.app.check_tx(votes).code == 409  # checked afresh: every ballot already in

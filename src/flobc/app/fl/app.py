@@ -54,11 +54,13 @@ log = logging.getLogger("flobc.app.fl")
 #: The blob an update references must be exactly the model's float32 vector.
 #: Heights between app snapshots (a node parameter; restart replays the blocks since).
 DEFAULT_SNAPSHOT_INTERVAL = 100
-#: Vote transactions whose state-free checks are remembered, and most ballots among them
-VOTE_CACHE_TXS = 64
-VOTE_CACHE_BALLOTS = 16_384
-#: Update transactions whose state-free checks are remembered (a round's worth at
-#: thousands of trainers; an entry is the small signed body and its decoding)
+#: Vote transactions whose state-free checks are remembered, and most ballots among them.
+#: An entry is dropped once its transaction is executed, so the memory holds what waits in
+#: the mempool: at 10,000 trainers x 10 validators a round's ballots are 100,000.
+VOTE_CACHE_TXS = 256
+VOTE_CACHE_BALLOTS = 131_072
+#: Update transactions whose state-free checks are remembered, until executed (a round's
+#: worth at thousands of trainers; an entry is the small signed body and its decoding)
 UPDATE_CACHE_TXS = 32_768
 
 
@@ -261,12 +263,16 @@ class FLApp:
                 rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
                 trainer = st.own_trainer(node_id_of(tx.signer))
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
+            if not dry_run:  # executed: it leaves the mempool, and a replay fails on its nonce
+                self._update_forms.pop(self._content(tx), None)
         elif kind == VOTE:
             check, ballots = self._check_votes(tx, st)
             # ballots name distinct updates and one's vote never changes whether another
             # fits, so taking them all after checking them all is taking them in order
             for ballot in ballots:
                 self._record_vote(st, tx, ballot, header)
+            if not dry_run:  # executed: its remembered checks are not asked for again
+                self._forget_votes(tx)
         elif kind == REGISTER:
             check = self._check_register(tx, st)
             if check.ok:
@@ -320,7 +326,7 @@ class FLApp:
         for the last :data:`UPDATE_CACHE_TXS` updates (checked on arrival, at each mempool
         recheck, in proposals and at execution): the decoding and signature (``sealed``),
         then the body's bounds (``form``), which the ledger reports after the nonce."""
-        key = (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+        key = self._content(tx)
         hit = self._update_forms.get(key)
         if hit is not None:
             return hit
@@ -407,7 +413,7 @@ class FLApp:
         """Checks of a vote transaction that do not read the state: the signer is a
         validator, the signature holds, and every ballot is well formed (remembered for
         the last few transactions, by their whole content)."""
-        key = (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+        key = self._content(tx)
         hit = self._vote_forms.get(key)
         if hit is not None:
             self._vote_forms.move_to_end(key)
@@ -421,6 +427,16 @@ class FLApp:
             _, (_, old) = self._vote_forms.popitem(last=False)
             self._vote_form_ballots -= len(old.ballots) if old is not None else 0
         return out
+
+    def _forget_votes(self, tx: SignedTx) -> None:
+        gone = self._vote_forms.pop(self._content(tx), None)
+        if gone is not None and gone[1] is not None:
+            self._vote_form_ballots -= len(gone[1].ballots)
+
+    @staticmethod
+    def _content(tx: SignedTx) -> tuple[Any, ...]:
+        """A transaction's whole content: the key its remembered checks are kept under."""
+        return (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
 
     def _ballots_form(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
         if tx.signer.hex() not in self.validators:
