@@ -10,7 +10,6 @@ their hashes, so the app hash commits to every model version.
 from __future__ import annotations
 
 import logging
-import math
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -20,7 +19,7 @@ import numpy as np
 from flobc.algorithms.decision import has_quorum
 from flobc.algorithms.sync import Admission, Candidate
 from flobc.app.abci import BlockResult, TxCheck, TxResult
-from flobc.app.fl import ledger_state, privacy, queries, rounds
+from flobc.app.fl import ledger_state, privacy, queries, rounds, vote_forms
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.ledger_state import History, LedgerView, state_hash
@@ -33,7 +32,6 @@ from flobc.app.fl.state import (
     add_sorted,
 )
 from flobc.app.fl.txs import (
-    MAX_BALLOTS,
     REGISTER,
     UPDATE,
     VOTE,
@@ -441,36 +439,14 @@ class FLApp:
     def _ballots_form(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
         if tx.signer.hex() not in self.validators:
             return TxCheck(403, "votes are only accepted from validators"), None
-        try:
-            body = decode(tx.body, VotesBody)
-        except DecodeError as exc:
-            return TxCheck(400, f"malformed vote: {exc}"), None
+        refusal, body, form = vote_forms.body_form(tx.body, self._needs, self.ctx.rule.name)
+        if refusal is not None:
+            return refusal, None
         if not tx.verify(self.chain_id):
             return TxCheck(401, "bad signature"), None
-        if not 1 <= len(body.ballots) <= MAX_BALLOTS:
-            return TxCheck(400, f"a vote carries 1..{MAX_BALLOTS} ballots"), None
-        seen: set[bytes] = set()
-        for k, ballot in enumerate(body.ballots):
-            if ballot.update_id in seen:
-                msg = f"ballot {k}: update {ballot.update_id.hex()[:12]} is voted on twice"
-                return TxCheck(400, msg), None
-            seen.add(ballot.update_id)
-            form = self._ballot_form(ballot)
-            if not form.ok:
-                return TxCheck(form.code, f"ballot {k}: {form.message}"), None
+        if not form.ok:
+            return form, None
         return TxCheck(), body
-
-    def _ballot_form(self, body: VoteBody) -> TxCheck:
-        if not (math.isfinite(body.score) and math.isfinite(body.base_score)):
-            return TxCheck(400, "scores must be finite")
-        missing = [m for m in self._needs if m not in body.measures]
-        if missing:
-            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}")
-        if not all(map(math.isfinite, body.measures.values())):
-            return TxCheck(400, "measures must be finite")
-        if len(body.measures) > 32:
-            return TxCheck(400, "at most 32 measures per vote")
-        return TxCheck()
 
     @staticmethod
     def _ballot_refused(body: VoteBody, st: FLState, voter: str) -> TxCheck | None:
