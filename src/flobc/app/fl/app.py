@@ -89,6 +89,8 @@ class FLApp:
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()
+        #: voting power by the key a vote is kept under (the validator's index as a string)
+        self._power = {str(i): v.power for i, v in enumerate(self.vset.validators)}
         self.snapshot_interval = snapshot_interval
         #: the model subnetwork this app runs (None: the implicit only one); its
         #: transactions carry it in their signed kind (see flobc.app.fl.subnets)
@@ -478,8 +480,9 @@ class FLApp:
         idx = self.validators[tx.signer.hex()]
         upd = st.own_update(body.update_id.hex())
         upd.votes[str(idx)] = vote_measures(body)
-        voters = [int(i) for i in upd.votes]
-        if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
+        # the votes' keys are distinct validator indices: their power without a set per ballot
+        power = sum(self._power[k] for k in upd.votes)
+        if not has_quorum(power, self.vset.total_power):
             return
         votes = [upd.votes[k] for k in sorted(upd.votes, key=int)]
         decision = self.ctx.rule.decide(votes, privacy.declared_noise(upd))
