@@ -23,6 +23,9 @@ from pathlib import Path
 BUCKETS = [
     ("evaluation_worker_thread", ("Evaluator.perform",)),
     ("blob_store_put_with_fsync", ("FileBlobStore.put",)),
+    # deferred blob fsyncs: before a block is saved (event loop), or in the writer thread
+    ("blob_store_sync_before_save", ("FileBlobStore.sync (",)),
+    ("blob_store_fsync_writer_thread", ("FileBlobStore.sync_through",)),
     ("wal_fsync_writer_thread", ("sync_through",)),
     ("block_execute_fl_app", ("FLApp.finalize_block", "FLApp.commit")),
     ("block_store_sqlite_and_consensus_log", ("SQLiteBlockStore", "ConsensusLog")),

@@ -20,12 +20,16 @@ from flobc.encoding import sha256
 LIMIT = 4096
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "file-deferred"])
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "memory":
         yield MemoryBlobStore(max_bytes=LIMIT)
     else:
-        yield FileBlobStore(tmp_path / "blobs", max_bytes=LIMIT)
+        store = FileBlobStore(tmp_path / "blobs", max_bytes=LIMIT)
+        if request.param == "file-deferred":
+            store.defer_syncs()
+        yield store
+        store.sync()
 
 
 def test_satisfies_protocol(blobs: BlobStore) -> None:
@@ -135,3 +139,81 @@ def test_corrupt_blob_with_same_size_is_caught_on_every_read(tmp_path: Path) -> 
     store.path(h).write_bytes(b"b" * 64)
     with pytest.raises(BlobCorrupted):
         store.get(h)
+
+
+class RecordingFsync:
+    """``os.fsync`` that records the path of each descriptor it syncs."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+        self._real = os.fsync
+
+    def __call__(self, fd: int) -> None:
+        self.paths.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        self._real(fd)
+
+
+@pytest.fixture()
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> RecordingFsync:
+    rec = RecordingFsync()
+    monkeypatch.setattr(os, "fsync", rec)
+    return rec
+
+
+def test_put_is_durable_on_return_by_default(tmp_path: Path, fsyncs: RecordingFsync) -> None:
+    store = FileBlobStore(tmp_path / "b")
+    h = store.put(b"weights")
+    dest = store.path(h)
+    assert any(p.parent == store.root / "tmp" for p in fsyncs.paths)  # the file, pre-rename
+    assert dest.parent in fsyncs.paths and store.root in fsyncs.paths  # its new shard dir
+    assert store.sync_owed() == 0
+
+
+def test_deferred_put_is_readable_at_once_and_durable_after_sync_through(
+    tmp_path: Path, fsyncs: RecordingFsync
+) -> None:
+    store = FileBlobStore(tmp_path / "b")
+    store.defer_syncs()
+    hs = [store.put(bytes([i]) * 100) for i in range(3)]
+    assert store.put(bytes([0]) * 100) == hs[0]  # already stored: no second write
+    assert fsyncs.paths == []  # nothing synced on the putting thread
+    assert [store.get(h) for h in hs] == [bytes([i]) * 100 for i in range(3)]
+    assert not list((store.root / "tmp").iterdir())  # renamed: only whole files are named
+    owed = store.sync_owed()
+    assert owed == 3
+    store.sync_through(2)  # a batch: the first two files, then their directories
+    first = [store.path(h) for h in hs[:2]]
+    assert fsyncs.paths[:2] == first
+    assert set(fsyncs.paths[2:]) == {p.parent for p in first} | {store.root}
+    assert store.sync_owed() == 3
+    fsyncs.paths.clear()
+    store.sync()
+    assert fsyncs.paths[0] == store.path(hs[2]) and store.path(hs[2]).parent in fsyncs.paths
+    assert store.sync_owed() == 0
+    fsyncs.paths.clear()
+    store.sync_through(owed)  # already durable: nothing to do
+    assert fsyncs.paths == []
+
+
+def test_deferred_sync_skips_a_blob_deleted_meanwhile(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "b")
+    store.defer_syncs()
+    gone, kept = store.put(b"gone"), store.put(b"kept")
+    store.delete(gone)
+    store.sync()
+    assert store.sync_owed() == 0 and store.get(kept) == b"kept" and not store.has(gone)
+
+
+def test_deferred_blobs_survive_reopen_after_sync(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "b")
+    store.defer_syncs()
+    h = store.put(b"model")
+    store.sync()
+    assert FileBlobStore(tmp_path / "b").get(h) == b"model"
+
+
+def test_memory_store_sync_is_a_no_op() -> None:
+    store = MemoryBlobStore()
+    h = store.put(b"x")
+    store.sync()
+    assert store.get(h) == b"x"

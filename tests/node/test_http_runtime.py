@@ -359,6 +359,8 @@ async def test_burst_is_batched_into_fewer_posts() -> None:
             if i % 10 == 0:
                 await asyncio.sleep(0)
         await eventually(lambda: len(procs[1].bumps()) == n)
+        # counted as sent once acknowledged, which comes back after delivery
+        await eventually(lambda: a_rt.link_stats()["b"].messages_sent == n)
         stats = a_rt.link_stats()["b"]
         assert stats.messages_sent == n and 1 <= stats.requests_sent < n / 5
         assert [m.seq for m in procs[1].bumps()] == list(range(n))
@@ -514,8 +516,9 @@ async def test_stream_survives_a_peer_restart_in_order() -> None:
         async with running(b2_rt):
             await eventually(lambda: len(b2.bumps()) >= 5)
             assert [m.seq for m in b2.bumps()][-5:] == [1, 2, 3, 4, 5]
-            stats = a_rt.link_stats()["b"]
-            assert stats.connects >= 2 and stats.queued == 0
+            # the acknowledgements travel back after delivery (a race under load)
+            await eventually(lambda: a_rt.link_stats()["b"].queued == 0)
+            assert a_rt.link_stats()["b"].connects >= 2
 
 
 def test_an_ack_frame_counts_its_batches_and_an_empty_one_counts_one() -> None:

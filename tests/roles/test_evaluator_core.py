@@ -12,11 +12,13 @@ from flobc.roles.effects import (
     Evaluate,
     Evaluated,
     EvaluationTask,
+    Prepare,
     ReadTasks,
     Scored,
     SubmitVotes,
     TasksRead,
     UpdatesCommitted,
+    VersionReleased,
 )
 from flobc.roles.evaluator import Evaluator
 
@@ -94,6 +96,35 @@ SCENARIOS: dict[str, list[tuple[Any, list[Any]]]] = {
             TasksRead((doc(A, previous="p0", local_steps=12, share=0.25),)),
             [Evaluate((EvaluationTask(A, "b0", "daa", "p0", 12, 0.25),))],
         ),
+    ],
+    "a release while idle is prepared at once, with the configured steps before any update": [
+        (VersionReleased(0, "b0"), [Prepare(0, "b0", None, 0)]),
+        (UpdatesCommitted((A,)), [ReadTasks((A,))]),
+    ],
+    "the next release is prepared for the steps the last updates declared": [
+        (UpdatesCommitted((A, B)), [ReadTasks((A, B))]),
+        (
+            TasksRead((doc(A, local_steps=5), doc(B, local_steps=7))),
+            [Evaluate((task(A, local_steps=5), task(B, local_steps=7)))],
+        ),
+        (scored((A, ("va",)), (B, ("vb",))), [SubmitVotes(("va", "vb"), 0)]),
+        (VersionReleased(1, "b1", "b0"), [Prepare(1, "b1", "b0", 7)]),
+    ],
+    "a release during a batch is prepared before the next batch is read, for its steps": [
+        (UpdatesCommitted((A,)), [ReadTasks((A,))]),
+        (VersionReleased(1, "b1", "b0"), []),
+        (UpdatesCommitted((B,)), []),
+        (TasksRead((doc(A, local_steps=3),)), [Evaluate((task(A, local_steps=3),))]),
+        (
+            scored((A, ("va",))),
+            [SubmitVotes(("va",), 0), Prepare(1, "b1", "b0", 3), ReadTasks((B,))],
+        ),
+    ],
+    "of two releases during a batch only the newer is prepared": [
+        (UpdatesCommitted((A,)), [ReadTasks((A,))]),
+        (VersionReleased(1, "b1", "b0"), []),
+        (VersionReleased(2, "b2", "b1"), []),
+        (TasksRead((None,)), [Prepare(2, "b2", "b1", 0)]),
     ],
 }
 

@@ -2,6 +2,12 @@
 
 A blob is named by the SHA-256 of its bytes. Every read re-hashes the bytes, so a
 corrupted blob is never returned: :class:`BlobCorrupted` is raised and the blob is dropped.
+
+A runtime with an event loop calls :meth:`FileBlobStore.defer_syncs` (as it does for the
+consensus write-ahead log): ``put`` then writes and renames on the caller's thread (a
+killed process loses nothing the kernel holds, and the rename publishes only whole files)
+and leaves the fsyncs to :meth:`FileBlobStore.sync_through`, which the runtime runs in its
+writer thread, a batch at a time, holding back whatever depends on the blobs until then.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class BlobStore(Protocol):
         """Remove blob ``h``; a missing blob is not an error."""
         ...
 
+    def sync(self) -> None:
+        """Make every stored blob durable (a no-op unless syncs are deferred)."""
+        ...
+
 
 def _check_hash(h: bytes) -> None:
     if not isinstance(h, bytes) or len(h) != HASH_BYTES:
@@ -97,11 +107,15 @@ class MemoryBlobStore:
         with self._lock:
             self._blobs.pop(h, None)
 
+    def sync(self) -> None:
+        """Nothing to do: memory is as durable as this store gets."""
+
 
 class FileBlobStore:
     """:class:`BlobStore` in a directory: ``root/ab/abcdef...`` (hex SHA-256).
 
-    Writes are atomic and durable (temporary file, fsync, rename, fsync of the directory).
+    Writes are atomic and durable (temporary file, fsync, rename, fsync of the directory);
+    with deferred syncs the fsyncs come later, in batches (see the module docstring).
     Temporary files live in ``root/tmp`` and are removed when the store is opened.
     """
 
@@ -113,6 +127,13 @@ class FileBlobStore:
         self._tmp.mkdir(parents=True, exist_ok=True)
         for stale in self._tmp.iterdir():
             stale.unlink(missing_ok=True)
+        self._deferred = False
+        self._sync_lock = threading.Lock()  # guards the bookkeeping below
+        self._flush_lock = threading.Lock()  # one batch of fsyncs at a time
+        self._written = 0  # puts that wrote a file, numbered from 1
+        self._synced = 0  # every written file up to this number is durable
+        #: written files whose fsyncs are owed: (number, file, new shard directory)
+        self._unsynced: list[tuple[int, Path, bool]] = []
 
     def path(self, h: bytes) -> Path:
         """Where blob ``h`` lives (whether or not it exists)."""
@@ -127,22 +148,75 @@ class FileBlobStore:
         dest = self.path(h)
         if self.size(h) == len(data):
             return h
-        if not dest.parent.is_dir():
+        new_dir = not dest.parent.is_dir()
+        if new_dir:
             dest.parent.mkdir(exist_ok=True)
-            fsync_dir(self.root)
+            if not self._deferred:
+                fsync_dir(self.root)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=h.hex()[:16] + ".")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if not self._deferred:
+                    os.fsync(fh.fileno())
             with self._lock:
-                os.replace(tmp_name, dest)
+                os.replace(tmp_name, dest)  # the publish point: only whole files are named
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        fsync_dir(dest.parent)
+        if self._deferred:
+            with self._sync_lock:
+                self._written += 1
+                self._unsynced.append((self._written, dest, new_dir))
+        else:
+            fsync_dir(dest.parent)
         return h
+
+    # ------------------------------------------------------------------ deferred syncs
+
+    def defer_syncs(self) -> None:
+        """From now on ``put`` leaves its fsyncs to :meth:`sync_through`."""
+        self._deferred = True
+
+    def sync_owed(self) -> int:
+        """The write number :meth:`sync_through` must reach; 0 when nothing is owed."""
+        with self._sync_lock:
+            return self._written if self._written > self._synced else 0
+
+    def sync_through(self, written: int) -> None:
+        """Make the files of puts up to ``written`` durable, as one batch: each file's
+        fsync, then one fsync per directory they were renamed into (and of the root for a
+        new shard directory). Safe from another thread while the owner puts."""
+        with self._flush_lock:
+            with self._sync_lock:
+                if written <= self._synced:
+                    return
+                batch = [e for e in self._unsynced if e[0] <= written]
+            dirs: dict[Path, None] = {}
+            for _, path, new_dir in batch:
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:  # deleted (or dropped as corrupt) meanwhile
+                    continue
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if new_dir:
+                    dirs[self.root] = None
+                dirs[path.parent] = None
+            for d in dirs:
+                fsync_dir(d)
+            with self._sync_lock:
+                self._synced = max(self._synced, written)
+                self._unsynced = [e for e in self._unsynced if e[0] > written]
+
+    def sync(self) -> None:
+        """Make every blob put so far durable (on the caller's thread)."""
+        owed = self.sync_owed()
+        if owed:
+            self.sync_through(owed)
 
     def get(self, h: bytes) -> bytes | None:
         path = self.path(h)

@@ -8,7 +8,7 @@ This reuses ``flobc demo``'s machinery from :mod:`flobc.orchestration`:
 validator and scores it on the test set. Times are real wall-clock seconds (block times
 on the ledger), so results depend on how loaded the machine is. Local training and
 validation times are read from the nodes' logs (trainer: ``trained 1.23s``; validator:
-``voted ... in 0.12s``).
+``voted on ...: 3 ballot(s) in one tx, ... in 0.12s``, a batch of ballots scored together).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from flobc.experiments.runner import RunResult, VersionPoint, _by_index
 from flobc.node_apps.fl.settings import FLRunConfig
 
 _TRAINED = re.compile(r"version (\d+): trained ([0-9.]+)s")
-_VOTED = re.compile(r"voted on \w+: .* in ([0-9.]+)s")
+_VOTED = re.compile(r"voted on \w+: (\d+) ballot\(s\) in one tx, .* in ([0-9.]+)s")
 
 
 def run_processes(
@@ -148,8 +148,8 @@ def _chain_times(watcher: object) -> list[float]:
 
 
 def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
-    """Per trainer: [base version, local training seconds] per upload; per validator: the
-    seconds each vote's evaluation took."""
+    """Per trainer: [base version, local training seconds] per upload; per validator:
+    [ballots, seconds] of each vote transaction (its batch's scoring)."""
     trained: dict[str, list[Any]] = {}
     voted: dict[str, list[Any]] = {}
     for log in sorted(rundir.glob("*.log")):
@@ -159,7 +159,7 @@ def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
                 [int(v), float(s)] for v, s in _TRAINED.findall(text)
             ]
         elif log.stem.startswith("validator-"):
-            voted[log.stem.split("-")[1]] = [float(s) for s in _VOTED.findall(text)]
+            voted[log.stem.split("-")[1]] = [[int(n), float(s)] for n, s in _VOTED.findall(text)]
     return {"trained": trained, "voted": voted}
 
 
@@ -171,5 +171,11 @@ def slowest_training_s(logs: dict[str, dict[str, list[Any]]]) -> float:
 def validation_s(logs: dict[str, dict[str, list[Any]]]) -> float:
     """The slowest validator's mean time to evaluate one update (the part of validation on
     a round's critical path: the last update is scored after the slowest trainer uploads;
-    the others are scored while it still trains)."""
-    return max((mean(v) for v in logs["voted"].values() if v), default=0.0)
+    the others are scored while it still trains): its scoring seconds over its ballots,
+    since a vote transaction carries a batch. Older logs list one float per vote."""
+
+    def per_update(votes: list[Any]) -> float:
+        pairs = [(1, v) if isinstance(v, int | float) else v for v in votes]
+        return sum(s for _, s in pairs) / max(1, sum(n for n, _ in pairs))
+
+    return max((per_update(v) for v in logs["voted"].values() if v), default=0.0)

@@ -88,7 +88,8 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes]) -> web.Response:
-    """Hand a transaction to the node; 202 with its hash, or the app's 4xx as JSON."""
+    """Hand a transaction to the node; 202 with its hash once it and its blobs are durable
+    here (the fsyncs run off the event loop), or the app's 4xx as JSON."""
     rt = request.app[RUNTIME_KEY]
 
     def call(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
@@ -97,6 +98,7 @@ async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes
     check = await rt.call(call)
     if not check.ok:
         raise ApiError(check.code, check.message)
+    await rt.durable()
     return web.json_response({"hash": tx_hash(raw).hex(), "status": "accepted"}, status=202)
 
 

@@ -5,11 +5,13 @@ messages, timers, and :meth:`HttpRuntime.call` (for API handlers). ``now_ms`` is
 clock (``time.time()``) in milliseconds, kept non-decreasing, and never below a timer's
 ``at_ms`` when that timer fires. Outbound messages go through one :class:`PeerLink` per peer.
 
-fsync stays off the loop: with a ``durability`` log (the consensus write-ahead log) the
-process's ``sync=True`` appends only write, a dedicated writer thread fsyncs, and every
-outbound message produced after such an append is held, in order, until the fsync that
-covers it returns. So a signed vote never leaves before it is durable (as before), while the
-loop keeps handling peers' messages during the fsync.
+fsync stays off the loop: with a ``durability`` log (the consensus write-ahead log and the
+blob store, as a :class:`~flobc.node.sync_group.SyncGroup`) the process's ``sync=True``
+appends and blob puts only write, a dedicated writer thread fsyncs, and every outbound
+message produced after such a write is held, in order, until the fsync that covers it
+returns. So a signed vote never leaves before it (and the blobs of the block it votes
+for) is durable, while the loop keeps handling peers' messages during the fsync. An API
+handler that must not answer before then (a client's upload) awaits :meth:`durable`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -42,10 +44,11 @@ from flobc.node.peer_link import (
     STREAM_PATH,
     LinkStats,
     PeerLink,
-    ack_frame,
     decode_batch,
 )
 from flobc.node.process import Action, Broadcast, CancelTimer, Process, Send, SetTimer
+from flobc.node.stream_acks import StreamAcks
+from flobc.node.sync_group import DeferredSyncLog
 
 logger = logging.getLogger("flobc.http")
 
@@ -55,16 +58,6 @@ T = TypeVar("T")
 
 #: Exit status after a :class:`FatalNodeError`.
 FATAL_EXIT_CODE = 3
-
-
-class DeferredSyncLog(Protocol):
-    """A log whose owed fsyncs the runtime performs (the consensus ``WriteAheadLog``)."""
-
-    def defer_syncs(self) -> None: ...
-
-    def sync_owed(self) -> int: ...
-
-    def sync_through(self, record: int) -> None: ...
 
 
 class HttpRuntime(Generic[P]):
@@ -122,6 +115,8 @@ class HttpRuntime(Generic[P]):
         #: outbound actions waiting for an fsync: (record it needs durable, actions), FIFO
         self._held: list[tuple[int, list[Action]]] = []
         self._syncing = 0  # the record the writer thread is syncing through; 0 when idle
+        #: handlers waiting for a record to be durable: (record, future), FIFO
+        self._durable_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: ThreadPoolExecutor | None = None
         self._streams: set[web.WebSocketResponse] = set()
         #: bytes of peer batches received over persistent streams
@@ -233,6 +228,10 @@ class HttpRuntime(Generic[P]):
         if self._durability is not None and self._durability.sync_owed():
             with contextlib.suppress(OSError, ValueError):
                 self._durability.sync_through(self._durability.sync_owed())
+        for _, fut in self._durable_waiters:  # their writes may not be durable: no answer
+            if not fut.done():
+                fut.set_exception(ApiError(503, "node stopped before the write was durable"))
+        self._durable_waiters.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         logger.info("node %s stopped (exit code %d)", self.process.node_id, self.exit_code)
@@ -313,16 +312,36 @@ class HttpRuntime(Generic[P]):
             return
         exc = fut.exception()
         if exc is not None:
-            self._fatal(FatalNodeError(f"write-ahead log fsync failed: {exc}"))
+            self._fatal(FatalNodeError(f"fsync failed (write-ahead log or blobs): {exc}"))
             return
         self._release(done)
         if self._running:
             self._start_sync()
 
     def _release(self, durable: float) -> None:
-        """Send the held messages whose records are now durable, oldest first."""
+        """Send the held messages whose records are now durable, oldest first, and wake
+        the handlers waiting for them."""
         while self._held and self._held[0][0] <= durable:
             self._perform(self._held.pop(0)[1])
+        while self._durable_waiters and self._durable_waiters[0][0] <= durable:
+            fut = self._durable_waiters.pop(0)[1]
+            if not fut.done():
+                fut.set_result(None)
+
+    async def durable(self) -> None:
+        """Return once everything written so far (log records, blobs) is durable; at once
+        without a deferred-sync log. Raises :class:`ApiError` 503 if the node stops first."""
+        if self._durability is None:
+            return
+        owed = self._durability.sync_owed()
+        if not owed:
+            return
+        if not self._running or self._loop is None:
+            raise ApiError(503, "node is stopping")
+        fut = self._loop.create_future()
+        self._durable_waiters.append((owed, fut))
+        self._start_sync()
+        await fut
 
     def _perform(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -440,14 +459,15 @@ class HttpRuntime(Generic[P]):
 
     async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
         """A peer's persistent stream: one batch per binary frame, acknowledged once handled
-        (see :class:`_Acks`); a malformed batch closes the stream (code 1003)."""
+        (see :class:`~flobc.node.stream_acks.StreamAcks`); a malformed batch closes the
+        stream (code 1003)."""
         sender, refused = self._check_sender(request)
         if refused is not None:
             return refused
         ws = web.WebSocketResponse(max_msg_size=self.max_body, autoping=True)
         await ws.prepare(request)
         self._streams.add(ws)
-        acks = _Acks(ws)
+        acks = StreamAcks(ws)
         try:
             async for frame in ws:
                 if frame.type != aiohttp.WSMsgType.BINARY:
@@ -468,39 +488,6 @@ class HttpRuntime(Generic[P]):
         finally:
             self._streams.discard(ws)
         return ws
-
-
-class _Acks:
-    """Acknowledgements of one stream, coalesced: the frames handled in one pass of the
-    event loop (those that arrived in one read) are acknowledged by one frame carrying
-    their count, sent right after that pass; an ack costs the peer a wake-up."""
-
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-        self.owed = 0
-        self._sends: set[asyncio.Task[None]] = set()
-
-    def owe(self) -> None:
-        self.owed += 1
-        if self.owed == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        n, self.owed = self.owed, 0
-        if n and not self.ws.closed:
-            task = asyncio.get_running_loop().create_task(self._send(ack_frame(n)))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
-
-    async def send_owed(self) -> None:
-        """Acknowledge what is owed now, before the stream is closed."""
-        n, self.owed = self.owed, 0
-        if n and not self.ws.closed:
-            await self._send(ack_frame(n))
-
-    async def _send(self, data: bytes) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-            await self.ws.send_bytes(data)
 
 
 #: ``request.app[RUNTIME_KEY]`` gives API handlers (``extra_routes``) their runtime.

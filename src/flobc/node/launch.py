@@ -19,6 +19,7 @@ from flobc.node.logfmt import LogFormat, configure_logging
 from flobc.node.metrics import NodeMetrics
 from flobc.node.openapi import openapi_route
 from flobc.node.serve import run
+from flobc.node.sync_group import SyncGroup
 from flobc.node.validator import NodeConfig, ValidatorNode
 
 
@@ -59,7 +60,8 @@ def build_validator(
         s.port,
         extra_routes=routes,
         max_body=MAX_SUBMISSION_BYTES,
-        durability=opened.consensus_log.wal,
+        # the writer thread fsyncs both; messages and upload answers wait for it
+        durability=SyncGroup([opened.consensus_log.wal, opened.blobs]),
     )
     runtime.middlewares.append(metrics.middleware)
     hosted.attach(runtime, s, opened.key)

@@ -209,6 +209,16 @@ class UpdatesCommitted:
 
 
 @dataclass(frozen=True)
+class VersionReleased:
+    """The ledger released a model version: ``base`` is its weights' blob hash,
+    ``previous`` the hash of the version before it (None for the first)."""
+
+    version: int
+    base: str
+    previous: str | None = None
+
+
+@dataclass(frozen=True)
 class TasksRead:
     """The ledger's ``evaluation`` query answers for the batch in flight, in its order
     (None: the ledger does not know that update)."""
@@ -284,6 +294,20 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
+class Prepare:
+    """Compute, before any update built on ``base`` arrives, what scoring those updates
+    needs that no update changes: the base model's outputs on the validator's slice, and
+    (when votes carry more than scores) the reference step of ``local_steps`` (the steps
+    trainers are predicted to declare; 0: the training configuration's) and the last
+    global step from ``previous``. Only when work happens changes: no vote does."""
+
+    version: int
+    base: str
+    previous: str | None
+    local_steps: int
+
+
+@dataclass(frozen=True)
 class SubmitVotes:
     """Sign ``bodies`` (ballots on distinct updates) as one vote transaction and send it:
     to this validator's mempool, or, for an equivocating validator's ``k``-th conflicting
@@ -293,5 +317,5 @@ class SubmitVotes:
     k: int
 
 
-EvaluatorInput = UpdatesCommitted | TasksRead | Evaluated
-EvaluatorEffect = ReadTasks | Evaluate | SubmitVotes
+EvaluatorInput = UpdatesCommitted | VersionReleased | TasksRead | Evaluated
+EvaluatorEffect = Prepare | ReadTasks | Evaluate | SubmitVotes

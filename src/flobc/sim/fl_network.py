@@ -23,7 +23,7 @@ from flobc.chain.types import Block, SignedTx
 from flobc.encoding import decode, sha256
 from flobc.node.process import Action, SetTimer
 from flobc.node_apps.fl.attacks import LedgerView, visible_updates
-from flobc.node_apps.fl.evaluator import Evaluator
+from flobc.node_apps.fl.evaluator import Evaluator, release_since
 from flobc.node_apps.fl.genesis import fl_app_state
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, scheme_policy
@@ -32,11 +32,13 @@ from flobc.roles.effects import (
     BuildUpdate,
     Evaluate,
     EvaluatorEffect,
+    EvaluatorInput,
     FetchModel,
     FetchPrivacySpent,
     FetchView,
     LedgerRead,
     ModelFetched,
+    Prepare,
     PrivacySpent,
     ReadTasks,
     ResumePrivacy,
@@ -282,7 +284,7 @@ class SimValidators:
         role: evaluator_role.Evaluator,
         evaluator: Evaluator,
         app: FLApp,
-        event: UpdatesCommitted,
+        event: EvaluatorInput,
         now_ms: int,
         subnet: str | None = None,
     ) -> None:
@@ -297,6 +299,9 @@ class SimValidators:
                 queue.extend(role.handle(TasksRead(docs)))
             elif isinstance(eff, Evaluate):
                 queue.extend(role.handle(self.executor.score(evaluator, eff, self._blob_or_none)))
+            elif isinstance(eff, Prepare):
+                if not self.executor.remote:  # remote workers keep caches of their own
+                    evaluator.prepare(eff, self._blob_or_none)
             else:
                 self._send_votes(i, eff, now_ms, subnet)
 
@@ -384,11 +389,17 @@ class SimFLNetwork(SimValidators):
             )
             if ids:
                 self._evaluate(i, UpdatesCommitted(ids), now_ms)
+            versions = self.ledger.node(i).app.state.versions  # type: ignore[attr-defined]
+            release = release_since(versions, seen[0])
+            seen[0] = len(versions)
+            if release is not None:  # prepared now: the same votes, computed earlier
+                self._evaluate(i, release, now_ms)
             return []
 
+        seen = [0]
         return on_commit
 
-    def _evaluate(self, i: int, event: UpdatesCommitted, now_ms: int) -> None:
+    def _evaluate(self, i: int, event: EvaluatorInput, now_ms: int) -> None:
         node = self.ledger.node(i)
         self._run_evaluator(i, self.roles[i], self.evaluators[i], node.app, event, now_ms)  # type: ignore[arg-type]
 

@@ -46,12 +46,36 @@ SIM_PARAMS = ConsensusParams(
 )
 
 
+class PooledBlobStore(MemoryBlobStore):
+    """A validator's blob store whose bytes are shared with the other simulated disks.
+
+    Each disk keeps its own set of hashes (what this validator has, as a real node's
+    folder would), but a blob's bytes are one object in the process: every delivery
+    decodes a fresh copy of a gossiped blob, and ten validators kept ten copies of every
+    update (at 10,000 trainers, ~230 MB more per round). Bytes are immutable and named
+    by their hash, so sharing them changes no answer.
+    """
+
+    def __init__(self, pool: dict[bytes, bytes] | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.pool: dict[bytes, bytes] = {} if pool is None else pool
+
+    def put(self, data: bytes) -> bytes:
+        h = sha256(data)
+        shared = self.pool.get(h)
+        if shared is None:
+            shared = bytes(data)
+        out = super().put(shared)  # refuses an oversized blob before the pool keeps it
+        self.pool.setdefault(h, shared)
+        return out
+
+
 @dataclass
 class Disk:
     """What a validator keeps across a crash."""
 
     store: MemoryBlockStore = field(default_factory=MemoryBlockStore)
-    blobs: MemoryBlobStore = field(default_factory=MemoryBlobStore)
+    blobs: MemoryBlobStore = field(default_factory=PooledBlobStore)
     wal: MemoryWAL = field(default_factory=MemoryWAL)
     guard: SignGuard = field(default_factory=lambda: SignGuard(None))
 
@@ -125,7 +149,9 @@ class SimLedger:
             start_ms=self.genesis.genesis_time_ms,
         )
         self.ids = [k.node_id for k in self.keys]
-        self.disks = {nid: Disk() for nid in self.ids}
+        #: blob bytes shared by the simulated disks (see PooledBlobStore)
+        self.blob_pool: dict[bytes, bytes] = {}
+        self.disks = {nid: Disk(blobs=PooledBlobStore(self.blob_pool)) for nid in self.ids}
         #: (validator index, height, round, kind) -> distinct signatures seen on the wire
         self.signed: dict[tuple[int, int, int, str], set[bytes]] = defaultdict(set)
         #: transactions some node reported committed: tx hash -> height

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from flobc.app.abci import ReplayError, replay
+from flobc.app.fl import ledger_state
 from flobc.app.fl.app import FLApp
 from flobc.app.fl.ledger_state import RECENT_VERSIONS, History, state_hash
 from flobc.chain.store import MemoryBlockStore
@@ -175,3 +176,25 @@ def test_round_batches_and_base_ranges_match_a_full_scan() -> None:
     for lo, hi in [(0, 2), (1, 4), (3, 9), (5, 6)]:
         expected = sorted(u.id for u in everything if lo <= u.base_version < hi)
         assert sorted(u.id for u in st.updates_on_bases(lo, hi)) == expected
+
+
+def test_decoded_records_in_memory_are_bounded_by_their_updates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At thousands of trainers a decoded round is megabytes: the memory keeps at most
+    ``RECORD_CACHE_UPDATES`` updates' worth (always the newest record) and reads the
+    rest back from the blobs, with the same answers."""
+    monkeypatch.setattr(ledger_state, "RECORD_CACHE_UPDATES", 7)
+    d = AppDriver(trainers=3)
+    rounds = _rounds(d, 4)
+    h = d.app.state.history
+    assert list(h._cache) == [3, 4] and h._cached_updates == 6  # 3 updates per round
+    st = d.state
+    for r, txs in enumerate(rounds, start=1):
+        assert [st.updates[tx.hash.hex()].round for tx in txs] == [r] * 3
+    assert len(h._cache) == 2 and h._cached_updates == sum(
+        len(rec.updates) for rec in h._cache.values()
+    )
+    monkeypatch.setattr(ledger_state, "RECORD_CACHE_UPDATES", 1)
+    _rounds(d, 1)
+    assert list(h._cache) == [5]  # the newest is kept even when over the bound

@@ -10,7 +10,6 @@ their hashes, so the app hash commits to every model version.
 from __future__ import annotations
 
 import logging
-import math
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -20,7 +19,7 @@ import numpy as np
 from flobc.algorithms.decision import has_quorum
 from flobc.algorithms.sync import Admission, Candidate
 from flobc.app.abci import BlockResult, TxCheck, TxResult
-from flobc.app.fl import ledger_state, privacy, queries, rounds
+from flobc.app.fl import ledger_state, privacy, queries, rounds, vote_forms
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.ledger_state import History, LedgerView, state_hash
@@ -33,7 +32,6 @@ from flobc.app.fl.state import (
     add_sorted,
 )
 from flobc.app.fl.txs import (
-    MAX_BALLOTS,
     REGISTER,
     UPDATE,
     VOTE,
@@ -54,9 +52,14 @@ log = logging.getLogger("flobc.app.fl")
 #: The blob an update references must be exactly the model's float32 vector.
 #: Heights between app snapshots (a node parameter; restart replays the blocks since).
 DEFAULT_SNAPSHOT_INTERVAL = 100
-#: Vote transactions whose state-free checks are remembered, and most ballots among them
-VOTE_CACHE_TXS = 64
-VOTE_CACHE_BALLOTS = 16_384
+#: Vote transactions whose state-free checks are remembered, and most ballots among them.
+#: An entry is dropped once its transaction is executed, so the memory holds what waits in
+#: the mempool: at 10,000 trainers x 10 validators a round's ballots are 100,000.
+VOTE_CACHE_TXS = 256
+VOTE_CACHE_BALLOTS = 131_072
+#: Update transactions whose state-free checks are remembered, until executed (a round's
+#: worth at thousands of trainers; an entry is the small signed body and its decoding)
+UPDATE_CACHE_TXS = 32_768
 
 
 def vote_measures(body: VoteBody) -> dict[str, float]:
@@ -86,6 +89,8 @@ class FLApp:
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()
+        #: voting power by the key a vote is kept under (the validator's index as a string)
+        self._power = {str(i): v.power for i, v in enumerate(self.vset.validators)}
         self.snapshot_interval = snapshot_interval
         #: the model subnetwork this app runs (None: the implicit only one); its
         #: transactions carry it in their signed kind (see flobc.app.fl.subnets)
@@ -106,6 +111,8 @@ class FLApp:
             OrderedDict()
         )
         self._vote_form_ballots = 0
+        #: an update's state-free checks by its content (see :meth:`_update_form`)
+        self._update_forms: dict[tuple[Any, ...], tuple[TxCheck, TxCheck, Any]] = {}
 
     @classmethod
     def from_genesis(cls, genesis: Genesis, blobs: Any) -> FLApp:
@@ -256,12 +263,16 @@ class FLApp:
                 rounds.record_update(self.ctx, st, tx, body, header)  # type: ignore[arg-type]
                 trainer = st.own_trainer(node_id_of(tx.signer))
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
+            if not dry_run:  # executed: it leaves the mempool, and a replay fails on its nonce
+                self._update_forms.pop(self._content(tx), None)
         elif kind == VOTE:
             check, ballots = self._check_votes(tx, st)
             # ballots name distinct updates and one's vote never changes whether another
             # fits, so taking them all after checking them all is taking them in order
             for ballot in ballots:
                 self._record_vote(st, tx, ballot, header)
+            if not dry_run:  # executed: its remembered checks are not asked for again
+                self._forget_votes(tx)
         elif kind == REGISTER:
             check = self._check_register(tx, st)
             if check.ok:
@@ -285,21 +296,13 @@ class FLApp:
         trainer = st.trainers.get(tid)
         if trainer is None or not trainer.active:
             return TxCheck(403, f"{tid} is not a registered trainer"), None
-        try:
-            body = decode(tx.body, UpdateBody)
-        except DecodeError as exc:
-            return TxCheck(400, f"malformed update: {exc}"), None
-        if not tx.verify(self.chain_id):
-            return TxCheck(401, "bad signature"), None
+        sealed, form, body = self._update_form(tx)
+        if not sealed.ok:
+            return sealed, None
         if tx.nonce <= trainer.nonce:
             return TxCheck(409, f"replayed nonce {tx.nonce} (last {trainer.nonce})"), None
-        if len(body.update_hash) != 32:
-            return TxCheck(400, "update_hash must be 32 bytes"), None
-        if not 0 < body.num_samples <= self.cfg.max_samples:
-            return TxCheck(400, f"num_samples must be in 1..{self.cfg.max_samples}"), None
-        cap = self.cfg.max_local_steps
-        if body.local_steps < 0 or (cap and body.local_steps > cap):
-            return TxCheck(400, f"local_steps must be in 0..{cap or 'any'}"), None
+        if not form.ok:
+            return form, None
         dp_check = privacy.check_claim(self.cfg.privacy, trainer, body)
         if not dp_check.ok:
             return dp_check, None
@@ -317,6 +320,39 @@ class FLApp:
         if admission != Admission.OK:
             return TxCheck(409, self._refusal(admission, st, body)), None
         return TxCheck(blobs=(body.update_hash,)), body
+
+    def _update_form(self, tx: SignedTx) -> tuple[TxCheck, TxCheck, Any]:
+        """An update's checks that do not read the state, remembered by its whole content
+        for the last :data:`UPDATE_CACHE_TXS` updates (checked on arrival, at each mempool
+        recheck, in proposals and at execution): the decoding and signature (``sealed``),
+        then the body's bounds (``form``), which the ledger reports after the nonce."""
+        key = self._content(tx)
+        hit = self._update_forms.get(key)
+        if hit is not None:
+            return hit
+        out = self._update_form_uncached(tx)
+        self._update_forms[key] = out
+        if len(self._update_forms) > UPDATE_CACHE_TXS:
+            # oldest first (dicts keep insertion order): a round's updates age out together
+            del self._update_forms[next(iter(self._update_forms))]
+        return out
+
+    def _update_form_uncached(self, tx: SignedTx) -> tuple[TxCheck, TxCheck, Any]:
+        ok = TxCheck()
+        try:
+            body = decode(tx.body, UpdateBody)
+        except DecodeError as exc:
+            return TxCheck(400, f"malformed update: {exc}"), ok, None
+        if not tx.verify(self.chain_id):
+            return TxCheck(401, "bad signature"), ok, None
+        if len(body.update_hash) != 32:
+            return ok, TxCheck(400, "update_hash must be 32 bytes"), None
+        if not 0 < body.num_samples <= self.cfg.max_samples:
+            return ok, TxCheck(400, f"num_samples must be in 1..{self.cfg.max_samples}"), None
+        cap = self.cfg.max_local_steps
+        if body.local_steps < 0 or (cap and body.local_steps > cap):
+            return ok, TxCheck(400, f"local_steps must be in 0..{cap or 'any'}"), None
+        return ok, ok, body
 
     def _refusal(self, admission: Admission, st: FLState, body: UpdateBody) -> str:
         """Why the sync scheme refuses an update, for the submitter."""
@@ -377,7 +413,7 @@ class FLApp:
         """Checks of a vote transaction that do not read the state: the signer is a
         validator, the signature holds, and every ballot is well formed (remembered for
         the last few transactions, by their whole content)."""
-        key = (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+        key = self._content(tx)
         hit = self._vote_forms.get(key)
         if hit is not None:
             self._vote_forms.move_to_end(key)
@@ -392,39 +428,27 @@ class FLApp:
             self._vote_form_ballots -= len(old.ballots) if old is not None else 0
         return out
 
+    def _forget_votes(self, tx: SignedTx) -> None:
+        gone = self._vote_forms.pop(self._content(tx), None)
+        if gone is not None and gone[1] is not None:
+            self._vote_form_ballots -= len(gone[1].ballots)
+
+    @staticmethod
+    def _content(tx: SignedTx) -> tuple[Any, ...]:
+        """A transaction's whole content: the key its remembered checks are kept under."""
+        return (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
+
     def _ballots_form(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
         if tx.signer.hex() not in self.validators:
             return TxCheck(403, "votes are only accepted from validators"), None
-        try:
-            body = decode(tx.body, VotesBody)
-        except DecodeError as exc:
-            return TxCheck(400, f"malformed vote: {exc}"), None
+        refusal, body, form = vote_forms.body_form(tx.body, self._needs, self.ctx.rule.name)
+        if refusal is not None:
+            return refusal, None
         if not tx.verify(self.chain_id):
             return TxCheck(401, "bad signature"), None
-        if not 1 <= len(body.ballots) <= MAX_BALLOTS:
-            return TxCheck(400, f"a vote carries 1..{MAX_BALLOTS} ballots"), None
-        seen: set[bytes] = set()
-        for k, ballot in enumerate(body.ballots):
-            if ballot.update_id in seen:
-                msg = f"ballot {k}: update {ballot.update_id.hex()[:12]} is voted on twice"
-                return TxCheck(400, msg), None
-            seen.add(ballot.update_id)
-            form = self._ballot_form(ballot)
-            if not form.ok:
-                return TxCheck(form.code, f"ballot {k}: {form.message}"), None
+        if not form.ok:
+            return form, None
         return TxCheck(), body
-
-    def _ballot_form(self, body: VoteBody) -> TxCheck:
-        if not (math.isfinite(body.score) and math.isfinite(body.base_score)):
-            return TxCheck(400, "scores must be finite")
-        missing = [m for m in self._needs if m not in body.measures]
-        if missing:
-            return TxCheck(400, f"the {self.ctx.rule.name} rule needs measures {missing}")
-        if not all(map(math.isfinite, body.measures.values())):
-            return TxCheck(400, "measures must be finite")
-        if len(body.measures) > 32:
-            return TxCheck(400, "at most 32 measures per vote")
-        return TxCheck()
 
     @staticmethod
     def _ballot_refused(body: VoteBody, st: FLState, voter: str) -> TxCheck | None:
@@ -456,8 +480,9 @@ class FLApp:
         idx = self.validators[tx.signer.hex()]
         upd = st.own_update(body.update_id.hex())
         upd.votes[str(idx)] = vote_measures(body)
-        voters = [int(i) for i in upd.votes]
-        if not has_quorum(self.vset.power_of(voters), self.vset.total_power):
+        # the votes' keys are distinct validator indices: their power without a set per ballot
+        power = sum(self._power[k] for k in upd.votes)
+        if not has_quorum(power, self.vset.total_power):
             return
         votes = [upd.votes[k] for k in sorted(upd.votes, key=int)]
         decision = self.ctx.rule.decide(votes, privacy.declared_noise(upd))

@@ -26,8 +26,11 @@ from flobc.encoding import decode, encode, hash_obj, sha256
 #: Versions kept in the live state: the current one (every update's base) and the one
 #: before it (the "previous" step validators compare against).
 RECENT_VERSIONS = 2
-#: Decoded round records kept in memory by a :class:`History` (reads of past updates).
+#: Decoded round records kept in memory by a :class:`History` (reads of past updates),
+#: and most updates among them (the newest record is always kept): a decoded update with
+#: its ten votes is ~4 KB, so 64 rounds of 10,000 trainers would be gigabytes per node.
 RECORD_CACHE = 64
+RECORD_CACHE_UPDATES = 8_192
 _MAX_RECORD = 1 << 30
 
 
@@ -100,6 +103,7 @@ class History:
         self._heads: list[str] = []  # record hash of each version
         self._where: dict[str, int] = {}  # update id -> version whose record holds it
         self._cache: OrderedDict[int, RoundRecord] = OrderedDict()
+        self._cached_updates = 0  # updates in the cached records
 
     def _load(self, head: str) -> RoundRecord:
         data = self.blobs.get(bytes.fromhex(head))
@@ -122,6 +126,7 @@ class History:
         if h != self.head:  # a different chain (restore onto a used app): re-index all
             self.head, self.versions, self._heads, self._where = "", [], [], {}
             self._cache.clear()
+            self._cached_updates = 0
             self.follow(head)
             return
         for h, rec in reversed(new):
@@ -136,10 +141,16 @@ class History:
         self.head = head
 
     def _remember(self, v: int, rec: RoundRecord) -> None:
+        if v in self._cache:
+            self._cached_updates -= len(self._cache[v].updates)
         self._cache[v] = rec
         self._cache.move_to_end(v)
-        while len(self._cache) > RECORD_CACHE:
-            self._cache.popitem(last=False)
+        self._cached_updates += len(rec.updates)
+        while len(self._cache) > 1 and (
+            len(self._cache) > RECORD_CACHE or self._cached_updates > RECORD_CACHE_UPDATES
+        ):
+            _, old = self._cache.popitem(last=False)
+            self._cached_updates -= len(old.updates)
 
     def record(self, version: int) -> RoundRecord:
         rec = self._cache.get(version)

@@ -184,15 +184,18 @@ class ConsensusDriver:
     def commit(self, block: Block, commit: Commit, *, replay: bool = False) -> list[Action]:
         """Execute and persist a decided (or synced) block, then enter the next height.
 
-        The save needs no fsync (see :mod:`flobc.node.consensus_log`); before the log is
-        compacted, the store is synced, since from then on the log no longer holds the
-        inputs that could decide the saved heights again. No compaction during a replay:
-        the log being replayed holds the later heights' records.
+        The save needs no fsync (see :mod:`flobc.node.consensus_log`), but the blobs it
+        names do; before the log is compacted, the store is synced, since from then on the
+        log no longer holds the inputs that could decide the saved heights again. No
+        compaction during a replay: the log being replayed holds the later heights' records.
         """
         ctx = self.ctx
         txs = [decode(raw, SignedTx) for raw in block.txs]
         result = ctx.app.finalize_block(block.header, txs)
         snapshot = ctx.app.commit()
+        # Blobs the execution wrote (a released model) are durable before the saved state
+        # that names them can be (an SQLite checkpoint); usually a batch of one or two.
+        ctx.blobs.sync()
         ctx.store.save_block(block, commit, result.app_hash, snapshot)
         if self.clog.compaction_due and not replay:
             ctx.store.sync()

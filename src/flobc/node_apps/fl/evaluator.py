@@ -30,15 +30,19 @@ honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
 sans-I/O :class:`~flobc.roles.evaluator.Evaluator`, the same call in the simulator and in
 processes.
 
-Base-model outputs and reference steps are cached per base version, so a round costs one
-reference training and two forward passes per update. Under the ``paper`` and ``none``
-rules votes carry the scores alone (one forward pass per update, for the record).
+Base-model outputs, reference steps and the last global step are cached per base version
+(the two latest), so a round costs one reference training and two forward passes per
+update; :meth:`Evaluator.prepare` (the core's ``Prepare`` effect) fills these caches for a
+released version before its updates arrive, which changes when the work happens and no
+vote. Under the ``paper`` and ``none`` rules votes carry the scores alone (one forward
+pass per update, for the record).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,10 +56,44 @@ from flobc.ml.batched import predict_many
 from flobc.ml.metrics import get_metric, log_softmax
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import as_vector, make_learner, validator_data
-from flobc.roles.effects import Evaluate, Evaluated, EvaluationTask, Scored
+from flobc.roles.effects import (
+    Evaluate,
+    Evaluated,
+    EvaluationTask,
+    Prepare,
+    Scored,
+    VersionReleased,
+)
 
 #: Measures every vote carries as its own fields.
 SCORES = ("score", "base_score")
+#: Base versions whose outputs and reference steps are kept: the released one being
+#: prepared and the one before it, whose late updates may still be scored.
+CACHED_BASES = 2
+
+
+def _base_of(key: str | tuple[str, object]) -> str:
+    return key if isinstance(key, str) else key[0]
+
+
+def _keep(cache: dict[Any, Any], key: str | tuple[str, Any], value: object) -> None:
+    """``cache[key] = value``, then drop the entries of all but the newest
+    :data:`CACHED_BASES` bases (a key is its base's hash, or a tuple led by it)."""
+    cache[key] = value
+    bases = list(dict.fromkeys(_base_of(k) for k in cache))
+    old = set(bases[: max(0, len(bases) - CACHED_BASES)])
+    for k in [k for k in cache if _base_of(k) in old]:
+        del cache[k]
+
+
+def release_since(versions: Sequence[Any], seen: int) -> VersionReleased | None:
+    """The evaluator core's input for the newest of the ledger's model ``versions`` (its
+    ``VersionInfo`` list) when there are more than ``seen``; None otherwise."""
+    if len(versions) <= seen:
+        return None
+    latest = versions[-1]
+    previous = versions[-2].weights if len(versions) > 1 else None
+    return VersionReleased(latest.version, latest.weights, previous)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -92,6 +130,7 @@ class Evaluator:
         self._forge = vote_behaviour(behaviour) if behaviour else None
         self._base: dict[str, tuple[float, np.ndarray]] = {}
         self._reference: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+        self._last_step: dict[tuple[str, str], np.ndarray] = {}
         self._dp_reference: dict[tuple[str, float, float, int], tuple[np.ndarray, float]] = {}
 
     # ------------------------------------------------------------------ scoring
@@ -134,8 +173,33 @@ class Evaluator:
 
     def _base_forward(self, key: str, base: np.ndarray) -> tuple[float, np.ndarray]:
         if key not in self._base:
-            self._base = {key: self._forward(base)}  # one base at a time: bounded memory
+            _keep(self._base, key, self._forward(base))
         return self._base[key]
+
+    def _global_step(self, key: str, base: np.ndarray, previous: str, prev: bytes) -> np.ndarray:
+        """base - previous version in float64 (the last global step), cached per base."""
+        if (key, previous) not in self._last_step:
+            step = base.astype(np.float64) - as_vector(prev).astype(np.float64)
+            _keep(self._last_step, (key, previous), step)
+        return self._last_step[(key, previous)]
+
+    def prepare(self, effect: Prepare, blob: Callable[[str], bytes | None]) -> bool:
+        """Run the ``Prepare`` effect: fill the caches scoring updates built on
+        ``effect.base`` reads (see the module docstring); False when the base's blob is
+        missing here (then nothing is prepared). The caches hold exactly what scoring
+        would compute on demand, so prepared or not, every vote is the same bytes."""
+        data = blob(effect.base)
+        if data is None:
+            return False
+        base = as_vector(data)
+        self._base_forward(effect.base, base)
+        if not self.measures:
+            return True
+        self.reference_step(effect.base, base, effect.local_steps or self._default_steps())
+        prev = blob(effect.previous) if effect.previous else None
+        if effect.previous and prev is not None:
+            self._global_step(effect.base, base, effect.previous, prev)
+        return True
 
     def reference_step(self, key: str, base: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
         """The validator's own update from ``base`` and how well two honest steps agree.
@@ -148,8 +212,6 @@ class Evaluator:
         """
         steps = max(1, steps)
         if (key, steps) not in self._reference:
-            if self._reference and next(iter(self._reference))[0] != key:
-                self._reference = {}
             runs = []
             for k in range(2):
                 tag = f"ref/{self.cfg.seed}/{self.index}/{key}/{k}".encode()
@@ -163,7 +225,7 @@ class Evaluator:
                 )
                 runs.append(self.learner.get_weights().astype(np.float64) - base)
             mean = ((runs[0] + runs[1]) / 2).astype(np.float32)
-            self._reference[(key, steps)] = (mean, cosine(runs[0], runs[1]))
+            _keep(self._reference, (key, steps), (mean, cosine(runs[0], runs[1])))
         return self._reference[(key, steps)]
 
     def dp_reference(
@@ -177,15 +239,14 @@ class Evaluator:
         can compare the two whatever μ is (:mod:`flobc.algorithms.validation.noise`). The
         DP step trains on the even half of the slice, r on the odd half: a step on r's own
         data would agree with r more than a trainer's can. Cached per (version, C, σ,
-        steps), one version at a time; seeded per (run, validator, version, claim).
+        steps), for the bases the other caches keep; seeded per (run, validator, version,
+        claim).
         """
         from flobc.ml.dp import train_dpsgd
 
         steps = max(1, steps)
         k = (key, float(clip), float(sigma), steps)
         if k not in self._dp_reference:
-            if self._dp_reference and next(iter(self._dp_reference))[0] != key:
-                self._dp_reference = {}
             if getattr(self.learner, "model", None) is None:
                 raise ValueError("a DP-SGD reference step needs a torch learner (model.name)")
             x, y = self.data.x, self.data.y
@@ -213,10 +274,8 @@ class Evaluator:
                 noise_multiplier=sigma,
             )
             dp_step = self.learner.get_weights().astype(np.float64) - base
-            self._dp_reference[k] = (
-                clean.astype(np.float32),
-                cosine(dp_step, clean) * math.sqrt(clean.size),
-            )
+            value = (clean.astype(np.float32), cosine(dp_step, clean) * math.sqrt(clean.size))
+            _keep(self._dp_reference, k, value)
         return self._dp_reference[k]
 
     def _dp_measures(
@@ -286,7 +345,7 @@ class Evaluator:
         norm = float(np.linalg.norm(delta.astype(np.float64)))
         last = 0.0
         if task.previous is not None:
-            step = base.astype(np.float64) - as_vector(blob(task.previous)).astype(np.float64)
+            step = self._global_step(task.base, base, task.previous, blob(task.previous))
             last = cosine(delta, step)
         measures = {
             "loss_gain": float(np.mean(gains)),
@@ -350,4 +409,11 @@ def _seed(tag: str) -> int:
     return int.from_bytes(sha256(tag.encode())[:4])
 
 
-__all__ = ["SCORES", "EvaluationTask", "Evaluator", "cosine", "per_sample_loss"]
+__all__ = [
+    "SCORES",
+    "EvaluationTask",
+    "Evaluator",
+    "cosine",
+    "per_sample_loss",
+    "release_since",
+]

@@ -1,8 +1,10 @@
 """FL work off the consensus path, for real processes over HTTP.
 
 * :func:`attach_evaluator` — in a validator process: every committed update is scored in
-  a worker thread (never on the event loop, so consensus never waits on ML) and the
-  validator's signed vote goes back through its own mempool.
+  a worker thread (never on the event loop, so consensus never waits on ML) as soon as
+  its block commits, and the validator's signed vote goes back through its own mempool;
+  a released version is prepared (its base outputs, reference step) in that thread while
+  trainers train.
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
   following the synchronisation scheme (:mod:`flobc.algorithms.sync`), with failover
   across validators.
@@ -24,6 +26,7 @@ import aiohttp
 import numpy as np
 
 from flobc.app.abci import BlockResult
+from flobc.app.fl.composite import fl_app
 from flobc.app.fl.txs import MAX_BALLOTS, UPDATE, tx_kind, vote_tx
 from flobc.chain.types import Block, SignedTx
 from flobc.crypto.keys import KeyPair
@@ -33,7 +36,7 @@ from flobc.node.events import VersionWaiter
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
 from flobc.node_apps.fl.attacks import LedgerView, TrainerAttack, visible_updates
-from flobc.node_apps.fl.evaluator import Evaluator
+from flobc.node_apps.fl.evaluator import Evaluator, release_since
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, follows_round, scheme_policy
 from flobc.roles import evaluator as evaluator_role
@@ -41,12 +44,14 @@ from flobc.roles.effects import (
     BuildUpdate,
     Evaluate,
     EvaluatorEffect,
+    EvaluatorInput,
     Failed,
     FetchModel,
     FetchPrivacySpent,
     FetchView,
     LedgerRead,
     ModelFetched,
+    Prepare,
     PrivacySpent,
     ReadTasks,
     ResumePrivacy,
@@ -59,6 +64,7 @@ from flobc.roles.effects import (
     TrainerEffect,
     TrainerInput,
     UpdatesCommitted,
+    VersionReleased,
     ViewFetched,
     Wait,
 )
@@ -88,7 +94,8 @@ def attach_evaluator(
     # the ledger spells a voter by its index in the (sub)network's validator set
     me = str(node.me) if subnet is None else str(index)
     role = evaluator_role.Evaluator(me, MAX_BALLOTS)
-    queue: asyncio.Queue[tuple[bytes, ...]] = asyncio.Queue()
+    queue: asyncio.Queue[EvaluatorInput] = asyncio.Queue()
+    released = [0]  # versions seen; the latest is prepared when the loop starts
 
     def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Any]:
         ids = tuple(
@@ -97,7 +104,10 @@ def attach_evaluator(
             if res.code == 0 and decode(raw, SignedTx).kind == kind
         )
         if ids:
-            queue.put_nowait(ids)
+            queue.put_nowait(UpdatesCommitted(ids))
+        release = _released(node.app, subnet, released)
+        if release is not None:
+            queue.put_nowait(release)
         return []
 
     node.commit_listeners.append(on_commit)
@@ -113,14 +123,25 @@ def attach_evaluator(
                 )
             )
             return role.handle(TasksRead(docs))
-        if isinstance(eff, Evaluate):
-            hashes = sorted({h for task in eff.tasks for h in task.blobs})
+        if isinstance(eff, Evaluate | Prepare):
+            if isinstance(eff, Prepare):
+                hashes = [h for h in (eff.base, eff.previous) if h]
+            else:
+                hashes = sorted({h for task in eff.tasks for h in task.blobs})
             blobs = await rt.call(
                 lambda n, now: ({h: n.blobs.get(bytes.fromhex(h)) for h in hashes}, [])
             )
             started[0] = time.perf_counter()
-            done = await rt.run_in_worker(evaluator.perform, eff, blobs.get)
-            return role.handle(done)
+            if isinstance(eff, Evaluate):
+                return role.handle(await rt.run_in_worker(evaluator.perform, eff, blobs.get))
+            await rt.run_in_worker(evaluator.prepare, eff, blobs.get)
+            log.info(
+                "prepared version %d (%d local steps) in %.2fs",
+                eff.version,
+                eff.local_steps,
+                time.perf_counter() - started[0],
+            )
+            return []
         assert isinstance(eff, SubmitVotes)
         tx = vote_tx(node.chain_id, key, eff.bodies, time.time_ns() // 1000, subnet)
         if eff.k == 0:
@@ -144,16 +165,31 @@ def attach_evaluator(
         pending = await rt.call(
             lambda n, now: (n.app.query("unvoted", {"validator": me, **where}), [])
         )
-        queue.put_nowait(tuple(bytes.fromhex(uid) for uid in pending))
+        start = await rt.call(lambda n, now: (_released(n.app, subnet, released), []))
+        if start is not None:
+            queue.put_nowait(start)
+        queue.put_nowait(UpdatesCommitted(tuple(bytes.fromhex(uid) for uid in pending)))
         while True:
-            ids = await queue.get()
+            events = [await queue.get()]
             while not queue.empty():  # what committed meanwhile joins the batch
-                ids += queue.get_nowait()
-            effects = role.handle(UpdatesCommitted(ids))
+                events.append(queue.get_nowait())
+            ids = tuple(i for e in events if isinstance(e, UpdatesCommitted) for i in e.ids)
+            releases = [e for e in events if isinstance(e, VersionReleased)]
+            effects = role.handle(releases[-1]) if releases else []
+            effects += role.handle(UpdatesCommitted(ids)) if ids else []
             while effects:
                 effects = [*effects[1:], *(await run(rt, effects[0]))]
 
     runtime.background.append(evaluation_loop)
+
+
+def _released(app: Any, subnet: str | None, seen: list[int]) -> VersionReleased | None:
+    """The latest model version of ``app`` (its subnetwork ``subnet``) if the ledger holds
+    more than ``seen[0]`` versions (then ``seen`` moves on), else None."""
+    versions = fl_app(app, subnet).state.versions
+    release = release_since(versions, seen[0])
+    seen[0] = len(versions)
+    return release
 
 
 async def _send_to_peer(rt: HttpRuntime[ValidatorNode], tx: SignedTx) -> str:
