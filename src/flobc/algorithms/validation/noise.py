@@ -62,8 +62,9 @@ noise-aware replacements, all from the declared parameters and the vote's measur
     step). Measured at digits ε = 8: honest 0/56 (0/40 beside label flippers) rejected,
     label flips 16/16 (docs/results/privacy-quick-dpsgd/diagnosis). The level is
     conservative when the validator's DP step shows *less* signal than a trainer's (half
-    a slice is less data than a trainer's: more of its step is its own data's; on digits
-    ε = 8 the validator
+    a slice is less data than a trainer's, so more of its step is its own data's, and
+    when it is smaller than the batch every step takes all of it, with more noise per
+    step than a trainer's; on digits ε = 8 the validator
     steps' cos·√d were 1.5 to 7.2 against the trainers' 3.3 to 8.4), which costs power;
     it is exceeded for non-IID trainers whose honest signal is weaker than the
     validator's, as with the clean direction test. Where honest signal itself is within
