@@ -375,7 +375,9 @@ def _preset_lines(preset: dict[str, Any]) -> list[str]:
         "**Validation**: the default `robust` rule. A DP-SGD update fails when its"
         " direction is significantly *against* the validator's reference step (cos·√d <"
         " -2, the null of a direction independent of the reference, which the declared"
-        " noise is) or its size is outside the norm-ratio band; the loss test, biased by"
+        " noise is), when it carries significantly less signal than the validator's own"
+        " DP-SGD step at the declared clip and σ (two-sample (cos·√d - the step's)/√2 <"
+        " -2), or its size is outside the norm-ratio band; the loss test, biased by"
         " the noise's own cost, is not applied to DP-SGD updates"
         " (`flobc.algorithms.validation.noise`).",
         "",

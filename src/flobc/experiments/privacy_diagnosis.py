@@ -65,7 +65,7 @@ def replay(rows: list[dict[str, Any]], attackers: set[int]) -> dict[str, Any]:
     for r in rows:
         if r["status"] == "pending":
             continue
-        votes = r.get("votes") or [{k: r[k] for k in MEASURES}]
+        votes = [_complete(v) for v in r.get("votes") or [r]]
         noise = DeclaredNoise(*r["dp"]) if r["dp"] else None
         d = rule.decide(votes, noise)
         side = out["poison" if r["trainer"] in attackers else "honest"]
@@ -74,6 +74,12 @@ def replay(rows: list[dict[str, Any]], attackers: set[int]) -> dict[str, Any]:
         out["fired"].update(which_tests([{"reason": d.reason}]))
     out["fired"] = dict(out["fired"].most_common())
     return out
+
+
+def _complete(vote: dict[str, Any]) -> dict[str, float]:
+    """The rule's measures of a dumped vote or row; dumps made before the two-sample
+    measures lack them and replay as 0 (no evidence either way: the test cannot fire)."""
+    return {k: vote.get(k, 0.0) for k in MEASURES}
 
 
 #: Rule variants for DP-SGD updates weighed in issue 12, as predicates on (cos·√d, loss t)
@@ -104,7 +110,7 @@ def candidate_replay(
     rule = RobustRule(z=z)
     out = {name: {"honest": [0, 0], "poison": [0, 0]} for name in ("now", *CANDIDATES)}
     for r in _dpsgd_rows(rows):
-        base = not rule.decide([{k: r[k] for k in MEASURES}], DeclaredNoise(*r["dp"])).accepted
+        base = not rule.decide([_complete(r)], DeclaredNoise(*r["dp"])).accepted
         side = "poison" if r["trainer"] in attackers else "honest"
         for name, tally in out.items():
             rejected = base or (name != "now" and CANDIDATES[name](_zc(r), r["t"], z))

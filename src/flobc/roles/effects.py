@@ -262,6 +262,7 @@ class EvaluationTask:
     previous: str | None = None  # hex hash of the version before the base (last step)
     local_steps: int = 0
     share: float = 1.0  # the update's weight in the aggregate: 1 / active trainers
+    dp: tuple[str, float, float] | None = None  # declared (mechanism, clip C, σ), if any
 
     @classmethod
     def from_query(cls, doc: dict[str, Any]) -> EvaluationTask:
@@ -272,12 +273,17 @@ class EvaluationTask:
             doc.get("previous"),
             int(doc.get("local_steps", 0)),
             float(doc.get("share", 1.0)),
+            _dp(doc.get("dp")),
         )
 
     @property
     def blobs(self) -> list[str]:
         """The hex hashes of the blobs the evaluation reads."""
         return [self.base, self.delta] + ([self.previous] if self.previous else [])
+
+
+def _dp(claim: Any) -> tuple[str, float, float] | None:
+    return None if claim is None else (str(claim[0]), float(claim[1]), float(claim[2]))
 
 
 @dataclass(frozen=True)

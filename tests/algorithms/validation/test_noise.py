@@ -55,6 +55,8 @@ def _vote(delta: np.ndarray, ref: np.ndarray, **extra: float) -> dict[str, float
         "last_step_cosine": 0.0,
         "update_norm": nd,
         "dimension": float(d.size),
+        "dp_cosine_z": extra.get("dp_cosine_z", 0.0),
+        "dp_reference_cosine_z": extra.get("dp_reference_cosine_z", 0.0),
     }
 
 
@@ -113,6 +115,9 @@ LATE = {
     "last_step_cosine": 0.0,
     "update_norm": 1.63,
     "dimension": D,
+    # an honest update and the validator's own DP step, two draws of N(μ, 1) at μ ≈ 0.5
+    "dp_cosine_z": 0.3,
+    "dp_reference_cosine_z": 0.9,
 }
 HONEST_LATE = {
     "noise costs loss, direction weak (t=-5, cos·√d=0.26)": {},
@@ -183,20 +188,194 @@ def test_paper_and_none_rules_ignore_the_noise() -> None:
         assert rule.decide([v] * 3, GAUSS) == rule.decide([v] * 3)
 
 
-def test_a_dpsgd_update_without_signal_passes_known_gap() -> None:
-    """The documented gap (:mod:`flobc.algorithms.validation.noise`, "known gap"): a
-    digits label-flip update at ε = 8 (round 3, privacy_diagnosis dump) sits at the null
-    on both statistics and passes, while honest updates that round showed cos·√d >= 3.8.
-    A fix must change this test together with the docstring."""
-    label_flip = {
-        "loss_gain": -0.002988,
-        "loss_gain_se": 0.001493,  # t = -1.85
-        "cosine": -0.007025,  # cos·√d = -0.92
-        "reference_agreement": 0.46318,
-        "norm_ratio": 0.752708,
-        "last_step_cosine": 0.011595,
-        "update_norm": 2.708985,
+#: The three votes on a digits label-flip update at ε = 8 and on an honest one of the same
+#: round (round 3; docs/results/privacy-quick-dpsgd/diagnosis/two-sample dump).
+LABEL_FLIP_VOTES = [
+    {
+        "cosine": -0.005454,
         "dimension": 17258.0,
-    }
-    assert RobustRule().decide([label_flip] * 3, DeclaredNoise("dpsgd", 1.0, 1.434)).accepted
-    assert not RobustRule().decide([label_flip] * 3).accepted  # clean: direction below bar
+        "dp_cosine_z": -1.888331,
+        "dp_reference_cosine_z": 5.69646,
+        "last_step_cosine": 0.012248,
+        "loss_gain": -0.002091,
+        "loss_gain_se": 0.00159,
+        "norm_ratio": 0.712332,
+        "reference_agreement": 0.484457,
+        "update_norm": 2.708672,
+    },
+    {
+        "cosine": 0.002598,
+        "dimension": 17258.0,
+        "dp_cosine_z": -0.202848,
+        "dp_reference_cosine_z": 2.753937,
+        "last_step_cosine": 0.012248,
+        "loss_gain": 0.000624,
+        "loss_gain_se": 0.001595,
+        "norm_ratio": 0.812817,
+        "reference_agreement": 0.353908,
+        "update_norm": 2.708672,
+    },
+    {
+        "cosine": -0.007689,
+        "dimension": 17258.0,
+        "dp_cosine_z": -1.111371,
+        "dp_reference_cosine_z": 2.047614,
+        "last_step_cosine": 0.012248,
+        "loss_gain": -0.002205,
+        "loss_gain_se": 0.001741,
+        "norm_ratio": 0.715881,
+        "reference_agreement": 0.506034,
+        "update_norm": 2.708672,
+    },
+]
+HONEST_VOTES = [
+    {
+        "cosine": 0.0428,
+        "dimension": 17258.0,
+        "dp_cosine_z": 6.029922,
+        "dp_reference_cosine_z": 5.69646,
+        "last_step_cosine": 0.011615,
+        "loss_gain": 0.006409,
+        "loss_gain_se": 0.001429,
+        "norm_ratio": 0.718903,
+        "reference_agreement": 0.484457,
+        "update_norm": 2.733661,
+    },
+    {
+        "cosine": 0.03549,
+        "dimension": 17258.0,
+        "dp_cosine_z": 4.336814,
+        "dp_reference_cosine_z": 2.753937,
+        "last_step_cosine": 0.011615,
+        "loss_gain": 0.00649,
+        "loss_gain_se": 0.001367,
+        "norm_ratio": 0.820316,
+        "reference_agreement": 0.353908,
+        "update_norm": 2.733661,
+    },
+    {
+        "cosine": 0.038545,
+        "dimension": 17258.0,
+        "dp_cosine_z": 4.484256,
+        "dp_reference_cosine_z": 2.047614,
+        "last_step_cosine": 0.011615,
+        "loss_gain": 0.004156,
+        "loss_gain_se": 0.001162,
+        "norm_ratio": 0.722486,
+        "reference_agreement": 0.506034,
+        "update_norm": 2.733661,
+    },
+]
+
+
+def test_a_dpsgd_update_without_signal_fails_the_two_sample_test() -> None:
+    """The former gap (:mod:`flobc.algorithms.validation.noise`): a label-flip update sits
+    at the null of the direction statistic (cos·√d -0.72, +0.34, -1.01) and passed.
+    Against each validator's clean step its cos·√d (-1.89, -0.20, -1.11) falls short of
+    the validator's own DP step's (5.70, 2.75, 2.05): two-sample z -5.37, -2.09, -2.23,
+    median below -2, rejected. The honest update of the same round passes."""
+    noise = DeclaredNoise("dpsgd", 1.0, 1.434)
+    d = RobustRule().decide(LABEL_FLIP_VOTES, noise)
+    assert not d.accepted and d.reason.startswith("less signal than an honest step"), d.reason
+    assert RobustRule().decide(HONEST_VOTES, noise).accepted
+    # without the two samples (0, as in votes on other updates) it passed, as before
+    blind = [{**v, "dp_cosine_z": 0.0, "dp_reference_cosine_z": 0.0} for v in LABEL_FLIP_VOTES]
+    assert RobustRule().decide(blind, noise).accepted
+    assert not RobustRule().decide(LABEL_FLIP_VOTES).accepted  # clean: direction below bar
+
+
+@pytest.mark.parametrize(
+    ("update_z", "reference_z", "rejected"),
+    [
+        (5.0, 5.0, False),  # honest: as much signal as the validator's own DP step
+        (2.3, 5.0, False),  # (2.3 - 5)/√2 = -1.91: within the two samples' spread
+        (2.0, 5.0, True),  # -2.12
+        (-1.0, 3.0, True),  # no signal where honest work shows some (label flip)
+        (0.0, 1.0, False),  # ε small: honest signal itself near the null, nothing to miss
+        (9.0, 2.0, False),  # more signal than the validator's step: never a reason
+        (-1.9, 0.0, False),  # near the null both: the direction test's business
+    ],
+)
+def test_two_sample_test_table(update_z: float, reference_z: float, rejected: bool) -> None:
+    vote = {**LATE, "dp_cosine_z": update_z, "dp_reference_cosine_z": reference_z}
+    d = RobustRule().decide([vote] * 3, DPSGD)
+    assert d.accepted is not rejected, d.reason
+    assert ("less signal than an honest step" in d.reason) is rejected
+
+
+def test_two_sample_test_takes_the_median_of_the_votes() -> None:
+    """Each vote carries its own pair; a Byzantine minority cannot move the verdict."""
+    honest = {**LATE, "dp_cosine_z": 4.0, "dp_reference_cosine_z": 4.5}
+    condemn = {**LATE, "dp_cosine_z": -1e6, "dp_reference_cosine_z": 1e6}
+    assert RobustRule().decide([honest, honest, condemn], DPSGD).accepted
+    poison = {**LATE, "dp_cosine_z": -0.5, "dp_reference_cosine_z": 4.5}
+    endorse = {**LATE, "dp_cosine_z": 1e6, "dp_reference_cosine_z": -1e6}
+    assert not RobustRule().decide([poison, poison, endorse], DPSGD).accepted
+    # per-vote statistics, then the median: -2.5, -0.35, -0.35 -> accepted
+    mixed = [
+        {**LATE, "dp_cosine_z": 1.0, "dp_reference_cosine_z": 1.0 + 2.5 * math.sqrt(2)},
+        {**LATE, "dp_cosine_z": 3.0, "dp_reference_cosine_z": 3.5},
+        {**LATE, "dp_cosine_z": 3.0, "dp_reference_cosine_z": 3.5},
+    ]
+    assert RobustRule().decide(mixed, DPSGD).accepted
+
+
+def test_two_sample_measures_never_move_clean_or_gaussian_decisions() -> None:
+    rng, rule = np.random.default_rng(5), RobustRule()
+    for _ in range(50):
+        clean, ref = _honest_direction(rng)
+        sent = clip_and_noise(clean, GAUSS.clip, GAUSS.noise_multiplier, rng)
+        for vec in (clean, sent, -clean, clean * 9):
+            zero = _vote(vec, ref, loss_gain=float(rng.normal(0, 0.3)))
+            for extreme in (-1e6, 1e6):
+                moved = {**zero, "dp_cosine_z": extreme, "dp_reference_cosine_z": -extreme}
+                for noise in (None, GAUSS):
+                    assert rule.decide([moved] * 3, noise) == rule.decide([zero] * 3, noise)
+
+
+def _dp_votes(
+    rng: np.random.Generator, signal: float, honest_signal: float, dim: int = 2000
+) -> list[dict[str, float]]:
+    """Three validators' votes on a DP-SGD update carrying ``signal`` of the true direction
+    g, each validator with its own clean step (g + its data's part) and its own DP step
+    (``honest_signal``·g + its data's part + noise of norm 1, as the trainer's)."""
+    g = _unit(rng.standard_normal(dim))
+
+    def dp_step(a: float) -> np.ndarray:
+        own = 0.3 * _unit(rng.standard_normal(dim))  # the data's own part
+        return a * g + own + _unit(rng.standard_normal(dim))
+
+    update = dp_step(signal)
+    votes = []
+    for _ in range(3):
+        clean = g + 0.8 * _unit(rng.standard_normal(dim))
+        votes.append(
+            _vote(
+                update,
+                clean,
+                norm_ratio=0.7,
+                dp_cosine_z=cosine_z(_cos(update, clean), dim),
+                dp_reference_cosine_z=cosine_z(_cos(dp_step(honest_signal), clean), dim),
+            )
+        )
+    return votes
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("honest_signal", [0.0, 0.05, 0.15, 0.4])
+def test_two_sample_test_holds_its_level_whatever_the_signal(honest_signal: float) -> None:
+    """Honest updates fail at most ~Φ(-2) whether the noise hides the signal (0) or not
+    (0.4: cos·√d ≈ 11); an update without signal fails once honest work shows some."""
+    rule, rng = RobustRule(), np.random.default_rng(11)
+    honest_rejected = flip_passed = 0
+    for _ in range(300):
+        honest_rejected += not rule.decide(
+            _dp_votes(rng, honest_signal, honest_signal), DPSGD
+        ).accepted
+        flip_passed += rule.decide(_dp_votes(rng, 0.0, honest_signal), DPSGD).accepted
+    assert honest_rejected / 300 <= 0.05
+    if honest_signal >= 0.15:  # μ ≥ 4: the null is ≥ 2.8 spreads below
+        assert flip_passed / 300 <= 0.1

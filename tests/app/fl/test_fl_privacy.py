@@ -147,6 +147,8 @@ def test_the_robust_rule_judges_a_dp_update_against_its_declared_noise() -> None
         "last_step_cosine": 0.0,
         "update_norm": norm,
         "dimension": float(SIZE),
+        "dp_cosine_z": 0.0,
+        "dp_reference_cosine_z": 0.0,
     }
     d.block([d.vote(j, tx, 0.0, measures=noisy) for j in range(3)])
     upd = d.state.updates[tx.hash.hex()]

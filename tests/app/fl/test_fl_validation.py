@@ -16,6 +16,8 @@ GOOD = {
     "last_step_cosine": 0.2,
     "update_norm": 1.0,
     "dimension": 1000.0,
+    "dp_cosine_z": 0.0,
+    "dp_reference_cosine_z": 0.0,
 }
 
 

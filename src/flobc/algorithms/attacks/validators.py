@@ -32,6 +32,8 @@ ENDORSE: Measures = {
     "reference_agreement": 0.0,
     "norm_ratio": 1.0,
     "last_step_cosine": -1.0,
+    "dp_cosine_z": 1e6,
+    "dp_reference_cosine_z": -1e6,
 }
 CONDEMN: Measures = {
     "loss_gain": -1e6,
@@ -40,6 +42,8 @@ CONDEMN: Measures = {
     "reference_agreement": 1.0,
     "norm_ratio": 1e12,
     "last_step_cosine": 1.0,
+    "dp_cosine_z": -1e6,
+    "dp_reference_cosine_z": 1e6,
 }
 
 

@@ -30,8 +30,13 @@ The improvement handed to reputation is the median loss gain (positive = helps).
 An update whose trainer declared differential privacy is judged against its declared noise
 instead (:mod:`.noise`): a projection and a χ² norm test for the Gaussian mechanism; for
 DP-SGD, the direction against the null of an independent direction (it fails only when
-significantly against the reference) and the size, with no loss test. ``update_norm`` and
-``dimension`` (‖Δ‖ and the model size) are what those tests need beyond the clean ones.
+significantly against the reference), a two-sample test against the validator's own DP-SGD
+step at the declared noise (it fails when the update carries significantly less signal than
+honest work at that noise), and the size, with no loss test. ``update_norm`` and
+``dimension`` (‖Δ‖ and the model size) are what those tests need beyond the clean ones;
+``dp_cosine_z`` and ``dp_reference_cosine_z`` (cos·√d of the update and of the validator's
+DP step against a clean step on data the DP step did not see) are the two samples, 0 in
+votes on other updates.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ MEASURES = (
     "last_step_cosine",
     "update_norm",
     "dimension",
+    "dp_cosine_z",
+    "dp_reference_cosine_z",
 )
 
 
@@ -68,6 +75,11 @@ def t_statistic(gain: float, se: float) -> float:
     if gain == 0.0 or math.isnan(gain):
         return 0.0 if gain == 0.0 else -MAX_ABS_MEASURE
     return math.copysign(MAX_ABS_MEASURE, gain)
+
+
+def signal_shortfall(vote: Vote) -> float:
+    """One vote's two-sample statistic (update's cos·√d - its DP step's)/√2 (:mod:`.noise`)."""
+    return (vote["dp_cosine_z"] - vote["dp_reference_cosine_z"]) / math.sqrt(2.0)
 
 
 class RobustRule:
@@ -170,13 +182,20 @@ class RobustRule:
         return reasons
 
     def _dpsgd(self, votes: Sequence[Vote]) -> list[str]:
-        """DP-SGD: the direction against the null of an independent direction, and the
-        size (:mod:`.noise`); no loss test (the declared noise biases it)."""
+        """DP-SGD: the direction against the null of an independent direction, the signal
+        against an honest DP step's, and the size (:mod:`.noise`); no loss test (the
+        declared noise biases it)."""
         zc = cosine_z(median([v["cosine"] for v in votes]), _dimension(votes))
+        short = median([signal_shortfall(v) for v in votes])
         reasons = []
         if zc < -self.z:
             reasons.append(
                 f"direction against reference beyond the noise (cos·√d={zc:.3g} < -{self.z:g})"
+            )
+        if short < -self.z:
+            reasons.append(
+                f"less signal than an honest step at the declared noise "
+                f"(two-sample z={short:.3g} < -{self.z:g})"
             )
         return reasons + self._size(votes)
 

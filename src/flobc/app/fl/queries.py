@@ -87,6 +87,7 @@ def evaluation_doc(st: LedgerView, update_id: str) -> dict[str, Any] | None:
         "delta": upd.blob,
         "local_steps": upd.local_steps,
         "share": 1.0 / max(1, len(st.active())),
+        "dp": None if upd.dp is None else [upd.dp.mechanism, upd.dp.clip, upd.dp.noise_multiplier],
         "voted": sorted(upd.votes, key=int),
     }
 

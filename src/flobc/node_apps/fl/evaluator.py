@@ -15,7 +15,13 @@ every validator computes here, off-chain, on its private validation slice:
   which says how much agreement honest work can show at this point;
 * ``last_step_cosine`` — cos(Δ, last global step), which exposes free riders;
 * ``update_norm`` / ``dimension`` — ‖Δ‖ and the model size, which the rule needs to judge
-  an update against the noise its trainer declared (differential privacy).
+  an update against the noise its trainer declared (differential privacy);
+* ``dp_cosine_z`` / ``dp_reference_cosine_z`` — for a DP-SGD update only (0 otherwise):
+  cos·√d of Δ and of the validator's own DP-SGD step at the declared clip and σ (the
+  network's batch, lr and optimizer, the update's steps) against a clean step; the DP
+  step trains on the even half of the slice and the clean step on the odd half, so
+  neither saw the other's data, as a trainer's data is unseen by both
+  (:meth:`Evaluator.dp_reference`).
 
 A Byzantine validator (``[[byzantine_validators]]`` in the configuration) computes the
 honest vote and then rewrites it (:mod:`flobc.algorithms.attacks.validators`).
@@ -42,6 +48,7 @@ import numpy as np
 
 from flobc.algorithms.attacks.validators import vote_behaviour
 from flobc.algorithms.validation import rule_from_name
+from flobc.algorithms.validation.noise import DPSGD
 from flobc.app.fl.app import vote_measures
 from flobc.app.fl.txs import VoteBody
 from flobc.encoding import sha256
@@ -124,6 +131,7 @@ class Evaluator:
         self._base: dict[str, tuple[float, np.ndarray]] = {}
         self._reference: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
         self._last_step: dict[tuple[str, str], np.ndarray] = {}
+        self._dp_reference: dict[tuple[str, float, float, int], tuple[np.ndarray, float]] = {}
 
     # ------------------------------------------------------------------ scoring
 
@@ -220,6 +228,68 @@ class Evaluator:
             _keep(self._reference, (key, steps), (mean, cosine(runs[0], runs[1])))
         return self._reference[(key, steps)]
 
+    def dp_reference(
+        self, key: str, base: np.ndarray, steps: int, clip: float, sigma: float
+    ) -> tuple[np.ndarray, float]:
+        """(clean step r, cos(DP step, r)·√d) for a DP-SGD claim (C = ``clip``, σ = ``sigma``).
+
+        An honest DP-SGD update's cos·√d against r is N(μ, ≈1), μ set by how much signal
+        survives the noise; this validator's own DP-SGD step from ``base`` at the same
+        noise, batch, lr, optimizer and steps draws from (nearly) the same law, so the rule
+        can compare the two whatever μ is (:mod:`flobc.algorithms.validation.noise`). The
+        DP step trains on the even half of the slice, r on the odd half: a step on r's own
+        data would agree with r more than a trainer's can. Cached per (version, C, σ,
+        steps), for the bases the other caches keep; seeded per (run, validator, version,
+        claim).
+        """
+        from flobc.ml.dp import train_dpsgd
+
+        steps = max(1, steps)
+        k = (key, float(clip), float(sigma), steps)
+        if k not in self._dp_reference:
+            if getattr(self.learner, "model", None) is None:
+                raise ValueError("a DP-SGD reference step needs a torch learner (model.name)")
+            x, y = self.data.x, self.data.y
+            whole = slice(None)
+            halves = (slice(0, None, 2), slice(1, None, 2)) if len(x) > 1 else (whole, whole)
+            dp_half, clean_half = halves
+            tag = f"dpref/{self.cfg.seed}/{self.index}/{key}/{steps}"
+            self.learner.set_weights(base)
+            self.learner.train(
+                x[clean_half], y[clean_half], steps=steps, seed=_seed(f"{tag}/clean")
+            )
+            clean = self.learner.get_weights().astype(np.float64) - base
+            t = self.cfg.training
+            self.learner.set_weights(base)
+            train_dpsgd(
+                self.learner,
+                x[dp_half],
+                y[dp_half],
+                steps=steps,
+                lr=t.lr,
+                batch_size=t.batch_size,
+                optimizer=t.optimizer,
+                seed=_seed(f"{tag}/{clip!r}/{sigma!r}"),
+                clip=clip,
+                noise_multiplier=sigma,
+            )
+            dp_step = self.learner.get_weights().astype(np.float64) - base
+            value = (clean.astype(np.float32), cosine(dp_step, clean) * math.sqrt(clean.size))
+            _keep(self._dp_reference, k, value)
+        return self._dp_reference[k]
+
+    def _dp_measures(
+        self, task: EvaluationTask, base: np.ndarray, delta: np.ndarray, steps: int
+    ) -> dict[str, float]:
+        """``dp_cosine_z`` and ``dp_reference_cosine_z``: 0 unless ``task`` declares DP-SGD."""
+        if task.dp is None or task.dp[0] != DPSGD:
+            return {"dp_cosine_z": 0.0, "dp_reference_cosine_z": 0.0}
+        clean, ref_z = self.dp_reference(task.base, base, steps, task.dp[1], task.dp[2])
+        return {
+            "dp_cosine_z": cosine(delta, clean) * math.sqrt(delta.size),
+            "dp_reference_cosine_z": ref_z,
+        }
+
     def _default_steps(self) -> int:
         t = self.cfg.training
         if t.steps:
@@ -269,9 +339,8 @@ class Evaluator:
         gains = base_losses - losses
         n = len(gains)
         se = float(np.std(gains, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-        ref, agreement = self.reference_step(
-            task.base, base, task.local_steps or self._default_steps()
-        )
+        steps = task.local_steps or self._default_steps()
+        ref, agreement = self.reference_step(task.base, base, steps)
         ref_norm = float(np.linalg.norm(ref.astype(np.float64)))
         norm = float(np.linalg.norm(delta.astype(np.float64)))
         last = 0.0
@@ -287,6 +356,7 @@ class Evaluator:
             "last_step_cosine": last,
             "update_norm": norm,
             "dimension": float(delta.size),
+            **self._dp_measures(task, base, delta, steps),
         }
         clean = {k: (v if math.isfinite(v) else -1e9) for k, v in measures.items()}
         return VoteBody(task.update_id, score, base_score, clean)
@@ -333,6 +403,10 @@ class Evaluator:
             else:
                 out.append(Scored(task.update_id, tuple(self._forged(next(bodies)))))
         return out
+
+
+def _seed(tag: str) -> int:
+    return int.from_bytes(sha256(tag.encode())[:4])
 
 
 __all__ = [
