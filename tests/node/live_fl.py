@@ -94,11 +94,17 @@ def upload_update(w: LiveNet) -> str:
     (which applies its trust effect) is out everywhere and the mempools are empty."""
     deadline = time.monotonic() + 150
     nonce, uid = 1, _submit(w, 1)
-    decided_at = None
+    decided_at, unknown_since = None, None
     while time.monotonic() < deadline:
-        with contextlib.suppress(urllib.error.HTTPError):
+        try:
             status = get(f"{w.url}/v1/updates/{uid}")["status"]
+            unknown_since = None
+        except urllib.error.HTTPError:  # not (or no longer) in the mempool nor the ledger
+            unknown_since = unknown_since or time.monotonic()
+            status = "stale" if time.monotonic() - unknown_since > 10 else "pending"
+        with contextlib.suppress(urllib.error.HTTPError):
             if status == "stale":
+                unknown_since = None
                 nonce += 1
                 uid = _submit(w, nonce)
             elif decided_at is None and status != "pending":
