@@ -2,6 +2,7 @@
 the decentralized run and its overhead summary are computed by the tree's code, except
 that vote log lines are read as [ballots, seconds] and one validation is seconds over
 ballots (the evalpipe branch's parser, applied to both trees alike)."""
+
 import re
 import sys
 from pathlib import Path

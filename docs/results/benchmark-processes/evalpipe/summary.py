@@ -1,6 +1,7 @@
 """One table row per run folder (next to this script): overhead per vote tx (as the trees
 computed it before this branch) and per update where the log has ballots, round phases,
 CPU per round, load."""
+
 import json
 import sys
 from pathlib import Path
@@ -25,8 +26,10 @@ for name in sys.argv[1:]:
         up = "— | —"
     la0, la1 = ex.get("loadavg_at_start", [0] * 3), ex.get("loadavg_at_end", [0] * 3)
     print(
-        f"| {name} | {med:.2f} s | {tr:.2f} s | {per_tx:.2f} s | {med / (tr + per_tx):.2f}x | {up} | "
-        f"{ph['to_first_update_s']:.2f} / {ph['update_spread_s']:.2f} / {ph['votes_s']:.2f} / {ph['release_s']:.2f} | "
+        f"| {name} | {med:.2f} s | {tr:.2f} s | {per_tx:.2f} s | "
+        f"{med / (tr + per_tx):.2f}x | {up} | "
+        f"{ph['to_first_update_s']:.2f} / {ph['update_spread_s']:.2f} / "
+        f"{ph['votes_s']:.2f} / {ph['release_s']:.2f} | "
         f"{cpu['validators']:.2f} / {cpu['trainers']:.2f} / {cpu['wall']:.2f} | "
         f"{la0[0]:.1f} → {la1[0]:.1f} | {d['decentralized']['wall_s']:.0f} s |"
     )
