@@ -32,13 +32,16 @@ class TxAdmission:
         self._recent_txs: set[bytes] = set(known or ())
         self._recent_order: deque[bytes] = deque(known or ())
 
-    def admit(self, raw: bytes, blobs: list[bytes]) -> TxCheck:
-        """Check ``raw`` (and store the blobs it references); add it to the mempool if ok."""
+    def admit(self, raw: bytes, blobs: list[bytes], tx: SignedTx | None = None) -> TxCheck:
+        """Check ``raw`` (and store the blobs it references); add it to the mempool if ok.
+
+        ``tx`` is ``raw`` already decoded, when the caller had to decode it first."""
         app = self.ctx.app
-        try:
-            tx = decode(raw, SignedTx)
-        except DecodeError as exc:
-            return TxCheck(400, f"malformed transaction: {exc}")
+        if tx is None:
+            try:
+                tx = decode(raw, SignedTx)
+            except DecodeError as exc:
+                return TxCheck(400, f"malformed transaction: {exc}")
         h = tx_hash(raw)
         if h in self.mempool or self.committed(h):
             return TxCheck(409, "duplicate transaction")
