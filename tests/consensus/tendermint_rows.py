@@ -150,6 +150,8 @@ class Row:
     after: State
     prefix: list[Event] = field(default_factory=list)
     me: int = 0
+    #: when the input under test arrives (the prefix and the start are at ``NOW``)
+    at: int = NOW
 
 
 def run_row(row: Row) -> None:
@@ -166,6 +168,6 @@ def run_row(row: Row) -> None:
             t.handle(ev, NOW)
         assert view(t) == row.before, "the prefix did not reach the state before"
         assert not isinstance(row.given, Start)
-        out = t.handle(row.given, NOW)
+        out = t.handle(row.given, row.at)
     assert out == row.expect
     assert view(t) == row.after

@@ -42,6 +42,7 @@ from flobc.consensus.messages import (
     ProposalReceived,
     RequestProposal,
     SignProposal,
+    TxsAvailable,
     ValidateProposal,
 )
 from flobc.consensus.tendermint import Tendermint
@@ -86,6 +87,62 @@ ROWS = [
         [],
         State(0, PROPOSE),
         me=1,
+    ),
+    # L21, round 0, with transactions pending: a correct proposer proposes
+    # timeout_commit (0 here) after the commit, not after the empty-block interval (1000)
+    Row(
+        "L21_txs_available_shortens_the_round_0_propose_timeout",
+        State(0, PROPOSE),
+        TxsAvailable(H),
+        [schedule(PROPOSE, 0, 100)],
+        State(0, PROPOSE),
+    ),
+    Row(
+        "L21_txs_available_later_counts_from_their_arrival",
+        State(0, PROPOSE),
+        TxsAvailable(H),
+        [schedule(PROPOSE, 0, 100)],
+        State(0, PROPOSE),
+        at=NOW + 400,
+    ),
+    Row(
+        "L21_txs_available_after_the_empty_block_interval_changes_nothing",
+        State(0, PROPOSE),
+        TxsAvailable(H),
+        [],
+        State(0, PROPOSE),
+        at=NOW + 1000,
+    ),
+    Row(
+        "L21_txs_available_twice_reschedules_once",
+        State(0, PROPOSE),
+        TxsAvailable(H),
+        [],
+        State(0, PROPOSE),
+        prefix=[TxsAvailable(H)],
+    ),
+    Row(
+        "L21_txs_available_for_another_height_is_ignored",
+        State(0, PROPOSE),
+        TxsAvailable(H + 1),
+        [],
+        State(0, PROPOSE),
+    ),
+    Row(
+        "L21_txs_available_in_a_later_round_changes_nothing",
+        State(1, PROPOSE),
+        TxsAvailable(H),
+        [],
+        State(1, PROPOSE),
+        prefix=TO_ROUND_1,
+    ),
+    Row(
+        "L21_txs_available_after_our_prevote_changes_nothing",
+        State(0, PREVOTE),
+        TxsAvailable(H),
+        [],
+        State(0, PREVOTE),
+        prefix=PREVOTED_NIL,
     ),
     Row(
         "L14_L16_proposer_reproposes_its_valid_value_with_valid_round",

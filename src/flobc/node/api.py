@@ -93,8 +93,10 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes]) -> web.Response:
-    """Hand a transaction to the node; 202 with its hash once it and its blobs are durable
-    here (the fsyncs run off the event loop), or the app's 4xx as JSON."""
+    """Hand a transaction to the node; 202 with its hash once the blobs it came with are
+    durable here (the fsyncs run off the event loop), or the app's 4xx as JSON. Without
+    blobs there is nothing to wait for (the mempool is memory), so no answer waits on an
+    unrelated fsync that is under way, such as a vote's."""
     rt = request.app[RUNTIME_KEY]
 
     def call(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
@@ -103,7 +105,8 @@ async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes
     check = await rt.call(call)
     if not check.ok:
         raise ApiError(check.code, check.message)
-    await rt.durable()
+    if blobs:
+        await rt.durable()
     return web.json_response({"hash": tx_hash(raw).hex(), "status": "accepted"}, status=202)
 
 
@@ -134,7 +137,7 @@ async def submit_batch(request: web.Request) -> web.Response:
             doc.update(status="rejected", code=check.code, error=check.message)
         results.append(doc)
     accepted = sum(c.ok for c in checks)
-    if accepted:
+    if any(c.ok and blobs for c, (_, _, blobs) in zip(checks, items, strict=True)):
         await rt.durable()
     return web.json_response({"accepted": accepted, "results": results})
 

@@ -179,7 +179,7 @@ class ValidatorNode:
         check = self.admission.admit(raw, blobs)
         if not check.ok:
             return check, []
-        return check, self.gossip.announce([(raw, blobs)]) + self.driver.maybe_propose()
+        return check, self.gossip.announce([(raw, blobs)]) + self.driver.txs_arrived()
 
     def submit_txs(
         self, items: list[tuple[bytes, SignedTx, list[bytes]]], now_ms: int
@@ -197,7 +197,7 @@ class ValidatorNode:
                 admitted.append((raw, blobs))
         if not admitted:
             return checks, []
-        return checks, self.gossip.announce(admitted) + self.driver.maybe_propose()
+        return checks, self.gossip.announce(admitted) + self.driver.txs_arrived()
 
     def status(self) -> dict[str, Any]:
         return node_status(self.ctx, self.driver, self.admission, self.sync)

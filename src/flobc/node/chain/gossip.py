@@ -37,7 +37,7 @@ class Gossip:
     def on_txs(self, msg: TxGossip) -> list[Action]:
         for raw in msg.txs[: self.ctx.params.max_block_txs]:
             self.admission.admit(raw, msg.blobs)
-        return self.driver.maybe_propose()
+        return self.driver.txs_arrived()
 
     def tick(self) -> list[Action]:
         consensus = self.driver.consensus
