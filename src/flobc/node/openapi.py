@@ -116,7 +116,7 @@ def _submission(summary: str, description: str) -> dict[str, Any]:
                 "401": _error("Bad signature."),
                 "403": _error("The signer may not send this transaction."),
                 "409": _error("Duplicate, replayed nonce or stale base version."),
-                "413": _error("Body larger than 32 MiB."),
+                "413": _error("Body larger than 32 MiB, or a transaction larger than a block."),
                 "422": _error("Well-formed but unusable (shape, NaN...)."),
                 **_COMMON,
             },

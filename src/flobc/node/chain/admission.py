@@ -8,6 +8,7 @@ know is not committed: no block store lookup per admitted or proposed transactio
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
 from flobc.app.abci import TxCheck
@@ -15,6 +16,8 @@ from flobc.chain.types import Block, SignedTx, tx_hash
 from flobc.encoding import DecodeError, decode, sha256
 from flobc.node.chain.context import NodeContext
 from flobc.node.mempool import Mempool
+
+log = logging.getLogger("flobc.node")
 
 #: How many recently committed transaction hashes are kept in memory for duplicate checks.
 RECENT_TXS = 200_000
@@ -42,6 +45,9 @@ class TxAdmission:
                 tx = decode(raw, SignedTx)
             except DecodeError as exc:
                 return TxCheck(400, f"malformed transaction: {exc}")
+        limit = self.ctx.params.max_block_bytes
+        if len(raw) > limit:
+            return TxCheck(413, f"transaction of {len(raw)} bytes exceeds a block's {limit}")
         h = tx_hash(raw)
         if h in self.mempool or self.committed(h):
             return TxCheck(409, "duplicate transaction")
@@ -77,4 +83,10 @@ class TxAdmission:
         while len(self._recent_order) > RECENT_TXS:
             self._recent_txs.discard(self._recent_order.popleft())
             self._complete = False
-        self.mempool.recheck(lambda tx: self.ctx.app.check_tx(tx).ok)
+        dropped = self.mempool.recheck(self._refusal)
+        for h, why in dropped.items():
+            log.info("tx %s left the mempool uncommitted: %s", h.hex(), why)
+
+    def _refusal(self, tx: SignedTx) -> str | None:
+        check = self.ctx.app.check_tx(tx)
+        return None if check.ok else f"{check.code} {check.message}"
