@@ -23,6 +23,23 @@ log = logging.getLogger("flobc.node")
 RECENT_TXS = 200_000
 
 
+class GivenBlobs:
+    """The blobs that came with a submission or a gossip message, hashed once, and only
+    when a transaction needs one: the key-value app needs none, and a gossip message of
+    many transactions shares its blobs (SHA-256 of a 5 MB blob is ~7-12 ms here)."""
+
+    def __init__(self, blobs: list[bytes]):
+        self.blobs = blobs
+        self._by_hash: dict[bytes, bytes] | None = None
+
+    def get(self, blob_hash: bytes) -> bytes | None:
+        if not self.blobs:
+            return None
+        if self._by_hash is None:
+            self._by_hash = {sha256(b): b for b in self.blobs}
+        return self._by_hash.get(blob_hash)
+
+
 class TxAdmission:
     """The mempool and the rules for getting into it."""
 
@@ -35,10 +52,13 @@ class TxAdmission:
         self._recent_txs: set[bytes] = set(known or ())
         self._recent_order: deque[bytes] = deque(known or ())
 
-    def admit(self, raw: bytes, blobs: list[bytes], tx: SignedTx | None = None) -> TxCheck:
+    def admit(
+        self, raw: bytes, blobs: list[bytes] | GivenBlobs, tx: SignedTx | None = None
+    ) -> TxCheck:
         """Check ``raw`` (and store the blobs it references); add it to the mempool if ok.
 
         ``tx`` is ``raw`` already decoded, when the caller had to decode it first."""
+        given = blobs if isinstance(blobs, GivenBlobs) else GivenBlobs(blobs)
         app = self.ctx.app
         if tx is None:
             try:
@@ -56,13 +76,13 @@ class TxAdmission:
         check = app.check_tx(tx)
         if not check.ok:
             return check
-        given = {sha256(b): b for b in blobs}
         for need in app.required_blobs(tx):
-            if need in given:
-                content = app.check_blob(tx, given[need])
+            data = given.get(need)
+            if data is not None:
+                content = app.check_blob(tx, data)
                 if not content.ok:
                     return content
-                self.ctx.blobs.put(given[need])
+                self.ctx.blobs.put(data)
             elif not self.ctx.blobs.has(need):
                 return TxCheck(422, f"missing blob {need.hex()} (upload it with the transaction)")
         self.mempool.add(h, raw, tx)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from flobc.node.chain.admission import TxAdmission
+from flobc.node.chain.admission import GivenBlobs, TxAdmission
 from flobc.node.chain.consensus_driver import ConsensusDriver
 from flobc.node.chain.context import NodeContext, NodeTimer
 from flobc.node.process import Action, Broadcast, SetTimer
@@ -35,8 +35,9 @@ class Gossip:
         return out
 
     def on_txs(self, msg: TxGossip) -> list[Action]:
+        given = GivenBlobs(msg.blobs)
         for raw in msg.txs[: self.ctx.params.max_block_txs]:
-            self.admission.admit(raw, msg.blobs)
+            self.admission.admit(raw, given)
         return self.driver.txs_arrived()
 
     def tick(self) -> list[Action]:
