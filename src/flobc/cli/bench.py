@@ -102,19 +102,26 @@ class OtherLoad:
             v = [int(x) for x in fh.readline().split()[1:9]]
         busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tick  # all but idle and iowait
         me = resource.getrusage(resource.RUSAGE_SELF)
-        ours = me.ru_utime + me.ru_stime
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    f = fh.read().rsplit(")", 1)[1].split()
-                ours += (int(f[11]) + int(f[12])) / tick
-            except (OSError, IndexError, ValueError):
-                pass
+        ours = me.ru_utime + me.ru_stime + process_cpu_s(self.pids)
         return time.monotonic(), busy, ours
 
     def cores(self) -> float:
         t, busy, ours = self._read()
         return max(0.0, (busy - self._busy0) - (ours - self._ours0)) / max(1e-9, t - self._t0)
+
+
+def process_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -137,6 +144,7 @@ async def measure_latency(ln: LocalNet, samples: int, poll_ms: float) -> dict[st
     async with aiohttp.ClientSession() as session:
         clients = [AsyncValidatorClient(u, session) for u in ln.urls]
         await _wait_height(clients[0], 2, 10)
+        cpu0 = process_cpu_s(ln.pids)
         for i, tx in enumerate(txs):
             c = clients[i % len(clients)]
             t0 = time.perf_counter()
@@ -146,7 +154,11 @@ async def measure_latency(ln: LocalNet, samples: int, poll_ms: float) -> dict[st
                     raise click.ClickException(f"tx {h} not committed after 30 s")
                 await asyncio.sleep(poll_ms / 1000)
             lat.append((time.perf_counter() - t0) * 1000)
+        cpu = process_cpu_s(ln.pids) - cpu0
     return {
+        # the validators' CPU per sample (a transaction, about a height): what the commit
+        # costs, which another load on the machine does not change (wall latency it does)
+        "latency_node_cpu_ms": cpu * 1000 / samples,
         "latency_p50_ms": _pct(lat, 0.5),
         "latency_p95_ms": _pct(lat, 0.95),
         "latency_max_ms": max(lat),
@@ -291,12 +303,12 @@ async def measure_throughput(
         ]
         await asyncio.sleep(warmup)
         h0, c0, t0 = await probe.height(), committed, time.perf_counter()
-        r0 = requests
+        r0, n0 = requests, process_cpu_s(ln.pids)
         deadline = t0 + duration
         while time.perf_counter() < deadline and ours:
             await asyncio.sleep(0.01)
         h1, c1, t1 = await probe.height(), committed, time.perf_counter()
-        r1 = requests
+        r1, n1 = requests, process_cpu_s(ln.pids)
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         for t in [*tasks, follower]:
             t.cancel()
@@ -308,6 +320,8 @@ async def measure_throughput(
         "blocks_s": (h1 - h0) / span,
         "txs_per_block": (c1 - c0) / max(1, h1 - h0),
         "requests_s": (r1 - r0) / span,
+        # the validators' CPU per committed transaction (all of them together)
+        "throughput_node_cpu_ms_per_tx": (n1 - n0) * 1000 / max(1, c1 - c0),
         "window_s": span,
         "rejected": rejected,
         "exhausted": float(not ours),
@@ -469,6 +483,8 @@ def consensus(
         ("blocks/s", "blocks_s", 1),
         ("blob to all p50 ms", "blob_to_all_p50_ms", 1),
         ("txs/block", "txs_per_block", 0),
+        ("node CPU ms / latency tx", "latency_node_cpu_ms", 1),
+        ("node CPU ms / tx", "throughput_node_cpu_ms_per_tx", 2),
         ("client CPU", "client_cpu", 2),
         ("other CPU", "other_cpu", 2),
         ("sim s / wall s", "sim_s_per_wall_s", 2),
