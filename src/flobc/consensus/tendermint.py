@@ -243,12 +243,10 @@ class Tendermint:
             return
         self._txs_available = True
         p = self.params
-        if (
-            self.round != 0
-            or self.step != Step.PROPOSE
-            or p.empty_block_interval_ms <= (p.timeout_commit_ms)
-        ):
+        if self.round != 0 or self.step != Step.PROPOSE:
             return
+        if p.empty_block_interval_ms <= p.timeout_commit_ms:
+            return  # the timeout already waits only for the commit
         if self._now >= self._started_ms + p.empty_block_interval_ms:
             return  # the proposer's empty-block wait is over anyway
         wait = max(0, self._started_ms + p.timeout_commit_ms - self._now)

@@ -240,7 +240,7 @@ class ConsensusDriver:
         out += self.execute(
             self.consensus.start_height(block.height + 1, block.header.time_ms, ctx.now)
         )
-        return out + self.txs_available()
+        return out if replay else out + self.txs_available()
 
 
 def _timer_order(k: cm.TimeoutKey) -> tuple[int, int, int]:
