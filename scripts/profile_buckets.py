@@ -21,7 +21,10 @@ BUCKETS = [
     ("msgpack", ("encoding.py",)),
     ("socket_writes", ("_SelectorSocketTransport.write",)),
     ("websocket_frame_masking_and_assembly", ("_write_websocket_frame",)),
-    ("node_logic_consensus_admission_app", ("on_message (", "submit_tx (", "on_timer (")),
+    (
+        "node_logic_consensus_admission_app",
+        ("on_message (", "submit_tx (", "submit_txs (", "on_timer ("),
+    ),
     ("peer_streams_other", ("_handle_stream", "peer_link", "web_ws", "client_ws")),
     ("http_api_requests", ("web_protocol", "_handle_request", "http_parser")),
 ]

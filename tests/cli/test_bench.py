@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from flobc.cli.bench import local_network, measure_latency, measure_propagation
+from flobc.cli.bench import (
+    local_network,
+    measure_latency,
+    measure_propagation,
+    measure_throughput,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -17,6 +22,17 @@ def test_latency_and_update_propagation_on_two_validators(tmp_path: Path) -> Non
     with local_network(2, 100, tmp_path) as ln:
         lat = asyncio.run(measure_latency(ln, samples=3, poll_ms=2))
         assert 0 < lat["latency_p50_ms"] <= lat["latency_max_ms"] < 30_000
+        assert lat["latency_node_cpu_ms"] > 0
         prop = asyncio.run(measure_propagation(ln, samples=2, blob_mb=0.5, poll_ms=2))
         assert prop["blob_mb"] == 0.5
         assert 0 < prop["blob_to_all_p50_ms"] <= prop["blob_to_all_p95_ms"] < 30_000
+
+
+@pytest.mark.parametrize("batch", [1, 25])
+def test_throughput_load_single_and_batched(tmp_path: Path, batch: int) -> None:
+    with local_network(2, 100, tmp_path) as ln:
+        out = asyncio.run(measure_throughput(ln, 1.5, 0.5, 2, 300, 60, batch))
+    assert out["rejected"] == 0 and out["throughput_tx_s"] > 0
+    assert out["throughput_node_cpu_ms_per_tx"] > 0
+    # a request per transaction, or fewer with batches (the window holds up to 60)
+    assert (out["requests_s"] >= out["throughput_tx_s"] * 0.5) == (batch == 1)

@@ -1,6 +1,14 @@
-"""The vocabulary of the table-driven Tendermint tests (`test_tendermint_lines.py`): a
-four-validator set, two candidate blocks, builders for the inputs and expected outputs,
-the asserted state and the row type."""
+"""The vocabulary of the table-driven Tendermint tests (`test_tendermint_propose.py`,
+`test_tendermint_lines.py`): a four-validator set, two candidate blocks, builders for the
+inputs and expected outputs, the asserted state, the row type and its runner.
+
+Each row names its line of Algorithm 1 and gives: the inputs that bring a fresh machine
+(validator ``me`` of four equal-power validators, at height 1) to the state *before*,
+that state, the one input under test, the exact outputs expected, and the state *after*.
+Votes and proposals are fed as ``trusted`` (signature checks are not what these rows
+test), and the machine's own signed votes are not fed back, so every tally counts peers
+only. Proposer of (1, r) is validator ``(1 + r) % 4``: 1, 2, 3, 0 for rounds 0..3.
+"""
 
 from __future__ import annotations
 
@@ -142,3 +150,24 @@ class Row:
     after: State
     prefix: list[Event] = field(default_factory=list)
     me: int = 0
+    #: when the input under test arrives (the prefix and the start are at ``NOW``)
+    at: int = NOW
+
+
+def run_row(row: Row) -> None:
+    """Bring a fresh machine to ``row.before`` with its prefix, feed ``row.given``, and
+    check the exact outputs and the state after."""
+    t = Tendermint(CHAIN, VSET, row.me, PARAMS)
+    if row.before is None:
+        assert not row.prefix
+        assert isinstance(row.given, Start)
+        out = t.start_height(H, PREV_TIME, NOW)
+    else:
+        t.start_height(H, PREV_TIME, NOW)
+        for ev in row.prefix:
+            t.handle(ev, NOW)
+        assert view(t) == row.before, "the prefix did not reach the state before"
+        assert not isinstance(row.given, Start)
+        out = t.handle(row.given, row.at)
+    assert out == row.expect
+    assert view(t) == row.after

@@ -105,6 +105,45 @@ def test_rejections(node: Node) -> None:
     assert exc.value.status == 400 and exc.value.message
 
 
+def test_submit_batch_checks_each_tx_on_its_own(node: Node) -> None:
+    c = ValidatorClient(node.url)
+    first, second = node.tx("b1", "1"), node.tx("b2", "2")
+    forged = msgspec.structs.replace(node.tx("b3", "3"), signature=b"\0" * 64)
+    results = c.submit_batch([first, second.encoded(), (forged, []), first])
+    assert [r.hash for r in results] == [
+        tx_hash(t.encoded()).hex() for t in (first, second, forged, first)
+    ]
+    assert [(r.accepted, r.code) for r in results] == [
+        (True, None),
+        (True, None),
+        (False, 401),
+        (False, 409),
+    ]
+    assert results[2].error == "bad signature" and "duplicate" in (results[3].error or "")
+    for r in results[:2]:
+        assert c.wait_committed(r.hash, timeout=10, poll_s=0.005).committed
+    assert c.tx_status(results[2].hash).state == "unknown"
+
+
+def test_malformed_batch_admits_nothing(node: Node) -> None:
+    c = ValidatorClient(node.url)
+    good = node.tx("m", "1")
+    with pytest.raises(ApiRejected) as exc:
+        c.submit_batch([good, b"\x93not a tx"])
+    assert exc.value.status == 400 and exc.value.message.startswith("txs[1]: malformed")
+    assert exc.value.body["index"] == 1
+    assert c.tx_status(tx_hash(good.encoded()).hex()).state == "unknown"
+    with pytest.raises(ApiRejected) as exc:
+        c.submit_batch([])
+    assert exc.value.status == 400 and "1 to 1000" in exc.value.message
+    with pytest.raises(ApiRejected) as exc:
+        c._request("POST", "/v1/tx-batches", b"\xc1")  # not MessagePack
+    assert exc.value.status == 400
+    assert c.status()["mempool"] == 0 and c.tx_status(tx_hash(good.encoded()).hex()).state == (
+        "unknown"
+    )
+
+
 def test_unknown_tx_and_bad_hash(node: Node) -> None:
     c = ValidatorClient(node.url)
     st = c.tx_status("00" * 32)
@@ -168,6 +207,10 @@ async def test_async_client(node: Node) -> None:
             await a.submit(tx)
         assert exc.value.status == 409
         assert (await a.tx_status("00" * 32)).state == "unknown"
+        batch = [node.tx("async-b", "1"), node.tx("async-b", "2")]
+        results = await b.submit_batch(batch)
+        assert [r.accepted for r in results] == [True, True]
+        assert (await a.wait_committed(results[1].hash, timeout=10, poll_s=0.005)).committed
         await a.close()  # a shared session is not closed by its clients
         assert not session.closed
 

@@ -22,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from flobc.app.fl.state import UpdateInfo
+from flobc.app.kvstore import kv_tx
+from flobc.crypto.keys import KeyPair
 from flobc.encoding import encode
 from flobc.node import api, dashboard_api
 from flobc.node import api_schemas as docs
@@ -172,6 +174,16 @@ def test_real_answers_match_their_schemas(network: LiveNet) -> None:
     for template in ("/v1/txs", "/v1/updates"):
         status, doc = check_answer(base, "post", template, template, bad)
         assert status == 400 and doc["error"], doc
+    batches = "/v1/tx-batches"
+    status, doc = check_answer(
+        base, "post", batches, batches, encode([api.TxSubmission(b"not a tx", [])])
+    )
+    assert status == 400 and doc["error"].startswith("txs[0]: malformed"), doc
+    foreign = kv_tx(network.chain, KeyPair.generate(), "k", "v", 1).encoded()
+    status, doc = check_answer(base, "post", batches, batches, encode([[foreign, []]]))
+    assert status == 200 and doc["accepted"] == 0, doc
+    [result] = msgspec.convert(doc, docs.TxBatchResultDoc).results
+    assert result.status == "rejected" and result.code and 400 <= result.code < 500
     assert get(base + "/v1/status")["mempool"] == 0
 
 

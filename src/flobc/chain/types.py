@@ -7,6 +7,7 @@ with a per-purpose domain tag and the chain id.
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
 import msgspec
@@ -118,8 +119,13 @@ class Commit(msgspec.Struct, **_STRUCT):
         ]
 
 
-class BlockHeader(msgspec.Struct, **_STRUCT):
-    """Block header. ``app_hash`` is the application state after the *previous* block."""
+class BlockHeader(msgspec.Struct, dict=True, **_STRUCT):
+    """Block header. ``app_hash`` is the application state after the *previous* block.
+
+    Its hash (the block's hash) is computed once per instance (``dict=True`` gives the
+    frozen struct room for the cached value; it is not encoded): a height asked for it
+    on every proposal check, vote tally, verdict and save, each an encode and a SHA-256.
+    """
 
     chain_id: str
     height: int
@@ -132,7 +138,7 @@ class BlockHeader(msgspec.Struct, **_STRUCT):
     app_hash: bytes
     validators_hash: bytes
 
-    @property
+    @functools.cached_property
     def hash(self) -> bytes:
         return hash_obj(self)
 

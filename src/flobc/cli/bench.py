@@ -3,8 +3,9 @@ loopback, and the simulator's speed. A benchmark, not a test: it reports, it ass
 
 * latency: one transaction at a time, submit -> ``GET /v1/txs/{h}`` answers 200 (polled
   every ``--poll-ms``) on the validator it was sent to;
-* throughput: many concurrent submitters (one key each, transactions signed beforehand),
-  committed transactions counted from the blocks of a fixed window after a warm-up;
+* throughput: many concurrent submitters (one key each, transactions signed beforehand,
+  sent ``--batch`` at a time through ``POST /v1/tx-batches``), committed transactions
+  counted from the blocks of a fixed window after a warm-up;
 * propagation: a transaction carrying a ``--blob-mb`` blob (the size of a model update) is
   submitted to one validator; timed until every validator holds it (``GET /v1/txs/{h}``
   answers pending or committed on each, polled every ``--poll-ms``). On the key-value app
@@ -101,19 +102,26 @@ class OtherLoad:
             v = [int(x) for x in fh.readline().split()[1:9]]
         busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tick  # all but idle and iowait
         me = resource.getrusage(resource.RUSAGE_SELF)
-        ours = me.ru_utime + me.ru_stime
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    f = fh.read().rsplit(")", 1)[1].split()
-                ours += (int(f[11]) + int(f[12])) / tick
-            except (OSError, IndexError, ValueError):
-                pass
+        ours = me.ru_utime + me.ru_stime + process_cpu_s(self.pids)
         return time.monotonic(), busy, ours
 
     def cores(self) -> float:
         t, busy, ours = self._read()
         return max(0.0, (busy - self._busy0) - (ours - self._ours0)) / max(1e-9, t - self._t0)
+
+
+def process_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -136,6 +144,7 @@ async def measure_latency(ln: LocalNet, samples: int, poll_ms: float) -> dict[st
     async with aiohttp.ClientSession() as session:
         clients = [AsyncValidatorClient(u, session) for u in ln.urls]
         await _wait_height(clients[0], 2, 10)
+        cpu0 = process_cpu_s(ln.pids)
         for i, tx in enumerate(txs):
             c = clients[i % len(clients)]
             t0 = time.perf_counter()
@@ -145,7 +154,11 @@ async def measure_latency(ln: LocalNet, samples: int, poll_ms: float) -> dict[st
                     raise click.ClickException(f"tx {h} not committed after 30 s")
                 await asyncio.sleep(poll_ms / 1000)
             lat.append((time.perf_counter() - t0) * 1000)
+        cpu = process_cpu_s(ln.pids) - cpu0
     return {
+        # the validators' CPU per sample (a transaction, about a height): what the commit
+        # costs, which another load on the machine does not change (wall latency it does)
+        "latency_node_cpu_ms": cpu * 1000 / samples,
         "latency_p50_ms": _pct(lat, 0.5),
         "latency_p95_ms": _pct(lat, 0.95),
         "latency_max_ms": max(lat),
@@ -188,11 +201,19 @@ async def measure_propagation(
 
 
 async def measure_throughput(
-    ln: LocalNet, duration: float, warmup: float, submitters: int, total_txs: int, inflight: int
+    ln: LocalNet,
+    duration: float,
+    warmup: float,
+    submitters: int,
+    total_txs: int,
+    inflight: int,
+    batch: int = 1,
 ) -> dict[str, float]:
     """Keep up to ``inflight`` pre-signed transactions submitted but not yet committed (each
     submitter owns one key, so its nonces arrive in order); count the committed ones in the
-    blocks of a window that starts after ``warmup`` seconds."""
+    blocks of a window that starts after ``warmup`` seconds. With ``batch`` > 1 a submitter
+    sends up to that many of its transactions per ``POST /v1/tx-batches`` (as many as the
+    window has room for, at least one); with 1, one ``POST /v1/txs`` each."""
     per = max(1, total_txs // submitters)
     keys = [KeyPair.generate() for _ in range(submitters)]
     signed = [
@@ -201,24 +222,59 @@ async def measure_throughput(
     ]
     ours = {tx_hash(raw).hex() for txs in signed for raw in txs}
     window = asyncio.Semaphore(inflight)
-    committed, rejected = 0, 0
+    committed, rejected, requests = 0, 0, 0
+
+    async def submit_one(raw: bytes, client: AsyncValidatorClient) -> None:
+        nonlocal rejected, requests
+        while True:
+            requests += 1
+            try:
+                await client.submit_raw(raw)
+                return
+            except ApiRejected as exc:
+                if exc.status != 429:  # mempool full: retry; anything else: skip
+                    rejected += 1
+                    window.release()
+                    return
+                await asyncio.sleep(0.005)
+            except ClientError:
+                await asyncio.sleep(0.05)
+
+    async def submit_many(chunk: list[bytes], client: AsyncValidatorClient) -> None:
+        nonlocal rejected, requests
+        while chunk:
+            requests += 1
+            try:
+                results = await client.submit_batch(chunk)
+            except ClientError:
+                await asyncio.sleep(0.05)
+                continue
+            retry = []
+            for raw, res in zip(chunk, results, strict=True):
+                if res.accepted:
+                    continue
+                if res.code == 429:  # mempool full: again, in order
+                    retry.append(raw)
+                else:
+                    rejected += 1
+                    window.release()
+            chunk = retry
+            if chunk:
+                await asyncio.sleep(0.005)
 
     async def submitter(txs: list[bytes], client: AsyncValidatorClient) -> None:
-        nonlocal rejected
-        for raw in txs:
+        i = 0
+        while i < len(txs):
             await window.acquire()
-            while True:
-                try:
-                    await client.submit_raw(raw)
-                    break
-                except ApiRejected as exc:
-                    if exc.status != 429:  # mempool full: retry; anything else: skip
-                        rejected += 1
-                        window.release()
-                        break
-                    await asyncio.sleep(0.005)
-                except ClientError:
-                    await asyncio.sleep(0.05)
+            n = 1
+            while n < batch and i + n < len(txs) and not window.locked():
+                await window.acquire()
+                n += 1
+            chunk, i = txs[i : i + n], i + n
+            if batch == 1:
+                await submit_one(chunk[0], client)
+            else:
+                await submit_many(chunk, client)
 
     async def follow(client: AsyncValidatorClient, height: int) -> None:
         nonlocal committed
@@ -247,10 +303,12 @@ async def measure_throughput(
         ]
         await asyncio.sleep(warmup)
         h0, c0, t0 = await probe.height(), committed, time.perf_counter()
+        r0, n0 = requests, process_cpu_s(ln.pids)
         deadline = t0 + duration
         while time.perf_counter() < deadline and ours:
             await asyncio.sleep(0.01)
         h1, c1, t1 = await probe.height(), committed, time.perf_counter()
+        r1, n1 = requests, process_cpu_s(ln.pids)
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         for t in [*tasks, follower]:
             t.cancel()
@@ -261,6 +319,9 @@ async def measure_throughput(
         "throughput_tx_s": (c1 - c0) / span,
         "blocks_s": (h1 - h0) / span,
         "txs_per_block": (c1 - c0) / max(1, h1 - h0),
+        "requests_s": (r1 - r0) / span,
+        # the validators' CPU per committed transaction (all of them together)
+        "throughput_node_cpu_ms_per_tx": (n1 - n0) * 1000 / max(1, c1 - c0),
         "window_s": span,
         "rejected": rejected,
         "exhausted": float(not ours),
@@ -324,6 +385,13 @@ def bench() -> None:
 @click.option("--samples", type=click.IntRange(1), default=150, show_default=True)
 @click.option("--poll-ms", type=float, default=1.0, show_default=True)
 @click.option("--submitters", type=click.IntRange(1), default=64, show_default=True)
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Most transactions per submission request (1: POST /v1/txs, one each).",
+)
 @click.option("--txs", "total_txs", type=click.IntRange(1), default=40_000, show_default=True)
 @click.option(
     "--inflight",
@@ -357,6 +425,7 @@ def consensus(
     samples: int,
     poll_ms: float,
     submitters: int,
+    batch: int,
     total_txs: int,
     inflight: int,
     empty_block_ms: int,
@@ -395,7 +464,7 @@ def consensus(
                         console.log(f"run {run + 1}/{runs} n={n}: throughput, {duration:g}s")
                         row |= asyncio.run(
                             measure_throughput(
-                                ln, duration, warmup, submitters, total_txs, inflight
+                                ln, duration, warmup, submitters, total_txs, inflight, batch
                             )
                         )
                     row["other_cpu"] = other.cores()
@@ -414,6 +483,8 @@ def consensus(
         ("blocks/s", "blocks_s", 1),
         ("blob to all p50 ms", "blob_to_all_p50_ms", 1),
         ("txs/block", "txs_per_block", 0),
+        ("node CPU ms / latency tx", "latency_node_cpu_ms", 1),
+        ("node CPU ms / tx", "throughput_node_cpu_ms_per_tx", 2),
         ("client CPU", "client_cpu", 2),
         ("other CPU", "other_cpu", 2),
         ("sim s / wall s", "sim_s_per_wall_s", 2),

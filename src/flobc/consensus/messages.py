@@ -82,7 +82,20 @@ class ProposalValidity:
     valid: bool
 
 
-Event = ProposalReceived | VoteReceived | TimeoutFired | ProposalReady | ProposalValidity
+@dataclass(frozen=True)
+class TxsAvailable:
+    """The host holds transactions to propose at ``height`` (its mempool is not empty).
+
+    Round 0's propose timeout then no longer waits for the empty-block interval: a
+    correct proposer with those transactions proposes ``timeout_commit_ms`` after the
+    last commit, not at the interval (CometBFT's ``TxsAvailable``)."""
+
+    height: int
+
+
+Event = (
+    ProposalReceived | VoteReceived | TimeoutFired | ProposalReady | ProposalValidity | TxsAvailable
+)
 
 
 # ---------------------------------------------------------------- actions (outputs)

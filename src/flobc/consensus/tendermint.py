@@ -34,6 +34,7 @@ from flobc.consensus.messages import (
     Step,
     TimeoutFired,
     TimeoutKey,
+    TxsAvailable,
     ValidateProposal,
     VoteReceived,
 )
@@ -88,6 +89,7 @@ class Tendermint:
     def start_height(self, height: int, prev_block_time_ms: int, now_ms: int) -> list[Action]:
         """Enter ``height`` at round 0 (after the previous height was committed)."""
         self._reset_height(height, prev_block_time_ms)
+        self._started_ms = now_ms
         out: list[Action] = []
         self._start_round(0, out)
         future, self._future = self._future, []
@@ -109,6 +111,8 @@ class Tendermint:
             self._on_proposal_ready(event, out)
         elif isinstance(event, ProposalValidity):
             self._on_validity(event)
+        elif isinstance(event, TxsAvailable):
+            self._on_txs_available(event, out)
         self._apply_rules(out)
         return out
 
@@ -166,6 +170,8 @@ class Tendermint:
         self._asked: set[bytes] = set()
         self._once: set[tuple[str, int]] = set()
         self._now = 0
+        self._started_ms = 0
+        self._txs_available = False
 
     def _accept_slot(self, height: int, round_: int, event: Event) -> bool:
         """Whether a message for (height, round) is for us now; buffer next-height ones."""
@@ -227,6 +233,26 @@ class Tendermint:
         if self.me is None or self.round in self._proposals:
             return
         out.append(SignProposal(Proposal(self.height, self.round, -1, ev.block, self.me)))
+
+    def _on_txs_available(self, ev: TxsAvailable, out: list[Action]) -> None:
+        """L21 for round 0 again, with the shorter wait: the proposer has no reason to wait
+        for the empty-block interval now, so neither does our propose timeout (a crashed
+        proposer costs ``timeout_propose`` after the commit wait, not after the interval).
+        Rescheduled only while that makes it earlier."""
+        if ev.height != self.height or self._txs_available:
+            return
+        self._txs_available = True
+        p = self.params
+        if self.round != 0 or self.step != Step.PROPOSE:
+            return
+        if p.empty_block_interval_ms <= p.timeout_commit_ms:
+            return  # the timeout already waits only for the commit
+        if self._now >= self._started_ms + p.empty_block_interval_ms:
+            return  # the proposer's empty-block wait is over anyway
+        wait = max(0, self._started_ms + p.timeout_commit_ms - self._now)
+        out.append(
+            ScheduleTimeout(TimeoutKey(Step.PROPOSE, self.height, 0), p.timeout_propose_ms + wait)
+        )
 
     def _on_timeout(self, ev: TimeoutFired, out: list[Action]) -> None:
         k = ev.key
@@ -362,6 +388,10 @@ class Tendermint:
         }[step]
         delay = base + delta * r
         if step == Step.PROPOSE and r == 0:
-            # the proposer may wait that long (for txs, or after a commit while txs pend)
-            delay += max(p.empty_block_interval_ms, p.timeout_commit_ms)
+            # the proposer may wait that long after the commit: timeout_commit_ms with
+            # transactions pending, the empty-block interval without (TxsAvailable)
+            wait = p.timeout_commit_ms
+            if not self._txs_available:
+                wait = max(wait, p.empty_block_interval_ms)
+            delay += wait
         return ScheduleTimeout(TimeoutKey(step, self.height, r), delay)

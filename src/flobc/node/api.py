@@ -8,14 +8,16 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from flobc.chain.types import CommittedBlock, tx_hash
-from flobc.encoding import decode
+from flobc.chain.types import CommittedBlock, SignedTx, tx_hash
+from flobc.encoding import DecodeError, decode
 from flobc.node.http_errors import ApiError, read_body
 from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node.validator import ValidatorNode
 
 #: Largest accepted client request (a transaction and the blobs it references).
 MAX_SUBMISSION_BYTES = 32 * 1024 * 1024
+#: Most transactions in one ``POST /v1/tx-batches``.
+MAX_BATCH_TXS = 1000
 
 
 class TxSubmission(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
@@ -24,6 +26,9 @@ class TxSubmission(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_
     tx: bytes
     blobs: list[bytes] = []
 
+
+#: Body of ``POST /v1/tx-batches``: submissions, each checked and admitted on its own.
+TxBatch = list[TxSubmission]
 
 routes = web.RouteTableDef()
 
@@ -88,8 +93,10 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes]) -> web.Response:
-    """Hand a transaction to the node; 202 with its hash once it and its blobs are durable
-    here (the fsyncs run off the event loop), or the app's 4xx as JSON."""
+    """Hand a transaction to the node; 202 with its hash once the blobs it came with are
+    durable here (the fsyncs run off the event loop), or the app's 4xx as JSON. Without
+    blobs there is nothing to wait for (the mempool is memory), so no answer waits on an
+    unrelated fsync that is under way, such as a vote's."""
     rt = request.app[RUNTIME_KEY]
 
     def call(node: ValidatorNode, now: int) -> tuple[Any, list[Any]]:
@@ -98,8 +105,41 @@ async def submit_and_respond(request: web.Request, raw: bytes, blobs: list[bytes
     check = await rt.call(call)
     if not check.ok:
         raise ApiError(check.code, check.message)
-    await rt.durable()
+    if blobs:
+        await rt.durable()
     return web.json_response({"hash": tx_hash(raw).hex(), "status": "accepted"}, status=202)
+
+
+@routes.post("/v1/tx-batches")
+async def submit_batch(request: web.Request) -> web.Response:
+    """Many transactions in one request: one HTTP exchange, one event-loop call and one
+    gossip message for all of them (a request per transaction cost a quarter of a
+    validator's CPU under load). Each is checked on its own and gets its own result; a
+    body that does not decode, or any item that is no transaction, admits nothing."""
+    body = await read_body(request, MAX_SUBMISSION_BYTES)
+    subs = decode(body, TxBatch, max_bytes=MAX_SUBMISSION_BYTES)
+    if not 1 <= len(subs) <= MAX_BATCH_TXS:
+        raise ApiError(400, f"a batch holds 1 to {MAX_BATCH_TXS} transactions, not {len(subs)}")
+    items: list[tuple[bytes, SignedTx, list[bytes]]] = []
+    for i, sub in enumerate(subs):
+        try:
+            items.append((sub.tx, decode(sub.tx, SignedTx), sub.blobs))
+        except DecodeError as exc:
+            raise ApiError(400, f"txs[{i}]: malformed transaction: {exc}", index=i) from exc
+    rt = request.app[RUNTIME_KEY]
+    checks = await rt.call(lambda node, now: node.submit_txs(items, now))
+    results: list[dict[str, Any]] = []
+    for (raw, _, _), check in zip(items, checks, strict=True):
+        doc: dict[str, Any] = {"hash": tx_hash(raw).hex()}
+        if check.ok:
+            doc["status"] = "accepted"
+        else:
+            doc.update(status="rejected", code=check.code, error=check.message)
+        results.append(doc)
+    accepted = sum(c.ok for c in checks)
+    if any(c.ok and blobs for c, (_, _, blobs) in zip(checks, items, strict=True)):
+        await rt.durable()
+    return web.json_response({"accepted": accepted, "results": results})
 
 
 @routes.get("/v1/txs/{hash}")

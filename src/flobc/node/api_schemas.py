@@ -87,6 +87,23 @@ class TxAcceptedDoc(msgspec.Struct):
     status: Literal["accepted"]
 
 
+class TxResultDoc(msgspec.Struct):
+    """One transaction of a batch: accepted into the mempool, or refused with the status
+    and message a single submission would have got (``code`` and ``error``)."""
+
+    hash: str
+    status: Literal["accepted", "rejected"]
+    code: int | None = None
+    error: str | None = None
+
+
+class TxBatchResultDoc(msgspec.Struct):
+    """200 of ``POST /v1/tx-batches``: one result per submitted transaction, in order."""
+
+    accepted: int
+    results: list[TxResultDoc]
+
+
 class TxLocationDoc(msgspec.Struct):
     """``GET /v1/txs/{hash}`` of a committed transaction."""
 
@@ -141,5 +158,7 @@ __all__ = [
     "PendingErrorDoc",
     "StatusDoc",
     "TxAcceptedDoc",
+    "TxBatchResultDoc",
     "TxLocationDoc",
+    "TxResultDoc",
 ]

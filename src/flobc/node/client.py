@@ -1,4 +1,5 @@
-"""Clients of the validator API (``/v1/status``, ``/v1/blocks``, ``/v1/txs``).
+"""Clients of the validator API (``/v1/status``, ``/v1/blocks``, ``/v1/txs``,
+``/v1/tx-batches``).
 
 :class:`ValidatorClient` is synchronous (``urllib``, no extra dependency),
 :class:`AsyncValidatorClient` runs over one (possibly shared) ``aiohttp`` session, and
@@ -70,6 +71,36 @@ class TxStatus:
 def submission_body(raw: bytes, blobs: Sequence[bytes] = ()) -> bytes:
     """The msgpack body of ``POST /v1/txs``: ``[tx_bytes, [blob_bytes...]]``."""
     return encode([raw, list(blobs)])
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """One transaction of a batch submission: accepted, or refused with ``code``/``error``."""
+
+    hash: str
+    accepted: bool
+    code: int | None = None
+    error: str | None = None
+
+
+#: A batch item: a signed transaction, its encoding, or either with the blobs it references.
+BatchItem = SignedTx | bytes | tuple[SignedTx | bytes, Sequence[bytes]]
+
+
+def batch_body(items: Sequence[BatchItem]) -> bytes:
+    """The msgpack body of ``POST /v1/tx-batches``: ``[[tx_bytes, [blob_bytes...]], ...]``."""
+    subs: list[list[Any]] = []
+    for item in items:
+        tx, blobs = item if isinstance(item, tuple) else (item, ())
+        subs.append([tx.encoded() if isinstance(tx, SignedTx) else tx, list(blobs)])
+    return encode(subs)
+
+
+def _batch_results(body: dict[str, Any]) -> list[TxResult]:
+    return [
+        TxResult(r["hash"], r["status"] == "accepted", r.get("code"), r.get("error"))
+        for r in body["results"]
+    ]
 
 
 def _error(status: int, text: bytes) -> ApiError:
@@ -169,6 +200,11 @@ class ValidatorClient(_SyncWait):
         """Submit a signed transaction; returns its hash (hex) or raises :class:`ApiRejected`."""
         return self.submit_raw(tx.encoded(), blobs)
 
+    def submit_batch(self, items: Sequence[BatchItem]) -> list[TxResult]:
+        """Submit up to 1,000 transactions in one request; one result each, in order. A
+        malformed item raises :class:`ApiRejected` and nothing is admitted."""
+        return _batch_results(self._request("POST", "/v1/tx-batches", batch_body(items))[1])
+
     def tx_status(self, hash_hex: str) -> TxStatus:
         return _tx_status(*self._request("GET", f"/v1/txs/{hash_hex}", ok404=True))
 
@@ -239,6 +275,11 @@ class AsyncValidatorClient(_AsyncWait):
 
     async def submit(self, tx: SignedTx, blobs: Sequence[bytes] = ()) -> str:
         return await self.submit_raw(tx.encoded(), blobs)
+
+    async def submit_batch(self, items: Sequence[BatchItem]) -> list[TxResult]:
+        """As :meth:`ValidatorClient.submit_batch`."""
+        _, body = await self._request("POST", "/v1/tx-batches", batch_body(items))
+        return _batch_results(body)
 
     async def tx_status(self, hash_hex: str) -> TxStatus:
         return _tx_status(*await self._request("GET", f"/v1/txs/{hash_hex}", ok404=True))

@@ -21,6 +21,25 @@ after a power loss that took the last saves, the height is decided again from th
 (:meth:`ConsensusLog.replay_from`), and if the decisive precommits were not yet synced
 either, the 2f+1 precommitters are locked on the block by their durable polkas, so no
 other block can be decided at that height.
+
+Nil votes are appended without an fsync (they still wait, in order, behind any fsync owed
+before them). Why that is safe: after a power loss that took a nil prevote or precommit,
+the node may sign a second vote of that kind in that round, for a value v (the round's
+proposal, once it arrives) — to its peers, a nil vote and a vote for v. Tendermint's
+safety argument counts only votes for values: a decision for v in round r needs 2f+1
+precommits for v, and a polka for another value needs 2f+1 prevotes for it; each node
+still signs at most one *value* per (height, round, kind), so every value's tally is
+bounded as without the loss, and no two values reach a quorum in one round. Across
+rounds, safety rests on the locks of the 2f+1 who precommitted v; a lock is taken only
+with a precommit for a value, whose record is fsynced (with every record before it, the
+polka included), so no lock is ever forgotten, and a node locked on v after restart
+prevotes nil, or v, as before. A forgotten nil vote only changes liveness counts (the
+2f+1-of-anything timeouts, L34/L47, and a polka for nil, L44). Votes for values, and
+proposals, keep their fsync: a forgotten value prevote could be followed by a prevote
+for a second value of an equivocating proposer, and a forgotten value precommit by the
+loss of its lock, and either can break safety together with f Byzantine validators.
+Nil votes are what a round of a crashed or slow proposer produces, so the fsync saved
+is on the recovery path, not on the happy path.
 """
 
 from __future__ import annotations
@@ -40,7 +59,7 @@ from flobc.encoding import decode, encode
 class _Record(msgspec.Struct, array_like=True, frozen=True):
     height: int
     now_ms: int
-    event: Proposal | Vote | _Timeout | _Ready | _Valid | _Data
+    event: Proposal | Vote | _Timeout | _Ready | _Valid | _Data | _Txs
     trusted: bool = False
 
 
@@ -61,6 +80,10 @@ class _Valid(msgspec.Struct, tag="v", array_like=True, frozen=True):
     round: int
     value_id: bytes
     valid: bool
+
+
+class _Txs(msgspec.Struct, tag="x", array_like=True, frozen=True):
+    height: int
 
 
 class _Data(msgspec.Struct, tag="d", array_like=True, frozen=True):
@@ -124,6 +147,8 @@ class ConsensusLog:
             rec = _Record(k.height, now_ms, _Timeout(k.height, k.round, int(k.step)))
         elif isinstance(event, cm.ProposalReady):
             rec = _Record(event.height, now_ms, _Ready(event.height, event.round, event.block))
+        elif isinstance(event, cm.TxsAvailable):
+            rec = _Record(event.height, now_ms, _Txs(event.height))
         else:
             e = event
             rec = _Record(e.height, now_ms, _Valid(e.height, e.round, e.value_id, e.valid))
@@ -159,6 +184,8 @@ class ConsensusLog:
             yield cm.ProposalReady(e.height, e.round, e.block)
         elif isinstance(e, _Valid):
             yield cm.ProposalValidity(e.height, e.round, e.value_id, e.valid)
+        elif isinstance(e, _Txs):
+            yield cm.TxsAvailable(e.height)
 
     @property
     def compaction_due(self) -> bool:

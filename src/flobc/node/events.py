@@ -37,6 +37,7 @@ from flobc.chain.types import Block
 from flobc.node.hosting import EventFeed
 from flobc.node.http_errors import ApiError
 from flobc.node.http_runtime import HttpRuntime
+from flobc.node.tasks import cancel_and_wait
 from flobc.node.validator import ValidatorNode
 
 log = logging.getLogger("flobc.events")
@@ -213,10 +214,7 @@ class VersionWaiter:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def wait(self, fallback_s: float) -> bool:
         """Until the next wake (or one already pending), at most ``fallback_s`` seconds;

@@ -49,6 +49,7 @@ from flobc.node.peer_link import (
 from flobc.node.process import Action, Broadcast, CancelTimer, Process, Send, SetTimer
 from flobc.node.stream_acks import StreamAcks
 from flobc.node.sync_group import DeferredSyncLog
+from flobc.node.tasks import cancel_and_wait
 
 logger = logging.getLogger("flobc.http")
 
@@ -212,8 +213,8 @@ class HttpRuntime(Generic[P]):
     async def _shutdown(self) -> None:
         self._running = False
         self.request_stop()
-        for task in self._tasks:
-            task.cancel()
+        tasks, self._tasks = self._tasks, []
+        await cancel_and_wait(*tasks)
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()

@@ -1,4 +1,13 @@
-"""The mempool: admitted transactions waiting to be proposed, in arrival order."""
+"""The mempool: admitted transactions waiting to be proposed, in arrival order.
+
+A transaction leaves it only when a block commits it (:meth:`Mempool.remove`) or when the
+state after a block no longer admits it (:meth:`Mempool.recheck`: a replayed nonce, an FL
+update whose round was released without it). Capacity never evicts (a full pool refuses
+new transactions: 429 to a client, ignored from a peer's gossip), peers' gossip only adds,
+and :meth:`Mempool.reap` only reads; admission refuses a transaction larger than a block,
+which :meth:`reap`, taking the oldest first, could never include and which would stall
+every transaction behind it.
+"""
 
 from __future__ import annotations
 
@@ -51,8 +60,13 @@ class Mempool:
             size += len(raw)
         return out
 
-    def recheck(self, still_valid: Callable[[SignedTx], bool]) -> int:
-        """Drop transactions the new committed state no longer admits; return how many."""
-        dropped = [h for h, (_, tx) in self._txs.items() if not still_valid(tx)]
+    def recheck(self, refusal: Callable[[SignedTx], str | None]) -> dict[bytes, str]:
+        """Drop transactions the new committed state no longer admits (``refusal`` says
+        why, None: still admitted); return them with the reasons."""
+        dropped: dict[bytes, str] = {}
+        for h, (_, tx) in self._txs.items():
+            why = refusal(tx)
+            if why is not None:
+                dropped[h] = why
         self.remove(dropped)
-        return len(dropped)
+        return dropped

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from flobc import __version__
 from flobc.node import api_schemas as s
-from flobc.node.api import TxSubmission
+from flobc.node.api import MAX_BATCH_TXS, TxSubmission
 from flobc.node.hosting import OpenApiFragment
 from flobc.node.peer_link import P2P_PATH, SENDER_HEADER, STREAM_PATH
 
@@ -33,6 +33,7 @@ _SCHEMA_TYPES: list[Any] = [
     s.StatusDoc,
     s.BlockDoc,
     s.TxAcceptedDoc,
+    s.TxBatchResultDoc,
     s.TxLocationDoc,
     TxSubmission,
     s.NetworkDoc,
@@ -115,7 +116,7 @@ def _submission(summary: str, description: str) -> dict[str, Any]:
                 "401": _error("Bad signature."),
                 "403": _error("The signer may not send this transaction."),
                 "409": _error("Duplicate, replayed nonce or stale base version."),
-                "413": _error("Body larger than 32 MiB."),
+                "413": _error("Body larger than 32 MiB, or a transaction larger than a block."),
                 "422": _error("Well-formed but unusable (shape, NaN...)."),
                 **_COMMON,
             },
@@ -127,6 +128,34 @@ _SUBMISSION_NOTE = (
     "Body: MessagePack array `[tx, [blob, ...]]`, `tx` an encoded SignedTx and each blob a "
     "byte string (MessagePack `bin`) the transaction references by hash."
 )
+
+
+_BATCH_NOTE = (
+    "Body: MessagePack array of submissions `[[tx, [blob, ...]], ...]`, each as the body "
+    f"of `POST /v1/txs`; 1 to {MAX_BATCH_TXS} of them. Each transaction is checked and "
+    "admitted on its own, in order, and gets its own result (a refused one carries the "
+    "status and message a single submission would have got). A body that does not decode, "
+    "or an item that is no signed transaction, is refused whole (400 naming the item) and "
+    "nothing is admitted. Admitted transactions reach the peers in one gossip message."
+)
+
+
+def _batch_submission() -> dict[str, Any]:
+    body = {"type": "array", "items": _ref("TxSubmission"), "minItems": 1}
+    body["maxItems"] = MAX_BATCH_TXS
+    return {
+        "post": {
+            "summary": "Submit many signed transactions in one request.",
+            "description": _BATCH_NOTE,
+            "requestBody": {"required": True, "content": {MSGPACK: {"schema": body}}},
+            "responses": {
+                "200": _json(_ref("TxBatchResultDoc"), "One result per transaction, in order."),
+                "400": _error("Malformed body, a malformed item, or an empty or too long batch."),
+                "413": _error("Body larger than 32 MiB."),
+                **_COMMON,
+            },
+        }
+    }
 
 
 def _core_paths() -> dict[str, Any]:
@@ -144,6 +173,7 @@ def _core_paths() -> dict[str, Any]:
             ),
         },
         "/v1/txs": _submission("Submit a signed transaction.", _SUBMISSION_NOTE),
+        "/v1/tx-batches": _batch_submission(),
         "/v1/txs/{hash}": {
             "parameters": [_param("hash", _HEX, "Transaction hash, hex.")],
             **_get(

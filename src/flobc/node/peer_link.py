@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from flobc.encoding import MAX_MESSAGE_BYTES, decode, encode
+from flobc.node.tasks import cancel_and_wait
 
 logger = logging.getLogger("flobc.http")
 
@@ -154,15 +155,9 @@ class PeerLink:
     async def close(self) -> None:
         """Stop the sender task, close the stream and session; queued messages are discarded."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await cancel_and_wait(reader)
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from flobc.app.abci import Application, ReplayError, TxCheck, replay
 from flobc.chain.genesis import ConsensusParams, Genesis
-from flobc.chain.types import Proposal, Vote
+from flobc.chain.types import Proposal, SignedTx, Vote
 from flobc.chain.validators import ValidatorSet
 from flobc.consensus import messages as cm
 from flobc.consensus.tendermint import Tendermint
@@ -179,7 +179,25 @@ class ValidatorNode:
         check = self.admission.admit(raw, blobs)
         if not check.ok:
             return check, []
-        return check, self.gossip.announce(raw, blobs) + self.driver.maybe_propose()
+        return check, self.gossip.announce([(raw, blobs)]) + self.driver.txs_arrived()
+
+    def submit_txs(
+        self, items: list[tuple[bytes, SignedTx, list[bytes]]], now_ms: int
+    ) -> tuple[list[TxCheck], list[Action]]:
+        """A client's batch of decoded transactions (each with its blobs), each checked and
+        admitted on its own, in order; the admitted ones go to the peers as one gossip
+        message and the proposer is asked once."""
+        self.ctx.now = now_ms
+        checks: list[TxCheck] = []
+        admitted: list[tuple[bytes, list[bytes]]] = []
+        for raw, tx, blobs in items:
+            check = self.admission.admit(raw, blobs, tx)
+            checks.append(check)
+            if check.ok:
+                admitted.append((raw, blobs))
+        if not admitted:
+            return checks, []
+        return checks, self.gossip.announce(admitted) + self.driver.txs_arrived()
 
     def status(self) -> dict[str, Any]:
         return node_status(self.ctx, self.driver, self.admission, self.sync)

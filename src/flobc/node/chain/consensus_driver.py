@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from flobc.app.abci import BlockResult
-from flobc.chain.types import Block, Commit, SignedTx, Vote
+from flobc.chain.types import NIL, Block, Commit, Proposal, SignedTx, Vote
 from flobc.consensus import messages as cm
 from flobc.consensus.tendermint import Tendermint
 from flobc.encoding import decode
@@ -24,7 +24,7 @@ from flobc.node.chain.block_check import BlockChecker
 from flobc.node.chain.context import NodeContext, NodeTimer
 from flobc.node.chain.data_availability import BlobFetcher
 from flobc.node.consensus_log import ConsensusLog
-from flobc.node.process import Action, Broadcast, SetTimer
+from flobc.node.process import Action, Broadcast, CancelTimer, SetTimer
 
 log = logging.getLogger("flobc.node")
 
@@ -54,6 +54,10 @@ class ConsensusDriver:
         self._propose_pending: tuple[int, int] | None = None
         #: validity requests held back until the blobs their block references arrive
         self._awaiting: dict[bytes, cm.ValidateProposal] = {}
+        #: consensus timers set at this height and not yet fired
+        self._timers: set[cm.TimeoutKey] = set()
+        #: the height at which the state machine last heard that transactions are pending
+        self._txs_told = 0
 
     @property
     def height(self) -> int:
@@ -70,7 +74,16 @@ class ConsensusDriver:
         return out + self._replay_log()
 
     def feed(self, event: cm.Event) -> list[Action]:
-        """Log ``event``, hand it to the state machine and carry out what follows."""
+        """Log ``event``, hand it to the state machine and carry out what follows.
+
+        A timeout of another height or round is dropped unlogged: the machine ignores it
+        (its rules are applied after every event, so one that changes nothing fires no
+        rule), and replay without it reaches the same state."""
+        if isinstance(event, cm.TimeoutFired):
+            k = event.key
+            self._timers.discard(k)
+            if (k.height, k.round) != (self.consensus.height, self.consensus.round):
+                return []
         self.clog.record(event, self.ctx.now)
         return self.execute(self.consensus.handle(event, self.ctx.now))
 
@@ -92,10 +105,11 @@ class ConsensusDriver:
                     if isinstance(signed, Vote)
                     else cm.ProposalReceived(signed, trusted=True)
                 )
-                if not replay:
-                    self.clog.record(ev, ctx.now, sync=True)
+                if not replay:  # a nil vote needs no fsync: see flobc.node.consensus_log
+                    self.clog.record(ev, ctx.now, sync=not _is_nil_vote(signed))
                 queue += self.consensus.handle(ev, ctx.now)
             elif isinstance(a, cm.ScheduleTimeout):
+                self._timers.add(a.key)
                 out.append(SetTimer(a.key, ctx.now + a.delay_ms))
             elif isinstance(a, cm.ValidateProposal):
                 if not replay:  # replayed verdicts come from the log
@@ -154,6 +168,20 @@ class ConsensusDriver:
 
     # ------------------------------------------------------------------ proposing
 
+    def txs_arrived(self) -> list[Action]:
+        """Transactions were admitted: tell the state machine (once per height) and
+        propose if it is our turn."""
+        return self.txs_available() + self.maybe_propose()
+
+    def txs_available(self) -> list[Action]:
+        """Feed :class:`~flobc.consensus.messages.TxsAvailable` once per height while the
+        mempool holds transactions (round 0's propose timeout stops waiting for the
+        empty-block interval)."""
+        if self._txs_told == self.height or not len(self.admission.mempool):
+            return []
+        self._txs_told = self.height
+        return self.feed(cm.TxsAvailable(self.height))
+
     def maybe_propose(self) -> list[Action]:
         """Propose now, or, in round 0, once ``timeout_commit_ms`` has passed since the last
         commit (transactions pending) or ``empty_block_interval_ms`` (none pending). A
@@ -204,10 +232,20 @@ class ConsensusDriver:
         self.admission.on_commit(block)
         self.last_commit_at = ctx.now
         self._propose_pending = None
-        out: list[Action] = []
+        # The decided height's timeouts would only fire to be ignored (three per height).
+        out: list[Action] = [CancelTimer(k) for k in sorted(self._timers, key=_timer_order)]
+        self._timers.clear()
         for listener in self.commit_listeners:
             out += listener(block, result, ctx.now)
         out += self.execute(
             self.consensus.start_height(block.height + 1, block.header.time_ms, ctx.now)
         )
-        return out
+        return out if replay else out + self.txs_available()
+
+
+def _timer_order(k: cm.TimeoutKey) -> tuple[int, int, int]:
+    return (k.height, k.round, int(k.step))
+
+
+def _is_nil_vote(msg: Vote | Proposal) -> bool:
+    return isinstance(msg, Vote) and msg.block_hash == NIL

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from flobc.node.chain.admission import TxAdmission
+from flobc.node.chain.admission import GivenBlobs, TxAdmission
 from flobc.node.chain.consensus_driver import ConsensusDriver
 from flobc.node.chain.context import NodeContext, NodeTimer
 from flobc.node.process import Action, Broadcast, SetTimer
@@ -22,14 +22,23 @@ class Gossip:
     def start(self) -> list[Action]:
         return [SetTimer(NodeTimer.GOSSIP, self.ctx.now + self.ctx.config.gossip_interval_ms)]
 
-    def announce(self, raw: bytes, blobs: list[bytes]) -> list[Action]:
-        """A transaction admitted here goes to every peer, with its blobs."""
-        return [Broadcast(TxGossip([raw], blobs))]
+    def announce(self, admitted: list[tuple[bytes, list[bytes]]]) -> list[Action]:
+        """Transactions admitted here (each with its blobs) go to every peer: one message
+        per ``max_block_txs`` of them (a peer admits no more than that from one message),
+        not one per transaction."""
+        step = self.ctx.params.max_block_txs
+        out: list[Action] = []
+        for i in range(0, len(admitted), step):
+            chunk = admitted[i : i + step]
+            blobs = [b for _, bs in chunk for b in bs]
+            out.append(Broadcast(TxGossip([raw for raw, _ in chunk], blobs)))
+        return out
 
     def on_txs(self, msg: TxGossip) -> list[Action]:
+        given = GivenBlobs(msg.blobs)
         for raw in msg.txs[: self.ctx.params.max_block_txs]:
-            self.admission.admit(raw, msg.blobs)
-        return self.driver.maybe_propose()
+            self.admission.admit(raw, given)
+        return self.driver.txs_arrived()
 
     def tick(self) -> list[Action]:
         consensus = self.driver.consensus
