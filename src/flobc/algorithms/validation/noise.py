@@ -60,15 +60,28 @@ noise-aware replacements, all from the declared parameters and the vote's measur
     (``dp_cosine_z`` - ``dp_reference_cosine_z``)/√2 is below ``-z``: level Φ(-z) ≈ 2.3%
     at z = 2 for one vote, less for the median of a quorum's (each validator draws its own
     step). Measured at digits ε = 8: honest 0/56 (0/40 beside label flippers) rejected,
-    label flips 16/16 (docs/results/privacy-quick-dpsgd/diagnosis). The level is
-    conservative when the validator's DP step shows *less* signal than a trainer's (half
-    a slice is less data than a trainer's, so more of its step is its own data's, and
-    when it is smaller than the batch every step takes all of it, with more noise per
-    step than a trainer's; on digits ε = 8 the validator
-    steps' cos·√d were 1.5 to 7.2 against the trainers' 3.3 to 8.4), which costs power;
-    it is exceeded for non-IID trainers whose honest signal is weaker than the
-    validator's, as with the clean direction test. Where honest signal itself is within
-    the two samples' spread of the null (ε = 2 on digits: 1 of 16), little can be caught.
+    label flips 16/16 (docs/results/privacy-quick-dpsgd/diagnosis).
+
+    The validator's step is a fair twin only with a trainer's noise *per step*: DP-SGD
+    divides the noisy sum by the expected batch B, so the noise on a step's mean gradient
+    is σC/B. A half slice smaller than B (47 images against B = 64 on the digits preset)
+    used to take all n records per step and divide by n: σC/n, 36% more noise than a
+    trainer's, a lower cos·√d and a test more lenient than Φ(-z). The step now samples
+    with replacement there: each record's multiplicity is Poisson(B/n), so the batch has
+    Poisson(B) records, as a trainer's Binomial(n_t, B/n_t) has for n_t ≫ B, and the sum
+    is divided by B. That matches both parts of a trainer's step: the noise σC/B and the
+    batch's sampling spread (about B·E[ggᵀ] on the clipped sum). Scaling the noise alone
+    to σC/B while averaging all n records would drop the sampling spread, so the twin's
+    step would carry *more* signal than a trainer's and reject honest updates above
+    Φ(-z). The twin is not private (a record may enter a step twice), which it need not
+    be: it is never released. With n ≥ B (Fashion-MNIST: 2,000 against 512) nothing
+    changes. What remains conservative is the data: half a slice is fewer records than a
+    trainer's, so more of the twin's step is its own records' direction, which the clean
+    step on the other half does not share. The level is exceeded for trainers with fewer
+    records than B (their step takes all of them, with more noise) and for non-IID
+    trainers whose honest signal is weaker than the validator's, as with the clean
+    direction test. Where honest signal itself is within the two samples' spread of the
+    null (ε = 2 on digits: 1 of 16), little can be caught.
   - **size**: Δ keeps the size of real work (norm ratio 0.6 to 0.8), so the norm-ratio
     band stays: scaled, Gaussian-noised and zero updates fail it.
 """
