@@ -147,6 +147,25 @@ def gdp_power_bound(noise_multiplier: float, alpha: float) -> float:
     return _phi(mu - _phi_inv(1.0 - alpha))
 
 
+def two_sample_power(shortfall: float, z: float, votes: int = 3, references: int = 1) -> float:
+    """Chance that the DP-SGD two-sample test rejects an update whose cos·√d is, in mean,
+    ``shortfall`` below an honest step's (0: an honest update, the level).
+
+    Each vote's statistic is (Z_u - Z̄_r)/√(1 + 1/k), Z_u ~ N(μ - shortfall, 1) the
+    update's and Z̄_r the mean of ``references`` = k twin steps' N(μ, 1): a vote fails
+    with p = Φ(shortfall/√(1 + 1/k) - z), and the rule fails the update when the median of
+    ``votes`` fails (at least a majority, taken as independent). k = 1 is the rule as
+    built; k → ∞ (μ known) is the ceiling of any one-sided test on cos·√d at level Φ(-z).
+    """
+    if votes < 1 or references < 1:
+        raise ValueError("votes and references must be >= 1")
+    p = _phi(shortfall / math.sqrt(1.0 + 1.0 / references) - z)
+    need = votes // 2 + 1
+    return sum(
+        math.comb(votes, j) * p**j * (1.0 - p) ** (votes - j) for j in range(need, votes + 1)
+    )
+
+
 def _phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
