@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from flobc.experiments.privacy_diagnosis import candidate_replay, peer_shortfall
+from flobc.algorithms.validation.noise import two_sample_power
+from flobc.experiments.privacy_diagnosis import candidate_replay, peer_shortfall, power_check
 
 DPSGD = ["dpsgd", 1.0, 1.4]
 
@@ -93,3 +94,18 @@ def test_peer_shortfall_compares_within_a_round() -> None:
     rows = [row(0, 5.0, 0.0, rnd=1), row(1, 5.0, 0.0, rnd=1), row(2, 0.0, 0.0, rnd=2)]
     rows.append(row(3, 0.0, 0.0, rnd=2))
     assert peer_shortfall(rows, set()) == {"honest": [0.0, 4], "poison": [0.0, 0]}
+
+
+def test_power_check_predicts_from_the_votes_means() -> None:
+    def voted(trainer: int, u: float, r: float, status: str = "accepted") -> dict:
+        votes = [{"dp_cosine_z": u, "dp_reference_cosine_z": r}] * 3
+        return row(trainer, u, 0.0, status=status, votes=votes)
+
+    rows = [voted(0, 1.5, 1.0), voted(1, 1.3, 1.2), voted(5, -0.5, 1.1, "rejected")]
+    rows += [voted(6, -0.3, 0.9), row(2, 3.0, 0.0, dp=None, votes=[])]
+    out = power_check(rows, attackers={5, 6})
+    assert out["honest_mean"] == 1.4 and out["reference_mean"] == 1.1
+    assert out["poison_mean"] == -0.4 and out["caught"] == 0.5
+    assert out["predicted"] == round(two_sample_power(1.5, 2.0), 4)
+    assert out["ceiling"] == round(two_sample_power(1.8, 2.0, references=10**9), 4)
+    assert power_check(rows[:2], attackers=set())["predicted"] is None

@@ -65,3 +65,45 @@ def test_dpsgd_is_seeded_and_its_noise_dominates_tiny_clips() -> None:
     assert np.linalg.norm(out[0]) <= 5 * 0.1 * 16 * 1e-6 * 2
     assert np.linalg.norm(out[3]) > 5 * np.linalg.norm(out[2])
     assert not hasattr(next(iter(learner.model.parameters())), "grad_sample")
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "replacement", "expected"),
+    [
+        (47, 64, True, 64),  # a validator's half slice below the batch: a trainer's σC/B
+        (47, 64, False, 47),  # a trainer below the batch takes all n: σC/n
+        (200, 64, True, 64),  # n ≥ B: Poisson sampling, replacement or not
+        (200, 64, False, 64),
+    ],
+)
+def test_noise_per_step_is_sigma_c_over_the_expected_batch(
+    n: int, batch: int, replacement: bool, expected: int
+) -> None:
+    """One SGD step (lr 1) on all-zero images: the weights' gradients are zero, so their
+    move is the noise alone, N(0, (σC/expected)²) per coordinate (640 of them)."""
+    x = np.zeros((n, 1, 8, 8), dtype=np.float32)
+    y = np.arange(n) % 10
+    learner = make_learner("logreg", (1, 8, 8), 10, seed=0)
+    w0 = learner.get_weights()
+    train_dpsgd(
+        learner, x, y, steps=1, lr=1.0, batch_size=batch, optimizer="sgd", seed=5,
+        clip=1.0, noise_multiplier=2.0, replacement=replacement,
+    )  # fmt: skip
+    moved = (learner.get_weights() - w0)[: 64 * 10]
+    assert float(np.std(moved)) * expected == pytest.approx(2.0, rel=0.1)
+
+
+def test_replacement_draws_the_batch_in_expectation_and_leaves_n_at_least_b_alone() -> None:
+    import torch
+
+    from flobc.ml.dp import step_sample
+
+    gen = torch.Generator().manual_seed(0)
+    sizes = [float(step_sample(47, 64, gen, True)[1].sum()) for _ in range(2000)]
+    assert np.mean(sizes) == pytest.approx(64, abs=0.5)  # Poisson(64): s.e. 0.18
+    assert np.var(sizes) == pytest.approx(64, rel=0.15)
+    # n ≥ B: the same draws as without replacement, bit for bit (a trainer's step)
+    a, b = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for _ in range(5):
+        (ia, wa, ea), (ib, wb, eb) = step_sample(200, 64, a, True), step_sample(200, 64, b)
+        assert torch.equal(ia, ib) and wa is wb is None and ea == eb

@@ -147,6 +147,42 @@ def peer_shortfall(
     return {k: [round(v[0], 3), v[1]] for k, v in out.items()}
 
 
+def power_check(
+    rows: list[dict[str, Any]], attackers: set[int], z: float = 2.0
+) -> dict[str, float | None]:
+    """The two-sample test's power on a dump, predicted from its votes' means against the
+    share of poisoned DP-SGD updates it caught.
+
+    Means over the votes of the honest updates' cos·√d (``dp_cosine_z``), the validators'
+    twin steps' (``dp_reference_cosine_z``) and the poisoned updates'; the prediction is
+    :func:`~flobc.algorithms.validation.noise.two_sample_power` at shortfall = reference
+    mean - poison mean (as built) and the ceiling at honest mean - poison mean with μ known.
+    """
+    from flobc.algorithms.validation.noise import two_sample_power
+
+    dp = _dpsgd_rows(rows)
+
+    def mean(key: str, poison: bool) -> float | None:
+        xs = [v[key] for r in dp if (r["trainer"] in attackers) == poison for v in r["votes"]]
+        return round(sum(xs) / len(xs), 4) if xs else None
+
+    honest, reference = mean("dp_cosine_z", False), mean("dp_reference_cosine_z", False)
+    poison = mean("dp_cosine_z", True)
+    bad = [r for r in dp if r["trainer"] in attackers]
+    out: dict[str, float | None] = {
+        "honest_mean": honest,
+        "reference_mean": reference,
+        "poison_mean": poison,
+        "caught": round(sum(r["status"] == "rejected" for r in bad) / len(bad), 4) if bad else None,
+        "predicted": None,
+        "ceiling": None,
+    }
+    if poison is not None and honest is not None and reference is not None:
+        out["predicted"] = round(two_sample_power(reference - poison, z), 4)
+        out["ceiling"] = round(two_sample_power(honest - poison, z, references=10**9), 4)
+    return out
+
+
 def _dpsgd_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["status"] != "pending" and r["dp"] and r["dp"][0] == DPSGD]
 
@@ -188,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                     "now": replay(rows, bad),
                     "dpsgd_candidates": candidate_replay(rows, bad),
                     "dpsgd_peer_shortfall": peer_shortfall(rows, bad),
+                    "two_sample_power": power_check(rows, bad),
                 }
             )
         )

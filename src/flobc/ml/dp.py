@@ -105,12 +105,17 @@ def train_dpsgd(
     seed: int,
     clip: float,
     noise_multiplier: float,
+    replacement: bool = False,
 ) -> dict[str, Any]:
     """``steps`` DP-SGD steps on a torch learner's model; returns ``Learner.train`` stats.
 
     Poisson sampling with rate ``batch_size / n`` (what the accountant assumes); the noisy
     sum is divided by the expected batch size, then SGD or Adam (post-processing) applies it.
-    Seeded: the same weights, data and seed give the same result.
+    With fewer records than the batch every step takes all n and divides by n.
+    ``replacement`` (a validator's reference step only, never released, not private)
+    instead draws each record's multiplicity per step from Poisson(batch_size / n) when
+    n < batch_size, so the expected batch, and the noise per step σC/B, are a trainer's
+    (:func:`step_sample`). Seeded: the same weights, data and seed give the same result.
     """
     require_opacus()
     import torch
@@ -122,7 +127,6 @@ def train_dpsgd(
 
     model = learner.model
     n = len(x)
-    q = min(batch_size / n, 1.0)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
     t0 = time.perf_counter()
@@ -137,8 +141,7 @@ def train_dpsgd(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # dropout
             for _ in range(steps):
-                mask = torch.rand(n, generator=gen) < q
-                idx = mask.nonzero().reshape(-1)
+                idx, weights, expected = step_sample(n, batch_size, gen, replacement)
                 opt.zero_grad()
                 if len(idx):
                     loss = F.cross_entropy(gsm(xt[idx]), yt[idx], reduction="sum")
@@ -146,7 +149,7 @@ def train_dpsgd(
                         warnings.simplefilter("ignore", UserWarning)
                         loss.backward()
                     losses.append(float(loss.detach()) / len(idx))
-                _privatise(params, len(idx), clip, noise_multiplier, q * n, gen)
+                _privatise(params, len(idx), clip, noise_multiplier, expected, gen, weights)
                 opt.step()
     finally:
         gsm.cleanup()
@@ -155,10 +158,42 @@ def train_dpsgd(
     return summary(losses, plan, n, time.perf_counter() - t0)
 
 
+def step_sample(
+    n: int, batch_size: int, gen: Any, replacement: bool = False
+) -> tuple[Any, Any, float]:
+    """One DP-SGD step's records: (indices, multiplicities or None, expected batch).
+
+    Poisson sampling at rate q = B/n: each record joins with probability min(q, 1), and
+    the noisy sum is divided by the expected batch min(B, n). When n < B and
+    ``replacement``, each record's multiplicity is Poisson(q) instead: the batch has
+    B records in expectation (Poisson(B) of them, as a trainer's Binomial(n_t, B/n_t) has
+    for n_t ≫ B), drawn with replacement, and the sum is divided by B. A record may then
+    enter a step several times, which the accountant does not cover: it is for a
+    validator's reference step, which is never released.
+    """
+    import torch
+
+    q = batch_size / n
+    if replacement and q > 1.0:
+        counts = torch.poisson(torch.full((n,), q, dtype=torch.float64), generator=gen)
+        idx = counts.nonzero().reshape(-1)
+        return idx, counts[idx].to(torch.float32), float(batch_size)
+    q = min(q, 1.0)
+    mask = torch.rand(n, generator=gen) < q
+    return mask.nonzero().reshape(-1), None, q * n
+
+
 def _privatise(
-    params: list[Any], batch: int, clip: float, sigma: float, expected: float, gen: Any
+    params: list[Any],
+    batch: int,
+    clip: float,
+    sigma: float,
+    expected: float,
+    gen: Any,
+    weights: Any = None,
 ) -> None:
-    """Replace each ``.grad`` by (Σ clipped per-sample grads + N(0, (σC)²)) / expected."""
+    """Replace each ``.grad`` by (Σ clipped per-sample grads + N(0, (σC)²)) / expected,
+    each record's clipped gradient counted ``weights`` times when given."""
     import torch
 
     if batch:
@@ -166,6 +201,8 @@ def _privatise(
             [p.grad_sample.reshape(batch, -1).norm(2, dim=1) for p in params], dim=1
         ).norm(2, dim=1)
         factor = (clip / (norms + 1e-6)).clamp(max=1.0)
+        if weights is not None:
+            factor = factor * weights
     for p in params:
         total = torch.einsum("i,i...->...", factor, p.grad_sample) if batch else torch.zeros_like(p)
         noise = torch.normal(0.0, sigma * clip, size=p.shape, generator=gen)

@@ -15,6 +15,7 @@ from flobc.algorithms.validation.noise import (
     gdp_power_bound,
     projection_floor,
     squared_norm_band,
+    two_sample_power,
 )
 from flobc.algorithms.validation.robust import RobustRule
 
@@ -41,6 +42,29 @@ def test_thresholds_follow_the_declared_noise() -> None:
     # a larger σ hides a clipped update better: the best test's power falls towards α
     assert gdp_power_bound(1.8, 0.05) == pytest.approx(0.296, abs=1e-3)
     assert gdp_power_bound(11.5, 0.05) < 0.08 < gdp_power_bound(0.5, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("shortfall", "votes", "references", "expected"),
+    [
+        (0.0, 1, 1, 0.02275),  # the level: Φ(-2)
+        (0.0, 3, 1, 3 * 0.02275**2 - 2 * 0.02275**3),  # a majority of three votes
+        (1.34, 3, 1, 0.058),  # digits ε = 2 label flips against the validators' steps
+        (1.85, 1, 10**9, 0.440),  # μ known: Φ(1.85 - 2), the ceiling of one vote
+        (5.0, 3, 1, 0.989),  # digits ε = 8 label flips
+    ],
+)
+def test_two_sample_power(shortfall: float, votes: int, references: int, expected: float) -> None:
+    assert two_sample_power(shortfall, 2.0, votes, references) == pytest.approx(expected, abs=1e-3)
+
+
+def test_more_reference_steps_raise_the_power_not_the_level() -> None:
+    level = [two_sample_power(0.0, 2.0, 3, k) for k in (1, 4, 100)]
+    assert max(level) - min(level) < 1e-12
+    power = [two_sample_power(1.85, 2.0, 3, k) for k in (1, 4, 100)]
+    assert power == sorted(power) and power[0] < 0.2 < power[-1]
+    with pytest.raises(ValueError):
+        two_sample_power(1.0, 2.0, votes=0)
 
 
 def _vote(delta: np.ndarray, ref: np.ndarray, **extra: float) -> dict[str, float]:

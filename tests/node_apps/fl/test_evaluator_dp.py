@@ -63,7 +63,7 @@ def test_one_dp_reference_per_claim_seeded_and_zero_for_other_updates(monkeypatc
     real = dp.train_dpsgd
 
     def counting(*a, **kw):
-        calls.append((kw["clip"], kw["noise_multiplier"], kw["steps"]))
+        calls.append((kw["clip"], kw["noise_multiplier"], kw["steps"], kw["replacement"]))
         return real(*a, **kw)
 
     monkeypatch.setattr(dp, "train_dpsgd", counting)
@@ -77,7 +77,8 @@ def test_one_dp_reference_per_claim_seeded_and_zero_for_other_updates(monkeypatc
         s.votes[0].measures
         for s in Evaluator(CFG, 0).perform(Evaluate(tuple(tasks)), blobs.get).scored
     ]
-    assert calls == [(1.0, 0.5, STEPS), (1.0, 3.0, STEPS)]  # one per distinct claim
+    # one per distinct claim, at a trainer's expected batch even on a half slice below it
+    assert calls == [(1.0, 0.5, STEPS, True), (1.0, 3.0, STEPS, True)]
     assert votes[0]["dp_reference_cosine_z"] == votes[1]["dp_reference_cosine_z"] != 0.0
     assert votes[2]["dp_reference_cosine_z"] != votes[0]["dp_reference_cosine_z"]
     assert votes[0]["dp_cosine_z"] != votes[1]["dp_cosine_z"]

@@ -60,15 +60,30 @@ noise-aware replacements, all from the declared parameters and the vote's measur
     (``dp_cosine_z`` - ``dp_reference_cosine_z``)/√2 is below ``-z``: level Φ(-z) ≈ 2.3%
     at z = 2 for one vote, less for the median of a quorum's (each validator draws its own
     step). Measured at digits ε = 8: honest 0/56 (0/40 beside label flippers) rejected,
-    label flips 16/16 (docs/results/privacy-quick-dpsgd/diagnosis). The level is
-    conservative when the validator's DP step shows *less* signal than a trainer's (half
-    a slice is less data than a trainer's, so more of its step is its own data's, and
-    when it is smaller than the batch every step takes all of it, with more noise per
-    step than a trainer's; on digits ε = 8 the validator
-    steps' cos·√d were 1.5 to 7.2 against the trainers' 3.3 to 8.4), which costs power;
-    it is exceeded for non-IID trainers whose honest signal is weaker than the
-    validator's, as with the clean direction test. Where honest signal itself is within
-    the two samples' spread of the null (ε = 2 on digits: 1 of 16), little can be caught.
+    label flips 16/16 (docs/results/privacy-quick-dpsgd/diagnosis).
+
+    The validator's step is a fair twin only with a trainer's noise *per step*: DP-SGD
+    divides the noisy sum by the expected batch B, so the noise on a step's mean gradient
+    is σC/B. A half slice smaller than B (47 images against B = 64 on the digits preset)
+    used to take all n records per step and divide by n: σC/n, 36% more noise than a
+    trainer's, a lower cos·√d and a test more lenient than Φ(-z). The step now samples
+    with replacement there: each record's multiplicity is Poisson(B/n), so the batch has
+    Poisson(B) records, as a trainer's Binomial(n_t, B/n_t) has for n_t ≫ B, and the sum
+    is divided by B. That matches both parts of a trainer's step: the noise σC/B and the
+    batch's sampling spread (about B·E[ggᵀ] on the clipped sum). Scaling the noise alone
+    to σC/B while averaging all n records would drop the sampling spread, so the twin's
+    step would carry *more* signal than a trainer's and reject honest updates above
+    Φ(-z). The twin is not private (a record may enter a step twice), which it need not
+    be: it is never released. With n ≥ B (Fashion-MNIST: 2,000 against 512) nothing
+    changes. What remains conservative is the data: half a slice is fewer records than a
+    trainer's, so more of the twin's step is its own records' direction, which the clean
+    step on the other half does not share. The level is exceeded for trainers with fewer
+    records than B (their step takes all of them, with more noise) and for non-IID
+    trainers whose honest signal is weaker than the validator's, as with the clean
+    direction test. Where honest signal itself is within the two samples' spread of the
+    null, little can be caught (ε = 2 on digits: label flips 4 of 16, sign flips 8 of 16;
+    :func:`two_sample_power` predicts 0.18 and 0.51, and even a test knowing the honest
+    mean could reach only 0.39 and 0.88).
   - **size**: Δ keeps the size of real work (norm ratio 0.6 to 0.8), so the norm-ratio
     band stays: scaled, Gaussian-noised and zero updates fail it.
 """
@@ -132,6 +147,25 @@ def gdp_power_bound(noise_multiplier: float, alpha: float) -> float:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
     mu = 2.0 / noise_multiplier
     return _phi(mu - _phi_inv(1.0 - alpha))
+
+
+def two_sample_power(shortfall: float, z: float, votes: int = 3, references: int = 1) -> float:
+    """Chance that the DP-SGD two-sample test rejects an update whose cos·√d is, in mean,
+    ``shortfall`` below an honest step's (0: an honest update, the level).
+
+    Each vote's statistic is (Z_u - Z̄_r)/√(1 + 1/k), Z_u ~ N(μ - shortfall, 1) the
+    update's and Z̄_r the mean of ``references`` = k twin steps' N(μ, 1): a vote fails
+    with p = Φ(shortfall/√(1 + 1/k) - z), and the rule fails the update when the median of
+    ``votes`` fails (at least a majority, taken as independent). k = 1 is the rule as
+    built; k → ∞ (μ known) is the ceiling of any one-sided test on cos·√d at level Φ(-z).
+    """
+    if votes < 1 or references < 1:
+        raise ValueError("votes and references must be >= 1")
+    p = _phi(shortfall / math.sqrt(1.0 + 1.0 / references) - z)
+    need = votes // 2 + 1
+    return sum(
+        math.comb(votes, j) * p**j * (1.0 - p) ** (votes - j) for j in range(need, votes + 1)
+    )
 
 
 def _phi(x: float) -> float:

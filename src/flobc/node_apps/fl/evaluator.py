@@ -236,7 +236,9 @@ class Evaluator:
         An honest DP-SGD update's cos·√d against r is N(μ, ≈1), μ set by how much signal
         survives the noise; this validator's own DP-SGD step from ``base`` at the same
         noise, batch, lr, optimizer and steps draws from (nearly) the same law, so the rule
-        can compare the two whatever μ is (:mod:`flobc.algorithms.validation.noise`). The
+        can compare the two whatever μ is (:mod:`flobc.algorithms.validation.noise`); when
+        its half slice is smaller than the batch it samples with replacement to the batch,
+        so its noise per step is a trainer's σC/B, not σC/n. The
         DP step trains on the even half of the slice, r on the odd half: a step on r's own
         data would agree with r more than a trainer's can. Cached per (version, C, σ,
         steps), for the bases the other caches keep; seeded per (run, validator, version,
@@ -272,6 +274,7 @@ class Evaluator:
                 seed=_seed(f"{tag}/{clip!r}/{sigma!r}"),
                 clip=clip,
                 noise_multiplier=sigma,
+                replacement=True,
             )
             dp_step = self.learner.get_weights().astype(np.float64) - base
             value = (clean.astype(np.float32), cosine(dp_step, clean) * math.sqrt(clean.size))
