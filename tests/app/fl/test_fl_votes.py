@@ -135,3 +135,29 @@ def test_remembered_checks_never_vouch_for_a_different_transaction() -> None:
         check = d.app.check_tx(tx)
         assert check.code == 401 and check.message == "bad signature"
     assert d.app.check_tx(good).ok and d.app.check_tx(other).ok
+
+
+@pytest.mark.parametrize(("powers", "deciding"), [((1, 1, 1, 1), 3), ((5, 1, 1, 1), 2)])
+def test_a_quorum_is_of_voting_power(powers: tuple[int, ...], deciding: int) -> None:
+    """Equal powers: a quorum is a count of votes (> 2/3 of 4 is 3); unequal ones are
+    summed (5 + 1 of 8 is over 2/3)."""
+    from flobc.app.fl.app import FLApp
+    from flobc.chain.genesis import Genesis
+    from flobc.chain.validators import Validator
+
+    d = AppDriver(validators=4, trainers=1)
+    d.genesis = Genesis(
+        chain_id=d.genesis.chain_id,
+        genesis_time_ms=d.genesis.genesis_time_ms,
+        validators=[Validator(k.public_key, p) for k, p in zip(d.vkeys, powers, strict=True)],
+        app_state=d.genesis.app_state,
+    )
+    d.app = FLApp(d.genesis, d.blobs)
+    (up, _) = d.update(0, [0.01] * 8)
+    assert d.block([up]).tx_results[0].code == 0
+    for j in range(4):
+        d.block([d.vote(j, up, 0.1)])
+        status = d.state.updates[up.hash.hex()].status
+        assert status == ("pending" if j + 1 < deciding else "accepted"), j
+        if status == "accepted":
+            break
