@@ -161,3 +161,45 @@ def test_a_quorum_is_of_voting_power(powers: tuple[int, ...], deciding: int) -> 
         assert status == ("pending" if j + 1 < deciding else "accepted"), j
         if status == "accepted":
             break
+
+
+def test_decisions_are_remembered_by_everything_the_rule_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flobc.algorithms.validation.base import RuleDecision
+    from flobc.app.fl import votes as votes_module
+
+    monkeypatch.setattr(votes_module, "_decisions", type(votes_module._decisions)())
+    calls = []
+
+    class Rule:
+        def decide(self, votes, noise=None):  # type: ignore[no-untyped-def]
+            calls.append(votes)
+            return RuleDecision(True, votes[0]["score"])
+
+    rule = Rule()
+    a = [{"score": 0.0, "base_score": 0.5}, {"score": 0.25, "base_score": 0.5}]
+    same = [dict(v) for v in a]
+    signed = [{"score": -0.0, "base_score": 0.5}, a[1]]
+    first = votes_module.decide(rule, ("r", ()), a, None)
+    assert votes_module.decide(rule, ("r", ()), same, None) is first and len(calls) == 1
+    # a zero's sign, other parameters, or declared noise: decided afresh
+    assert str(votes_module.decide(rule, ("r", ()), signed, None).improvement) == "-0.0"
+    votes_module.decide(rule, ("r", (("threshold", 0.1),)), a, None)
+    votes_module.decide(rule, ("r", ()), a, "noise")
+    assert len(calls) == 4
+
+
+def test_apps_of_different_rules_in_one_process_decide_by_their_own() -> None:
+    """Two ledgers in one process, same ballots, different thresholds: the remembered
+    decisions of one never answer for the other."""
+    outcomes = []
+    for threshold in (0.0, 0.5):
+        d = AppDriver(
+            validators=4, trainers=1, validation="paper", validation_params={"threshold": threshold}
+        )
+        (up, _) = d.update(0, [0.01] * 8)
+        assert d.block([up]).tx_results[0].code == 0
+        d.block([d.vote(j, up, 0.1) for j in range(3)])
+        outcomes.append(d.state.updates[up.hash.hex()].status)
+    assert outcomes == ["accepted", "rejected"]

@@ -84,7 +84,10 @@ class FLApp:
         #: measures the rule needs beyond the two scores every ballot has
         needs = tuple(m for m in self.ctx.rule.measures if m not in ("score", "base_score"))
         #: vote checks (their state-free part remembered) and ballot recording
-        self.votes = VoteBook(self.chain_id, self.validators, self.vset, self.ctx.rule, needs)
+        rule_key = (self.cfg.validation, tuple(sorted(self.cfg.validation_params.items())))
+        self.votes = VoteBook(
+            self.chain_id, self.validators, self.vset, self.ctx.rule, rule_key, needs
+        )
         #: an update's state-free checks by its content (see :meth:`_update_form`)
         self._update_forms: dict[tuple[Any, ...], tuple[TxCheck, TxCheck, Any]] = {}
 

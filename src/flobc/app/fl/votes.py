@@ -16,6 +16,7 @@ its state-free part (decoding, signature, ballot form) never changes, so
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from flobc.algorithms.decision import has_quorum
@@ -26,18 +27,51 @@ from flobc.app.fl.txs import VoteBody, VotesBody
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.chain.validators import ValidatorSet
 
-__all__ = ["VOTE_CACHE_BALLOTS", "VOTE_CACHE_TXS", "VoteBook", "content", "vote_measures"]
+__all__ = [
+    "DECISIONS_KEPT",
+    "VOTE_CACHE_BALLOTS",
+    "VOTE_CACHE_TXS",
+    "VoteBook",
+    "content",
+    "decide",
+    "vote_measures",
+]
 
 #: Vote transactions whose state-free checks are remembered, and most ballots among them.
 #: An entry is dropped once its transaction is executed, so the memory holds what waits in
 #: the mempool: at 10,000 trainers x 10 validators a round's ballots are 100,000.
 VOTE_CACHE_TXS = 256
 VOTE_CACHE_BALLOTS = 131_072
+#: Rule decisions remembered process-wide (see :func:`decide`)
+DECISIONS_KEPT = 8_192
+_decisions: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
 def vote_measures(body: VoteBody) -> dict[str, float]:
     """A vote as the rule reads it and the ledger keeps it: the measures and both scores."""
     return {**body.measures, "score": body.score, "base_score": body.base_score}
+
+
+def decide(rule: Any, rule_key: Any, votes: Sequence[dict[str, float]], noise: Any) -> Any:
+    """``rule.decide(votes, noise)``, remembered process-wide by everything it reads.
+
+    A validation rule's ``decide`` is pure and deterministic (its protocol says so): its
+    answer is a function of the rule (``rule_key``: its name and parameters), the votes
+    and the declared noise. The simulated validators of one process record the same
+    ballots and decide every update on the same quorum, each computing the same answer;
+    the first computes it. The key holds every vote's measures in order, a zero by its
+    sign (``-0.0 == 0.0`` as floats, not in what a rule returns)."""
+    key = (
+        rule_key,
+        noise,
+        tuple(tuple((k, x if x else repr(x)) for k, x in v.items()) for v in votes),
+    )
+    hit = _decisions.get(key)
+    if hit is None:
+        hit = _decisions[key] = rule.decide(votes, noise)
+        if len(_decisions) > DECISIONS_KEPT:
+            _decisions.popitem(last=False)
+    return hit
 
 
 def content(tx: SignedTx) -> tuple[Any, ...]:
@@ -49,8 +83,8 @@ class VoteBook:
     """One app's vote checks and ballot recording (see the module docstring).
 
     ``validators`` maps a validator's public key (hex) to its index, the key its votes
-    are kept under; ``rule`` is the genesis' validation rule and ``needs`` the measures
-    it reads beyond the two scores.
+    are kept under; ``rule`` is the genesis' validation rule, ``rule_key`` what it is
+    built from, and ``needs`` the measures it reads beyond the two scores.
     """
 
     def __init__(
@@ -59,12 +93,15 @@ class VoteBook:
         validators: dict[str, int],
         vset: ValidatorSet,
         rule: Any,
+        rule_key: Any,
         needs: tuple[str, ...],
     ) -> None:
         self.chain_id = chain_id
         self.validators = validators
         self.vset = vset
         self.rule = rule
+        #: what the rule is built from (its name and parameters), hashable (see decide)
+        self.rule_key = rule_key
         self.needs = needs
         #: voting power by the key a vote is kept under (the validator's index as a string)
         self._power = {str(i): v.power for i, v in enumerate(vset.validators)}
@@ -162,7 +199,7 @@ class VoteBook:
         if not has_quorum(power, self.vset.total_power):
             return
         votes = [upd.votes[k] for k in sorted(upd.votes, key=int)]
-        decision = self.rule.decide(votes, privacy.declared_noise(upd))
+        decision = decide(self.rule, self.rule_key, votes, privacy.declared_noise(upd))
         upd.status = UpdateStatus.ACCEPTED if decision.accepted else UpdateStatus.REJECTED
         upd.improvement = decision.improvement
         upd.reason = decision.reason
