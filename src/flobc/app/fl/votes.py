@@ -15,6 +15,7 @@ its state-free part (decoding, signature, ballot form) never changes, so
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -59,12 +60,13 @@ def decide(rule: Any, rule_key: Any, votes: Sequence[dict[str, float]], noise: A
     answer is a function of the rule (``rule_key``: its name and parameters), the votes
     and the declared noise. The simulated validators of one process record the same
     ballots and decide every update on the same quorum, each computing the same answer;
-    the first computes it. The key holds every vote's measures in order, a zero by its
-    sign (``-0.0 == 0.0`` as floats, not in what a rule returns)."""
+    the first computes it. The key holds every vote's measure names in order and their
+    values' float64 bytes (so ``-0.0`` and ``0.0``, equal as floats, are told apart)."""
     key = (
         rule_key,
         noise,
-        tuple(tuple((k, x if x else repr(x)) for k, x in v.items()) for v in votes),
+        tuple(map(tuple, votes)),
+        b"".join([_packer(len(v))(*v.values()) for v in votes]),
     )
     hit = _decisions.get(key)
     if hit is None:
@@ -72,6 +74,17 @@ def decide(rule: Any, rule_key: Any, votes: Sequence[dict[str, float]], noise: A
         if len(_decisions) > DECISIONS_KEPT:
             _decisions.popitem(last=False)
     return hit
+
+
+_PACKERS: dict[int, Any] = {}
+
+
+def _packer(n: int) -> Any:
+    """``struct.pack`` of ``n`` little-endian float64s."""
+    pack = _PACKERS.get(n)
+    if pack is None:
+        pack = _PACKERS[n] = struct.Struct(f"<{n}d").pack
+    return pack
 
 
 def content(tx: SignedTx) -> tuple[Any, ...]:
