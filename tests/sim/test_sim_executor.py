@@ -1,5 +1,6 @@
-"""Executors change where the ML effects run, never the run: the Ray executor gives the
-same versions, votes, scores and event trace as the in-process one."""
+"""Executors change where and how the ML effects run, never the run: batched in-process
+training and the Ray executor give the same versions, votes, scores and event trace as
+training one trainer at a time."""
 
 from __future__ import annotations
 
@@ -45,6 +46,34 @@ def test_unknown_executor_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown executor 'gpu'"):
         make_executor("gpu", tiny_config())
     assert isinstance(make_executor("inprocess", tiny_config()), InProcessExecutor)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "stacked"),
+    [
+        ({"network.trainers": 9}, 9),
+        # an attacker trains alone, beside the stack of the others
+        (
+            {
+                "network.trainers": 9,
+                "attacks": [{"name": "sign_flip", "trainers": [3], "params": {"scale": 4}}],
+            },
+            8,
+        ),
+        # DP trainers train alone (their accountant keeps state)
+        ({"privacy.enabled": True, "privacy.planned_rounds": 3, "validation.rule": "paper"}, 0),
+        # SSP extensions continue a training from its own weights; uneven speeds
+        ({"sync.scheme": "ssp", "training.speed": [1, 1, 1, 2.8], "training.noise_k": 0.01}, 5),
+        ({"sync.scheme": "bap", "sync.share_every_steps": 3, "training.optimizer": "sgd"}, 5),
+    ],
+)
+def test_batched_training_gives_the_same_run(overrides: dict[str, Any], stacked: int) -> None:
+    batched, executor = _run(InProcessExecutor(), **overrides)
+    alone, _ = _run(InProcessExecutor(batch_training=False), **overrides)
+    assert batched == alone
+    assert len(batched["versions"][0]) > VERSIONS
+    # the trainings of a round were stacked (the largest stack's size)
+    assert max(executor.batches, default=0) == stacked
 
 
 @pytest.mark.skipif(

@@ -19,13 +19,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["linear_layout", "predict_many"]
+__all__ = ["affine_layout", "linear_layout", "predict_many"]
 
 
 def linear_layout(learner: Any) -> tuple[int, int, int] | None:
     """``(d, c, bias offset)`` when ``learner`` is an affine classifier of the flattened
-    input with a flat vector laid out as ``[W (c x d) row-major, b (c)]``; else None."""
-    if getattr(learner, "eval_fn", None) is not None or not hasattr(learner, "spec"):
+    input with a flat vector laid out as ``[W (c x d) row-major, b (c)]`` and no
+    ``eval_fn`` plug-in replaces its evaluation; else None."""
+    if getattr(learner, "eval_fn", None) is not None:
+        return None
+    return affine_layout(learner)
+
+
+def affine_layout(learner: Any) -> tuple[int, int, int] | None:
+    """``(d, c, bias offset)`` when ``learner``'s model is a torch ``Flatten → Linear``
+    with a flat vector laid out as ``[W (c x d) row-major, b (c)]``; else None."""
+    if not hasattr(learner, "spec"):
         return None
     spec = learner.spec
     tensors = list(spec.tensors)

@@ -153,6 +153,29 @@ class AdapterLearner:
         self.adapter.set_weights(vec)
 
 
+@dataclass(frozen=True, eq=False)
+class FitJob:
+    """One learner call: ``learner`` trained from ``start`` on ``(x, y)`` for ``steps``
+    steps or ``epochs`` epochs (as :meth:`Learner.train` takes them; both None: the
+    learner's default epochs), shuffled by ``seed``. A value, so that a runner may train
+    many at once (:func:`flobc.ml.batched_train.fit_many`)."""
+
+    learner: Any
+    x: np.ndarray
+    y: np.ndarray
+    start: np.ndarray
+    seed: int
+    steps: int | None = None
+    epochs: int | None = None
+
+
+def run_fit(job: FitJob) -> tuple[np.ndarray, dict[str, Any]]:
+    """``job`` alone, through its learner: the weights after training, and the stats."""
+    job.learner.set_weights(job.start)
+    stats = job.learner.train(job.x, job.y, steps=job.steps, epochs=job.epochs, seed=job.seed)
+    return job.learner.get_weights(), stats
+
+
 def summary(losses: Sequence[float], p: TrainPlan, n: int, seconds: float) -> dict[str, Any]:
     """The stats dict ``train`` returns."""
     return {

@@ -6,7 +6,13 @@ runner hands the work to an executor. Both executors call the same functions
 those are pure functions of the configuration and the effect, so a run's results are
 the same bytes whichever executor ran them; only the wall time differs.
 
-* ``inprocess`` (default): everything runs here, at once.
+* ``inprocess`` (default): everything runs here. A plain training (no privacy, no
+  attack) of a stackable model (``logreg``, :func:`flobc.ml.batched_train.batchable`)
+  is queued when its trainer begins its cycle and run when the first queued result is
+  collected, at the end of its virtual training time: by then the trainers that learned
+  of the same version have queued theirs, and :func:`~flobc.ml.batched_train.fit_many`
+  trains them as one stack, each bit for bit as alone. ``batch_training=False`` trains
+  each at once.
 * ``ray``: an honest trainer's local training is a Ray task started when the trainer
   begins its cycle and collected when its virtual training time is up, so the trainings
   of one round run in parallel; a validator's block of updates is scored as a few Ray
@@ -23,6 +29,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from flobc.encoding import sha256
+from flobc.ml.batched_train import batchable, fit_many
+from flobc.ml.learner_core import FitJob
 from flobc.node_apps.fl.evaluator import Evaluator
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import TrainerCore
@@ -42,8 +50,10 @@ class Executor(Protocol):
     """Runs the simulator's ML effects (see the module docstring)."""
 
     name: str
-    #: whether trainings run elsewhere (then the simulator collects them later)
+    #: whether the ML runs elsewhere (workers keep their own caches)
     remote: bool
+    #: whether a training's result is collected when its virtual time is up, not at once
+    deferred: bool
 
     def train(self, core: TrainerCore, effect: Train) -> Pending: ...
 
@@ -64,14 +74,53 @@ class _Done:
         return self.value
 
 
+class _Queued:
+    """A training waiting in :class:`InProcessExecutor`'s queue."""
+
+    __slots__ = ("core", "executor", "value")
+
+    def __init__(self, executor: InProcessExecutor, core: TrainerCore) -> None:
+        self.executor, self.core = executor, core
+        self.value: TrainerInput | None = None
+
+    def result(self) -> TrainerInput:
+        if self.value is None:
+            self.executor.flush()
+        assert self.value is not None
+        return self.value
+
+
 class InProcessExecutor:
-    """Runs every effect here, when it is asked for."""
+    """Runs every effect here; stackable trainings as one batch (see the module
+    docstring)."""
 
     name = "inprocess"
     remote = False
 
+    def __init__(self, *, batch_training: bool = True) -> None:
+        self.batch_training = batch_training
+        self.deferred = batch_training
+        self._queue: list[tuple[FitJob, _Queued]] = []
+        #: how many trainings each stacked run took (what the batching achieved)
+        self.batches: list[int] = []
+
     def train(self, core: TrainerCore, effect: Train) -> Pending:
-        return _Done(core.execute(effect))
+        job = core.fit_job(effect) if self.batch_training else None
+        if job is None or not batchable(job.learner):
+            return _Done(core.execute(effect))
+        pending = _Queued(self, core)
+        self._queue.append((job, pending))
+        return pending
+
+    def flush(self) -> None:
+        """Train every queued training, as stacks."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        results = fit_many([job for job, _ in queue])
+        for (_, pending), (local, stats) in zip(queue, results, strict=True):
+            pending.value = pending.core.fitted(local, stats)
+        self.batches.append(len(queue))
 
     def score(
         self, evaluator: Evaluator, effect: Evaluate, blob: Callable[[str], bytes | None]
@@ -142,6 +191,7 @@ class RayExecutor:
 
     name = "ray"
     remote = True
+    deferred = True
 
     def __init__(
         self, cfg: FLRunConfig, *, address: str | None = None, min_chunk: int = 16

@@ -103,7 +103,7 @@ class SimTrainer:
         self.last_check: Any = None
         self._cost_ms = 0  # virtual time charged to the cycle in flight
         self._pending: Submit | None = None
-        #: a training running on a remote executor, collected when its time is up
+        #: a deferred training (see the executor), collected when its time is up
         self._training: Pending | None = None
 
     @property
@@ -158,7 +158,7 @@ class SimTrainer:
             elif isinstance(eff, Train):
                 self._cost_ms += self._train_cost(eff.steps)
                 pending = self.net.executor.train(self.core, eff)
-                if self.net.executor.remote and not self.role.wants_view:
+                if self.net.executor.deferred and not self.role.wants_view:
                     # collected at "submit"; building the update reads no ledger state
                     self._training = pending
                     return True

@@ -198,3 +198,27 @@ def test_decoded_records_in_memory_are_bounded_by_their_updates(
     monkeypatch.setattr(ledger_state, "RECORD_CACHE_UPDATES", 1)
     _rounds(d, 1)
     assert list(h._cache) == [5]  # the newest is kept even when over the bound
+
+
+def test_histories_share_decoded_records_but_read_their_own_blobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Validators of one process following the same head share one decoded copy of each
+    record (the simulator ran ten); each still needs the record in its own blob store."""
+    monkeypatch.setattr(ledger_state, "_shared", type(ledger_state._shared)())
+    d = AppDriver(trainers=3)
+    _rounds(d, 3)
+    head = d.app.live.history
+    others = [History(d.blobs) for _ in range(2)]
+    for h in others:
+        h.follow(head)
+    own = d.app.state.history
+    for v in range(1, 4):
+        recs = [h.record(v) for h in (own, *others)]
+        assert all(r is recs[0] for r in recs)
+        assert encode(recs[0]) == d.blobs.get(bytes.fromhex(own._heads[v]))
+    assert len(ledger_state._shared) <= ledger_state.SHARED_RECORDS
+    # a store without the records cannot follow the head, shared copies or not
+    empty = History(type(d.blobs)())
+    with pytest.raises(RuntimeError, match="missing history record"):
+        empty.follow(head)

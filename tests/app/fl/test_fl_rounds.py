@@ -343,3 +343,26 @@ def test_adaptive_period_counts_a_trainers_first_submission_of_the_round() -> No
     assert d.state.version.reason == "extension_end"
     assert d.state.recent_delays == [[2_000, 3_000]]
     assert d.state.round.period_ms == 3_600  # type: ignore[union-attr]
+
+
+def test_the_round_view_is_reused_only_while_it_is_true() -> None:
+    """``rounds.view`` builds a state's view once per time and reuses it; its tables are
+    live, and a new time, a changed round field or a replaced table builds a new one."""
+    from flobc.app.fl import rounds
+
+    d = AppDriver(trainers=3, sync={"period_ms": P})
+    st = d.app.live.copy()
+    now = st.time_ms + 1
+    v = rounds.view(st, now)
+    assert rounds.view(st, now) is v and not v.submitted
+    assert st.round is not None
+    st.round.submitted["t"] = "u"  # what record_update does: the live view sees it
+    assert rounds.view(st, now) is v and "t" in v.submitted
+    assert rounds.view(st, now + 1) is not v
+    v2 = rounds.view(st, now + 1)
+    st.round.extension_until_ms = now + 5
+    v3 = rounds.view(st, now + 1)
+    assert v3 is not v2 and v3.extension_until_ms == now + 5
+    st.round.decided = ["t"]  # a replaced table
+    v4 = rounds.view(st, now + 1)
+    assert v4 is not v3 and "t" in v4.decided

@@ -61,7 +61,7 @@ def test_executed_transactions_are_forgotten() -> None:
     assert d.block(txs[:2]).tx_results[0].code == 0
     assert len(d.app._update_forms) == 1  # the third waits in the mempool
     votes = d.ballots(0, [(txs[0], 0.1), (txs[1], 0.2)])
-    assert d.app.check_tx(votes).ok and d.app._vote_form_ballots == 2
+    assert d.app.check_tx(votes).ok and d.app.votes.form_ballots == 2
     assert d.block([votes]).tx_results[0].code == 0
-    assert not d.app._vote_forms and d.app._vote_form_ballots == 0
+    assert not d.app.votes.forms and d.app.votes.form_ballots == 0
     assert d.app.check_tx(votes).code == 409  # checked afresh: every ballot already in

@@ -135,3 +135,71 @@ def test_remembered_checks_never_vouch_for_a_different_transaction() -> None:
         check = d.app.check_tx(tx)
         assert check.code == 401 and check.message == "bad signature"
     assert d.app.check_tx(good).ok and d.app.check_tx(other).ok
+
+
+@pytest.mark.parametrize(("powers", "deciding"), [((1, 1, 1, 1), 3), ((5, 1, 1, 1), 2)])
+def test_a_quorum_is_of_voting_power(powers: tuple[int, ...], deciding: int) -> None:
+    """Equal powers: a quorum is a count of votes (> 2/3 of 4 is 3); unequal ones are
+    summed (5 + 1 of 8 is over 2/3)."""
+    from flobc.app.fl.app import FLApp
+    from flobc.chain.genesis import Genesis
+    from flobc.chain.validators import Validator
+
+    d = AppDriver(validators=4, trainers=1)
+    d.genesis = Genesis(
+        chain_id=d.genesis.chain_id,
+        genesis_time_ms=d.genesis.genesis_time_ms,
+        validators=[Validator(k.public_key, p) for k, p in zip(d.vkeys, powers, strict=True)],
+        app_state=d.genesis.app_state,
+    )
+    d.app = FLApp(d.genesis, d.blobs)
+    (up, _) = d.update(0, [0.01] * 8)
+    assert d.block([up]).tx_results[0].code == 0
+    for j in range(4):
+        d.block([d.vote(j, up, 0.1)])
+        status = d.state.updates[up.hash.hex()].status
+        assert status == ("pending" if j + 1 < deciding else "accepted"), j
+        if status == "accepted":
+            break
+
+
+def test_decisions_are_remembered_by_everything_the_rule_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flobc.algorithms.validation.base import RuleDecision
+    from flobc.app.fl import votes as votes_module
+
+    monkeypatch.setattr(votes_module, "_decisions", type(votes_module._decisions)())
+    calls = []
+
+    class Rule:
+        def decide(self, votes, noise=None):  # type: ignore[no-untyped-def]
+            calls.append(votes)
+            return RuleDecision(True, votes[0]["score"])
+
+    rule = Rule()
+    a = [{"score": 0.0, "base_score": 0.5}, {"score": 0.25, "base_score": 0.5}]
+    same = [dict(v) for v in a]
+    signed = [{"score": -0.0, "base_score": 0.5}, a[1]]
+    first = votes_module.decide(rule, ("r", ()), a, None)
+    assert votes_module.decide(rule, ("r", ()), same, None) is first and len(calls) == 1
+    # a zero's sign, other parameters, or declared noise: decided afresh
+    assert str(votes_module.decide(rule, ("r", ()), signed, None).improvement) == "-0.0"
+    votes_module.decide(rule, ("r", (("threshold", 0.1),)), a, None)
+    votes_module.decide(rule, ("r", ()), a, "noise")
+    assert len(calls) == 4
+
+
+def test_apps_of_different_rules_in_one_process_decide_by_their_own() -> None:
+    """Two ledgers in one process, same ballots, different thresholds: the remembered
+    decisions of one never answer for the other."""
+    outcomes = []
+    for threshold in (0.0, 0.5):
+        d = AppDriver(
+            validators=4, trainers=1, validation="paper", validation_params={"threshold": threshold}
+        )
+        (up, _) = d.update(0, [0.01] * 8)
+        assert d.block([up]).tx_results[0].code == 0
+        d.block([d.vote(j, up, 0.1) for j in range(3)])
+        outcomes.append(d.state.updates[up.hash.hex()].status)
+    assert outcomes == ["accepted", "rejected"]

@@ -10,37 +10,28 @@ their hashes, so the app hash commits to every model version.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any, ClassVar
 
 import msgspec
 import numpy as np
 
-from flobc.algorithms.decision import has_quorum
 from flobc.algorithms.sync import Admission, Candidate
 from flobc.app.abci import BlockResult, TxCheck, TxResult
-from flobc.app.fl import ledger_state, privacy, queries, rounds, vote_forms
+from flobc.app.fl import ledger_state, privacy, queries, rounds
 from flobc.app.fl.config import FLConfig
 from flobc.app.fl.context import FLContext
 from flobc.app.fl.ledger_state import History, LedgerView, state_hash
-from flobc.app.fl.state import (
-    FLState,
-    RoundInfo,
-    TrainerInfo,
-    UpdateStatus,
-    VersionInfo,
-    add_sorted,
-)
+from flobc.app.fl.state import FLState, RoundInfo, TrainerInfo, VersionInfo
 from flobc.app.fl.txs import (
     REGISTER,
     UPDATE,
     VOTE,
     RegisterBody,
     UpdateBody,
-    VoteBody,
-    VotesBody,
     tx_kind,
 )
+from flobc.app.fl.votes import VoteBook, vote_measures
+from flobc.app.fl.votes import content as tx_content
 from flobc.chain.genesis import Genesis
 from flobc.chain.types import BlockHeader, SignedTx
 from flobc.crypto.keys import node_id_of
@@ -52,19 +43,9 @@ log = logging.getLogger("flobc.app.fl")
 #: The blob an update references must be exactly the model's float32 vector.
 #: Heights between app snapshots (a node parameter; restart replays the blocks since).
 DEFAULT_SNAPSHOT_INTERVAL = 100
-#: Vote transactions whose state-free checks are remembered, and most ballots among them.
-#: An entry is dropped once its transaction is executed, so the memory holds what waits in
-#: the mempool: at 10,000 trainers x 10 validators a round's ballots are 100,000.
-VOTE_CACHE_TXS = 256
-VOTE_CACHE_BALLOTS = 131_072
 #: Update transactions whose state-free checks are remembered, until executed (a round's
 #: worth at thousands of trainers; an entry is the small signed body and its decoding)
 UPDATE_CACHE_TXS = 32_768
-
-
-def vote_measures(body: VoteBody) -> dict[str, float]:
-    """A vote as the rule reads it and the ledger keeps it: the measures and both scores."""
-    return {**body.measures, "score": body.score, "base_score": body.base_score}
 
 
 class FLApp:
@@ -89,8 +70,6 @@ class FLApp:
         self.blobs = blobs
         self.validators = {v.public_key.hex(): i for i, v in enumerate(genesis.validators)}
         self.vset = genesis.validator_set()
-        #: voting power by the key a vote is kept under (the validator's index as a string)
-        self._power = {str(i): v.power for i, v in enumerate(self.vset.validators)}
         self.snapshot_interval = snapshot_interval
         #: the model subnetwork this app runs (None: the implicit only one); its
         #: transactions carry it in their signed kind (see flobc.app.fl.subnets)
@@ -103,14 +82,12 @@ class FLApp:
         self._history = History(blobs)
         self._history.follow(self._committed.history)
         #: measures the rule needs beyond the two scores every ballot has
-        self._needs = tuple(m for m in self.ctx.rule.measures if m not in ("score", "base_score"))
-        #: a vote's state-free checks (decoding, signature, ballot form) by its content: a
-        #: vote is checked on arrival, at every mempool recheck, in proposals and at
-        #: execution, and these parts of the answer never change
-        self._vote_forms: OrderedDict[tuple[Any, ...], tuple[TxCheck, VotesBody | None]] = (
-            OrderedDict()
+        needs = tuple(m for m in self.ctx.rule.measures if m not in ("score", "base_score"))
+        #: vote checks (their state-free part remembered) and ballot recording
+        rule_key = (self.cfg.validation, tuple(sorted(self.cfg.validation_params.items())))
+        self.votes = VoteBook(
+            self.chain_id, self.validators, self.vset, self.ctx.rule, rule_key, needs
         )
-        self._vote_form_ballots = 0
         #: an update's state-free checks by its content (see :meth:`_update_form`)
         self._update_forms: dict[tuple[Any, ...], tuple[TxCheck, TxCheck, Any]] = {}
 
@@ -243,7 +220,7 @@ class FLApp:
         if kind == UPDATE:
             return self._check_update(tx, st, now_ms)[0]
         if kind == VOTE:
-            return self._check_votes(tx, st, first_fit=True)[0]
+            return self.votes.check(tx, st, first_fit=True)[0]
         if kind == REGISTER:
             return self._check_register(tx, st)
         return TxCheck(400, f"unknown transaction kind {tx.kind!r}")
@@ -264,15 +241,15 @@ class FLApp:
                 trainer = st.own_trainer(node_id_of(tx.signer))
                 privacy.record(self.cfg.privacy, trainer, body, st.updates.get(tx.hash.hex()))
             if not dry_run:  # executed: it leaves the mempool, and a replay fails on its nonce
-                self._update_forms.pop(self._content(tx), None)
+                self._update_forms.pop(tx_content(tx), None)
         elif kind == VOTE:
-            check, ballots = self._check_votes(tx, st)
+            check, ballots = self.votes.check(tx, st)
             # ballots name distinct updates and one's vote never changes whether another
             # fits, so taking them all after checking them all is taking them in order
             for ballot in ballots:
-                self._record_vote(st, tx, ballot, header)
+                self.votes.record(st, tx, ballot, header)
             if not dry_run:  # executed: its remembered checks are not asked for again
-                self._forget_votes(tx)
+                self.votes.forget(tx)
         elif kind == REGISTER:
             check = self._check_register(tx, st)
             if check.ok:
@@ -326,7 +303,7 @@ class FLApp:
         for the last :data:`UPDATE_CACHE_TXS` updates (checked on arrival, at each mempool
         recheck, in proposals and at execution): the decoding and signature (``sealed``),
         then the body's bounds (``form``), which the ledger reports after the nonce."""
-        key = self._content(tx)
+        key = tx_content(tx)
         hit = self._update_forms.get(key)
         if hit is not None:
             return hit
@@ -370,99 +347,6 @@ class FLApp:
         hint = self.ctx.scheme.resubmission_hint
         return f"already submitted an update in round {number}{hint}"
 
-    def _check_votes(
-        self, tx: SignedTx, st: FLState, first_fit: bool = False
-    ) -> tuple[TxCheck, list[VoteBody]]:
-        """The ballots of vote transaction ``tx`` that ``st`` takes, in ballot order.
-
-        The rule (see :class:`~flobc.app.fl.txs.VotesBody`): anything wrong with the
-        transaction or with any ballot's form fails it whole, with nothing taken; a
-        well-formed ballot the ledger can no longer take (the update unknown, decided, or
-        already voted on by this validator: one vote per update, which also makes replays
-        fail) is skipped. The transaction succeeds if at least one ballot is taken; else
-        it fails with the first skipped ballot's reason. ``first_fit`` (admission and
-        mempool rechecks, which only ask whether the transaction still applies) stops at
-        the first ballot taken.
-        """
-        check, body = self._check_ballots(tx)
-        if body is None:
-            return check, []
-        voter = str(self.validators[tx.signer.hex()])
-        taken: list[VoteBody] = []
-        skipped: list[tuple[VoteBody, TxCheck]] = []
-        for ballot in body.ballots:
-            why = self._ballot_refused(ballot, st, voter)
-            if why is None:
-                if first_fit:
-                    return TxCheck(), [ballot]
-                taken.append(ballot)
-            else:
-                skipped.append((ballot, why))
-        if not skipped:
-            return TxCheck(), taken
-        first, why = skipped[0]
-        if not taken:
-            return why, []
-        note = (
-            f"{len(skipped)} of {len(body.ballots)} ballots skipped "
-            f"(first: {first.update_id.hex()[:12]}: {why.message})"
-        )
-        return TxCheck(message=note), taken
-
-    def _check_ballots(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
-        """Checks of a vote transaction that do not read the state: the signer is a
-        validator, the signature holds, and every ballot is well formed (remembered for
-        the last few transactions, by their whole content)."""
-        key = self._content(tx)
-        hit = self._vote_forms.get(key)
-        if hit is not None:
-            self._vote_forms.move_to_end(key)
-            return hit
-        out = self._ballots_form(tx)
-        self._vote_forms[key] = out
-        self._vote_form_ballots += len(out[1].ballots) if out[1] is not None else 0
-        while len(self._vote_forms) > VOTE_CACHE_TXS or (
-            self._vote_form_ballots > VOTE_CACHE_BALLOTS and len(self._vote_forms) > 1
-        ):
-            _, (_, old) = self._vote_forms.popitem(last=False)
-            self._vote_form_ballots -= len(old.ballots) if old is not None else 0
-        return out
-
-    def _forget_votes(self, tx: SignedTx) -> None:
-        gone = self._vote_forms.pop(self._content(tx), None)
-        if gone is not None and gone[1] is not None:
-            self._vote_form_ballots -= len(gone[1].ballots)
-
-    @staticmethod
-    def _content(tx: SignedTx) -> tuple[Any, ...]:
-        """A transaction's whole content: the key its remembered checks are kept under."""
-        return (tx.signer, tx.kind, tx.nonce, tx.body, tx.signature)
-
-    def _ballots_form(self, tx: SignedTx) -> tuple[TxCheck, VotesBody | None]:
-        if tx.signer.hex() not in self.validators:
-            return TxCheck(403, "votes are only accepted from validators"), None
-        refusal, body, form = vote_forms.body_form(tx.body, self._needs, self.ctx.rule.name)
-        if refusal is not None:
-            return refusal, None
-        if not tx.verify(self.chain_id):
-            return TxCheck(401, "bad signature"), None
-        if not form.ok:
-            return form, None
-        return TxCheck(), body
-
-    @staticmethod
-    def _ballot_refused(body: VoteBody, st: FLState, voter: str) -> TxCheck | None:
-        """Why the ledger does not take this ballot now (one vote per validator and
-        update), or None when it does."""
-        upd = st.updates.get(body.update_id.hex())
-        if upd is None:
-            return TxCheck(404, "unknown update")
-        if upd.status != UpdateStatus.PENDING:
-            return TxCheck(409, f"update already {upd.status}")
-        if voter in upd.votes:
-            return TxCheck(409, "this validator already voted on that update")
-        return None
-
     def _check_register(self, tx: SignedTx, st: FLState) -> TxCheck:
         if not self.cfg.open_registration:
             return TxCheck(403, "registration is closed (permissioned network)")
@@ -476,29 +360,5 @@ class FLApp:
             return TxCheck(401, "bad signature")
         return TxCheck()
 
-    def _record_vote(self, st: FLState, tx: SignedTx, body: VoteBody, header: BlockHeader) -> None:
-        idx = self.validators[tx.signer.hex()]
-        upd = st.own_update(body.update_id.hex())
-        upd.votes[str(idx)] = vote_measures(body)
-        # the votes' keys are distinct validator indices: their power without a set per ballot
-        power = sum(self._power[k] for k in upd.votes)
-        if not has_quorum(power, self.vset.total_power):
-            return
-        votes = [upd.votes[k] for k in sorted(upd.votes, key=int)]
-        decision = self.ctx.rule.decide(votes, privacy.declared_noise(upd))
-        upd.status = UpdateStatus.ACCEPTED if decision.accepted else UpdateStatus.REJECTED
-        upd.improvement = decision.improvement
-        upd.reason = decision.reason
-        upd.decided_height = header.height
-        trainer = st.own_trainer(upd.trainer)
-        if decision.accepted:
-            trainer.accepted += 1
-        else:
-            trainer.rejected += 1
-        st.unscored.append(upd.id)  # trust moves at the next barrier, in a canonical order
-        assert st.round is not None
-        if upd.round == st.round.number:
-            add_sorted(st.round.decided, upd.trainer)
 
-
-__all__ = ["FLApp", "msgspec"]
+__all__ = ["FLApp", "msgspec", "vote_measures"]

@@ -32,6 +32,10 @@ RECENT_VERSIONS = 2
 RECORD_CACHE = 64
 RECORD_CACHE_UPDATES = 8_192
 _MAX_RECORD = 1 << 30
+#: Newest decoded records shared by every :class:`History` of the process (see
+#: :func:`decoded_record`)
+SHARED_RECORDS = 4
+_shared: OrderedDict[str, RoundRecord] = OrderedDict()
 
 
 class RoundRecord(msgspec.Struct, array_like=True):
@@ -42,6 +46,24 @@ class RoundRecord(msgspec.Struct, array_like=True):
     updates: list[UpdateInfo]
     #: hex hash of the previous record ("" for the genesis record of version 0)
     prev: str
+
+
+def decoded_record(head: str, data: bytes) -> RoundRecord:
+    """Record ``head`` decoded from its bytes ``data``, shared process-wide.
+
+    A record is a pure function of its bytes, and the validators a simulation runs in one
+    process follow the same heads: each decoded, and kept, its own copy of every record
+    (ten decodings of a 1,000-update record per release, ten copies in memory). Records
+    are only read once decoded (the live state holds what blocks change), so one copy
+    serves them all; the newest :data:`SHARED_RECORDS` are kept here."""
+    rec = _shared.get(head)
+    if rec is None:
+        rec = _shared[head] = decode(data, RoundRecord, max_bytes=_MAX_RECORD)
+        while len(_shared) > SHARED_RECORDS:
+            _shared.popitem(last=False)
+    else:
+        _shared.move_to_end(head)
+    return rec
 
 
 def fold(st: FLState, blobs: Any, version: VersionInfo, updates: list[UpdateInfo]) -> None:
@@ -111,7 +133,7 @@ class History:
             raise RuntimeError(f"missing history record {head}")
         if sha256(data).hex() != head:  # pragma: no cover - blob stores verify on read
             raise RuntimeError(f"history record {head} does not match its hash")
-        return decode(data, RoundRecord, max_bytes=_MAX_RECORD)
+        return decoded_record(head, data)
 
     def follow(self, head: str) -> None:
         """Catch up with ``head``: walk back to the last known record, index the new ones."""

@@ -27,19 +27,41 @@ from flobc.weights_codec import encode_vector, vector_view
 
 
 def view(st: FLState, now_ms: int) -> RoundView:
+    """The open round as the sync scheme reads it at ``now_ms``.
+
+    The view holds live views of the round's tables (nothing is copied), so it stays
+    true while the round's other fields, the tables themselves and the time stay the
+    same: it is built once and reused for every update checked against this state at
+    this time (each update is checked on arrival, at every mempool recheck, in proposals
+    and at execution, on each validator)."""
     r = st.round
     assert r is not None
-    return RoundView(
+    active = st.active()
+    fields = (r.number, r.base_version, r.started_at_ms, r.period_ms, r.extension_until_ms)
+    hit = st.__dict__.get("_view")
+    if (
+        hit is not None
+        and hit[0] == fields
+        and hit[1] == now_ms
+        and hit[2] is r.submitted
+        and hit[3] is r.decided
+        and hit[4] is active
+    ):
+        return hit[5]  # type: ignore[no-any-return]
+    out = RoundView(
         round=r.number,
         base_version=r.base_version,
         started_at_ms=r.started_at_ms,
         now_ms=now_ms,
         period_ms=r.period_ms,
-        active_trainers=st.active(),
+        active_trainers=active,
         submitted=r.submitted.keys(),
         decided=SortedIds(r.decided),
         extension_until_ms=r.extension_until_ms,
     )
+    # the tables are held here, so the identities compared above stay theirs
+    st.__dict__["_view"] = (fields, now_ms, r.submitted, r.decided, active, out)
+    return out
 
 
 def weights(ctx: FLContext, blob_hex: str) -> np.ndarray:

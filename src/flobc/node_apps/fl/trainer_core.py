@@ -27,6 +27,7 @@ from flobc.app.fl.txs import UpdateBody, update_tx
 from flobc.chain.types import SignedTx
 from flobc.crypto.keys import KeyPair
 from flobc.encoding import sha256
+from flobc.ml.learner_core import FitJob, run_fit
 from flobc.ml.weights import decode_vector, encode_vector, weights_hash
 from flobc.node_apps.fl.privacy import BudgetSpent, TrainerPrivacy
 from flobc.node_apps.fl.settings import FLRunConfig
@@ -280,8 +281,7 @@ class TrainerCore:
                     start=effect.start,
                     rnd=effect.rnd,
                 )
-                self.last_stats = stats
-                return Trained(local, int(stats.get("steps", 0)))
+                return self.fitted(local, stats)
             delta = self.delta(
                 effect.base, effect.local, version=effect.version, rnd=effect.rnd, view=effect.view
             )
@@ -289,6 +289,37 @@ class TrainerCore:
             return UpdateBuilt(tx, blob)
         except BudgetSpent as exc:
             return Stopped(str(exc))
+
+    def fit_job(self, effect: Train) -> FitJob | None:
+        """The learner call :meth:`execute` makes for ``effect`` when that call is all it
+        does (no privacy, no attack: nothing kept for later), so that a runner may train
+        many trainers' calls at once (:func:`flobc.ml.batched_train.fit_many`) and hand
+        each result to :meth:`fitted`; None otherwise."""
+        if self.privacy is not None or self.attack is not None:
+            return None
+        start = effect.base if effect.start is None else effect.start
+        return self._job(self.data, self.index, start, effect.version, effect.steps, effect.rnd)
+
+    def fitted(self, local: np.ndarray, stats: dict[str, Any]) -> Trained:
+        """What :meth:`execute` returns for a ``Train`` effect trained to ``local``."""
+        self.last_stats = stats
+        return Trained(local, int(stats.get("steps", 0)))
+
+    def _job(
+        self,
+        data: DataSplit,
+        index: int,
+        start: np.ndarray,
+        version: int,
+        steps: int | None,
+        rnd: int,
+    ) -> FitJob:
+        t = self.cfg.training
+        seed = self._seed(index, version, rnd)
+        if steps is None and t.steps:
+            steps = t.steps
+        epochs = t.epochs if steps is None else None
+        return FitJob(self.learner, data.x, data.y, start, seed, steps=steps, epochs=epochs)
 
     def _fit(
         self,
@@ -299,16 +330,7 @@ class TrainerCore:
         steps: int | None,
         rnd: int,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        t = self.cfg.training
-        self.learner.set_weights(start)
-        seed = self._seed(index, version, rnd)
-        if steps is not None:
-            stats = self.learner.train(data.x, data.y, steps=steps, seed=seed)
-        elif t.steps:
-            stats = self.learner.train(data.x, data.y, steps=t.steps, seed=seed)
-        else:
-            stats = self.learner.train(data.x, data.y, epochs=t.epochs, seed=seed)
-        return self.learner.get_weights(), stats
+        return run_fit(self._job(data, index, start, version, steps, rnd))
 
     def train(
         self,
