@@ -2,9 +2,10 @@
 
 * :func:`attach_evaluator` — in a validator process: every committed update is scored in
   a worker thread (never on the event loop, so consensus never waits on ML) as soon as
-  its block commits, and the validator's signed vote goes back through its own mempool;
-  a released version is prepared (its base outputs, reference step) in that thread while
-  trainers train.
+  its block commits, and the validator's signed vote goes back through its own mempool
+  (ballots scored while other updates are pending here wait to go with theirs:
+  :mod:`~flobc.node_apps.fl.ballot_hold`); a released version is prepared (its base
+  outputs, reference step) in that thread while trainers train.
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
   following the synchronisation scheme (:mod:`flobc.algorithms.sync`), with failover
   across validators.
@@ -36,6 +37,7 @@ from flobc.node.events import VersionWaiter
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
 from flobc.node_apps.fl.attacks import LedgerView, TrainerAttack, visible_updates
+from flobc.node_apps.fl.ballot_hold import BallotHold
 from flobc.node_apps.fl.evaluator import Evaluator, release_since
 from flobc.node_apps.fl.settings import FLRunConfig
 from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, follows_round, scheme_policy
@@ -94,8 +96,9 @@ def attach_evaluator(
     # the ledger spells a voter by its index in the (sub)network's validator set
     me = str(node.me) if subnet is None else str(index)
     role = evaluator_role.Evaluator(me, MAX_BALLOTS)
-    queue: asyncio.Queue[EvaluatorInput] = asyncio.Queue()
+    queue: asyncio.Queue[EvaluatorInput | None] = asyncio.Queue()  # None: flush held ballots
     released = [0]  # versions seen; the latest is prepared when the loop starts
+    hold = BallotHold()
 
     def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Any]:
         ids = tuple(
@@ -108,7 +111,30 @@ def attach_evaluator(
         release = _released(node.app, subnet, released)
         if release is not None:
             queue.put_nowait(release)
+        if hold.held and hold.due(_updates_pending(node, kind), time.monotonic()):
+            queue.put_nowait(None)
         return []
+
+    async def submit(bodies: tuple[Any, ...], k: int, held: int, seconds: float) -> None:
+        """Send one vote tx; its log line counts the ballots scored in the batch just done
+        (``held`` others were scored earlier) and that batch's ``seconds``."""
+        tx = vote_tx(node.chain_id, key, bodies, time.time_ns() // 1000, subnet)
+        if k == 0:
+            check = await runtime.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
+            outcome = "ok" if check.ok else check.message
+        else:  # an equivocating validator's second ballots go to a peer
+            outcome = await _send_to_peer(runtime, tx)
+        last = bodies[-1]
+        log.info(
+            "voted on %s: %d ballot(s) in one tx, score %.4f (base %.4f) in %.2fs: %s%s",
+            last.update_id.hex()[:12],
+            len(bodies) - held,
+            last.score,
+            last.base_score,
+            seconds,
+            outcome,
+            f", with {held} held ballot(s)" if held else "",
+        )
 
     node.commit_listeners.append(on_commit)
     started = [time.perf_counter()]  # when scoring of the batch began, for the log line
@@ -143,22 +169,28 @@ def attach_evaluator(
             )
             return []
         assert isinstance(eff, SubmitVotes)
-        tx = vote_tx(node.chain_id, key, eff.bodies, time.time_ns() // 1000, subnet)
-        if eff.k == 0:
-            check = await rt.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
-            outcome = "ok" if check.ok else check.message
-        else:  # an equivocating validator's second ballots go to a peer
-            outcome = await _send_to_peer(rt, tx)
-        first = eff.bodies[0]
-        log.info(
-            "voted on %s: %d ballot(s) in one tx, score %.4f (base %.4f) in %.2fs: %s",
-            first.update_id.hex()[:12],
-            len(eff.bodies),
-            first.score,
-            first.base_score,
-            time.perf_counter() - started[0],
-            outcome,
-        )
+        seconds = time.perf_counter() - started[0]
+        if eff.k != 0:  # a Byzantine validator's conflicting ballots are never held
+            await submit(eff.bodies, eff.k, 0, seconds)
+            return []
+        pending = await rt.call(lambda n, now: (_updates_pending(n, kind), []))
+        txs = hold.offer(eff.bodies, pending, time.monotonic())
+        if not txs:
+            last = eff.bodies[-1]
+            log.info(
+                "voted on %s: %d ballot(s), score %.4f (base %.4f) in %.2fs: held while "
+                "updates are pending here",
+                last.update_id.hex()[:12],
+                len(eff.bodies),
+                last.score,
+                last.base_score,
+                seconds,
+            )
+        new = {b.update_id for b in eff.bodies}
+        for k, bodies in enumerate(txs):  # held ballots first: this batch's are in the last
+            last = k == len(txs) - 1
+            held = sum(b.update_id not in new for b in bodies)
+            await submit(bodies, 0, held, seconds if last else 0.0)
         return []
 
     async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
@@ -179,8 +211,22 @@ def attach_evaluator(
             effects += role.handle(UpdatesCommitted(ids)) if ids else []
             while effects:
                 effects = [*effects[1:], *(await run(rt, effects[0]))]
+            if hold.held and any(e is None for e in events):  # a commit found them due
+                waiting = await rt.call(lambda n, now: (_updates_pending(n, kind), []))
+                if hold.due(waiting, time.monotonic()):
+                    n_held = len(hold.held)
+                    for bodies in hold.flush():
+                        await submit(bodies, 0, len(bodies), 0.0)
+                    log.debug("sent %d held ballot(s)", n_held)
 
     runtime.background.append(evaluation_loop)
+
+
+def _updates_pending(node: ValidatorNode, kind: str) -> bool:
+    """Whether ``node``'s mempool (the block being decided included) holds an update of
+    transaction kind ``kind``."""
+    pool = node.mempool
+    return any(decode(raw, SignedTx).kind == kind for raw in pool.reap(len(pool), 1 << 62))
 
 
 def _released(app: Any, subnet: str | None, seen: list[int]) -> VersionReleased | None:
@@ -348,7 +394,13 @@ class HttpTrainer:
         self.follow_round = follows_round(core.cfg)
 
     async def loop(self, poll_s: float) -> None:
+        waited = True  # the ledger is read first, and again after every wait
         while self.role.stopped is None:
+            if not waited and self._pushed():
+                # A cycle that ended in an upload: the ledger can only hold news a
+                # version event announces (kept if it came meanwhile), so wait for one.
+                await self._wait(poll_s)
+            waited = False
             try:
                 latest = await self.client.json("/v1/models/latest")
                 if self.follow_round:
@@ -356,13 +408,20 @@ class HttpTrainer:
             except (ConnectionError, aiohttp.ClientError) as exc:
                 log.warning("waiting for a validator: %s", exc)
                 await asyncio.sleep(1.0)
+                waited = True
                 continue
             read = LedgerRead(latest["version"], latest["hash"], self._extended)
             effects = self.role.handle(read)
             while effects:
                 if isinstance(effects[0], Wait):
                     await self._wait(poll_s)
+                    waited = True
                 effects = [*effects[1:], *(await self._run(effects[0]))]
+
+    def _pushed(self) -> bool:
+        """Whether new versions reach this trainer by push alone: its event stream is up
+        and its scheme does not act on the open round (SSP re-reads it)."""
+        return self.waiter is not None and self.waiter.connected and not self.follow_round
 
     async def _round_extended(self) -> bool:
         return (await self.client.json("/v1/round")).get("extension_until_ms") is not None
