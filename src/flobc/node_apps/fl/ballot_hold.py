@@ -4,8 +4,9 @@ A validator scores updates as their blocks commit. Trainers finish close togethe
 round's first update is often proposed alone and the others follow in the next block. A
 vote on that first update, sent at once, reaches the proposer while the next block is being
 decided and takes a block of its own; the votes on the others, ready a moment later, then
-wait for that block to commit before theirs can be proposed. On the paper's workload on two
-cores that was one block in four of a round (``docs/results/benchmark-processes``).
+wait for that block to commit before theirs can be proposed. On ``flobc bench round``'s
+workload that was about one block of the five of a round, and half its vote transactions
+(docs/results/benchmark-processes/breakdown-2026-12-03.md).
 
 :class:`BallotHold` keeps ballots back while updates are pending at this validator (in
 its mempool, which includes the block being decided) and sends them with the ballots of
