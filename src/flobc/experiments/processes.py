@@ -28,8 +28,13 @@ from flobc.experiments.runner import RunResult, VersionPoint, _by_index
 from flobc.node_apps.fl.settings import FLRunConfig
 
 _TRAINED = re.compile(r"version (\d+): trained ([0-9.]+)s")
-#: a batch's ballots and scoring seconds: sent (``in one tx``) or held for the next tx
-_VOTED = re.compile(r"voted on \w+: (\d+) ballot\(s\)(?: in one tx)?, .* in ([0-9.]+)s")
+#: a batch's ballots and scoring seconds, sent (``in one tx``) or held for the next tx, and
+#: how many of them it scored then (the others were scored ahead; older logs lack it)
+_VOTED = re.compile(
+    r"voted on \w+: (\d+) ballot\(s\)(?: in one tx)?, .* in ([0-9.]+)s(?: \((\d+) scored\))?"
+)
+#: updates scored ahead of their block's commit, and the seconds it took
+_AHEAD = re.compile(r"scored (\d+) pending update\(s\) ahead in ([0-9.]+)s")
 
 
 def run_processes(
@@ -155,7 +160,8 @@ def _chain_times(watcher: object) -> list[float]:
 
 def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
     """Per trainer: [base version, local training seconds] per upload; per validator:
-    [ballots, seconds] of each vote transaction (its batch's scoring)."""
+    [updates scored, seconds] of each scoring: a vote batch's (what it scored then) and
+    each batch scored ahead of its commit."""
     trained: dict[str, list[Any]] = {}
     voted: dict[str, list[Any]] = {}
     for log in sorted(rundir.glob("*.log")):
@@ -165,7 +171,9 @@ def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
                 [int(v), float(s)] for v, s in _TRAINED.findall(text)
             ]
         elif log.stem.startswith("validator-"):
-            voted[log.stem.split("-")[1]] = [[int(n), float(s)] for n, s in _VOTED.findall(text)]
+            batches = [[int(k or n), float(s)] for n, s, k in _VOTED.findall(text)]
+            batches += [[int(n), float(s)] for n, s in _AHEAD.findall(text)]
+            voted[log.stem.split("-")[1]] = batches
     return {"trained": trained, "voted": voted}
 
 

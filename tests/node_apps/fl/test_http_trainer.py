@@ -13,8 +13,9 @@ from flobc.app.fl.state import FLState
 from flobc.chain.types import SignedTx
 from flobc.encoding import sha256
 from flobc.ml.weights import weights_hash
+from flobc.node_apps.fl.fl_client import FLClient
 from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector
-from flobc.node_apps.fl.workers import FLClient, HttpTrainer, version_waiter
+from flobc.node_apps.fl.workers import HttpTrainer, version_waiter
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 
