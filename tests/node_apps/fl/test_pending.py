@@ -65,3 +65,23 @@ def test_a_task_scored_ahead_is_answered_from_memory_with_the_same_body() -> Non
     assert ev.evaluate_many(tasks, net.blob) == fresh
     assert calls == [1]  # only the task not scored ahead
     assert all(np.isfinite(b.score) for b in fresh)
+
+
+def test_a_task_scored_ahead_needs_no_blob_when_its_update_commits() -> None:
+    """Its blobs were read when it was scored ahead; the commit's Evaluate reads none (a
+    2.4 MB update was read and hashed again on the event loop)."""
+    net = SimFLNetwork(tiny_config())
+    assert net.run_until_version(1, 60_000)
+    state = net.ledger.node(0).app.state  # type: ignore[attr-defined]
+    u = next(iter(state.updates.values()))
+    task = EvaluationTask(
+        bytes.fromhex(u.id), state.versions[u.base_version].weights, u.blob, None, u.local_steps
+    )
+    ev = Evaluator(net.cfg, 0)
+    assert not ev.knows(task)
+    (lacking,) = ev.score_tasks([task], lambda h: None)
+    assert lacking.votes is None  # no blobs here and not scored ahead: no vote
+    (body,) = ev.evaluate_many([task], net.blob)
+    assert ev.knows(task)
+    (scored,) = ev.score_tasks([task], lambda h: None)
+    assert scored.votes == (body,)

@@ -322,6 +322,11 @@ class Evaluator:
             self._bodies.get(task.base, {})[task] = body
         return [known[t] for t in tasks]
 
+    def knows(self, task: EvaluationTask) -> bool:
+        """Whether ``task``'s vote body is remembered (scored ahead): then scoring it reads
+        no blob."""
+        return task in self._bodies.get(task.base, {})
+
     def _evaluate_new(
         self, tasks: list[EvaluationTask], blob: Callable[[str], bytes]
     ) -> list[VoteBody]:
@@ -408,17 +413,20 @@ class Evaluator:
         """Each task's vote bodies, in order: the same bodies, bit for bit, whether the
         tasks are scored together, in chunks or one at a time."""
         blobs: dict[str, bytes | None] = {}
-        ready = []
+        ready, missing = [], set()
         for task in tasks:
-            for h in task.blobs:
-                if h not in blobs:
-                    blobs[h] = blob(h)
-            if all(blobs[h] is not None for h in task.blobs):
-                ready.append(task)
+            if not self.knows(task):  # a remembered task was scored with its blobs here
+                for h in task.blobs:
+                    if h not in blobs:
+                        blobs[h] = blob(h)
+                if any(blobs[h] is None for h in task.blobs):
+                    missing.add(task.update_id)
+                    continue
+            ready.append(task)
         bodies = iter(self.evaluate_many(ready, blobs.__getitem__))  # type: ignore[arg-type]
         out = []
         for task in tasks:
-            if any(blobs[h] is None for h in task.blobs):
+            if task.update_id in missing:
                 out.append(Scored(task.update_id, None))
             else:
                 out.append(Scored(task.update_id, tuple(self._forged(next(bodies)))))

@@ -8,6 +8,8 @@ while their block is decided, so that their commit finds the votes computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flobc.app.fl.txs import UpdateBody
 from flobc.chain.types import SignedTx
 from flobc.encoding import decode, sha256
@@ -23,11 +25,15 @@ def updates_pending(node: ValidatorNode, kind: str) -> bool:
 
 
 def tasks_ahead(
-    node: ValidatorNode, kind: str, where: dict[str, str]
+    node: ValidatorNode,
+    kind: str,
+    where: dict[str, str],
+    skip: Callable[[EvaluationTask], bool] = lambda task: False,
 ) -> tuple[list[EvaluationTask], dict[str, bytes]]:
     """The evaluation tasks the ledger would give for the updates of kind ``kind`` pending
     in ``node``'s mempool, as the ``evaluation`` query builds them from the committed
-    state, and the blobs they read; updates whose blobs are not all here are left out."""
+    state, and the blobs they read; updates whose blobs are not all here, and tasks
+    ``skip`` names (already scored), are left out."""
     pool = node.mempool
     pending = [
         (sha256(raw), tx)
@@ -61,6 +67,8 @@ def tasks_ahead(
             share,
             None if dp is None else (dp.mechanism, dp.clip, dp.noise_multiplier),
         )
+        if skip(task):
+            continue
         data = {h: node.blobs.get(bytes.fromhex(h)) for h in task.blobs}
         if all(d is not None for d in data.values()):
             tasks.append(task)

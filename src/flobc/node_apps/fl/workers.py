@@ -1,11 +1,12 @@
 """FL work off the consensus path, for real processes over HTTP.
 
 * :func:`attach_evaluator` — in a validator process: every committed update is scored in
-  a worker thread (never on the event loop, so consensus never waits on ML) as soon as
-  its block commits, and the validator's signed vote goes back through its own mempool
-  (ballots scored while other updates are pending here wait to go with theirs:
-  :mod:`~flobc.node_apps.fl.ballot_hold`); a released version is prepared (its base
-  outputs, reference step) in that thread while trainers train.
+  a worker thread (never on the event loop, so consensus never waits on ML), ahead of its
+  commit when it is pending here while a block is decided
+  (:func:`~flobc.node_apps.fl.pending.tasks_ahead`), and the validator's signed vote goes
+  back through its own mempool (ballots scored while other updates are pending here wait
+  to go with theirs: :mod:`~flobc.node_apps.fl.ballot_hold`); a released version is
+  prepared (its base outputs, reference step) in that thread while trainers train.
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
   following the synchronisation scheme (:mod:`flobc.algorithms.sync`), with failover
   across validators.
@@ -165,7 +166,8 @@ def attach_evaluator(
             if isinstance(eff, Prepare):
                 hashes = [h for h in (eff.base, eff.previous) if h]
             else:
-                hashes = sorted({h for task in eff.tasks for h in task.blobs})
+                fresh = [t for t in eff.tasks if not evaluator.knows(t)]  # not scored ahead
+                hashes = sorted({h for task in fresh for h in task.blobs})
             blobs = await rt.call(
                 lambda n, now: ({h: n.blobs.get(bytes.fromhex(h)) for h in hashes}, [])
             )
@@ -213,7 +215,9 @@ def attach_evaluator(
         that block is decided: the ``Evaluate`` of their commit then finds the bodies
         computed (:meth:`Evaluator.evaluate_many` remembers them). Only the timing moves:
         a task guessed differently from the ledger's is simply scored again."""
-        tasks, blobs = await rt.call(lambda n, now: (tasks_ahead(n, kind, where), []))
+        tasks, blobs = await rt.call(
+            lambda n, now: (tasks_ahead(n, kind, where, skip=evaluator.knows), [])
+        )
         if tasks:
             t0 = time.perf_counter()
             await rt.run_in_worker(evaluator.evaluate_many, tasks, blobs.__getitem__)
