@@ -12,7 +12,7 @@ from flobc.chain.genesis import Genesis
 from flobc.crypto import KeyPair
 from flobc.encoding import sha256
 from flobc.node.home import GENESIS_FILE, KEY_FILE
-from flobc.orchestration.fl_setup import FL_CONSENSUS, fl_network_args
+from flobc.orchestration.fl_setup import fl_consensus, fl_network_args
 from flobc.orchestration.netdir import RUN_DIR, create_network, free_loopback_ports, list_nodes
 from flobc.sim.fl_fixtures import tiny_config
 
@@ -72,7 +72,9 @@ def test_fl_network_lists_trainer_keys_and_gives_validators_the_initial_model(
     net = tmp_path / "fl"
     cfg = tiny_config(**{"network.validators": 2, "network.trainers": 3})
     args = fl_network_args(None, cfg=cfg)
-    assert args["consensus"] == FL_CONSENSUS
+    # tiny_config's 5 s rounds: empty blocks at most 250 ms apart
+    assert args["consensus"] == fl_consensus(cfg)
+    assert args["consensus"].empty_block_interval_ms == 250
     genesis = create_network(net, validators=2, trainers=3, **args)
     assert Genesis.load(net / GENESIS_FILE) == genesis
     fl = genesis.app_state["fl"]

@@ -37,6 +37,7 @@ from typing import Any
 import click
 
 from flobc.bench.round_workload import workload_config
+from flobc.orchestration.critical_path import path_medians
 from flobc.orchestration.round_profile import profile_medians
 
 APP_TOML = """[build-system]
@@ -75,6 +76,7 @@ def _median(xs: list[float]) -> float | None:
 
 def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[str, Any]:
     """One FLoBC run as processes; per-round block-time gaps and where they went."""
+    from flobc.orchestration.critical_path import critical_path, read_logs
     from flobc.orchestration.fl_setup import create_fl_network
     from flobc.orchestration.processes import StartError, started
     from flobc.orchestration.round_profile import round_profile
@@ -92,7 +94,9 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
             watcher.follow(rounds, t0 + timeout, poll_s=0.05)
             cpu1, own1, wall1 = net.cpu_seconds(), time.process_time(), time.monotonic()
             whole = wall1 - t0
-            profile = round_profile(next(iter(net.validators.values())), rounds)
+            url = next(iter(net.validators.values()))
+            profile = round_profile(url, rounds)
+            path = critical_path(url, range(2, rounds + 1), read_logs(netdir / "run"))
             roles = {e.name: e.role for e in net.nodes}
     except StartError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -107,6 +111,7 @@ def flobc_run(work: Path, rounds: int, trainers: int, timeout: float) -> dict[st
         "initial_accuracy": watcher.records[0].accuracy,
         "final_accuracy": recs[-1].accuracy,
         "profile": profile,
+        "critical_path": path,
         "trainer_fit_s": _trainer_fits(netdir / "run"),
         "cpu_per_round_s": _cpu_per_round(
             roles, cpu0, cpu1, own1 - own0, wall1 - wall0, rounds - 1
@@ -258,6 +263,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["ratio_whole_run"] = f["whole_run_median_s"] / w["whole_run_median_s"]
     out["flobc_round_profile_median_s"] = profile_medians(
         [p for run in runs for p in run["flobc"]["profile"]]
+    )
+    out["flobc_critical_path_median_s"] = path_medians(
+        [p for run in runs for p in run["flobc"].get("critical_path", [])]
     )
     out["flobc_trainer_fit_median_s"] = _median(
         [x for run in runs for x in run["flobc"]["trainer_fit_s"]]

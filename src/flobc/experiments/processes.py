@@ -28,7 +28,13 @@ from flobc.experiments.runner import RunResult, VersionPoint, _by_index
 from flobc.node_apps.fl.settings import FLRunConfig
 
 _TRAINED = re.compile(r"version (\d+): trained ([0-9.]+)s")
-_VOTED = re.compile(r"voted on \w+: (\d+) ballot\(s\) in one tx, .* in ([0-9.]+)s")
+#: a batch's ballots and scoring seconds, sent (``in one tx``) or held for the next tx, and
+#: how many of them it scored then (the others were scored ahead; older logs lack it)
+_VOTED = re.compile(
+    r"voted on \w+: (\d+) ballot\(s\)(?: in one tx)?, .* in ([0-9.]+)s(?: \((\d+) scored\))?"
+)
+#: updates scored ahead of their block's commit, and the seconds it took
+_AHEAD = re.compile(r"scored (\d+) pending update\(s\) ahead in ([0-9.]+)s")
 
 
 def run_processes(
@@ -46,6 +52,7 @@ def run_processes(
     Every process started is stopped again (also on errors and Ctrl-C); the network
     folder is removed afterwards unless ``keep``.
     """
+    from flobc.orchestration.critical_path import critical_path, path_medians, read_logs
     from flobc.orchestration.fl_setup import create_fl_network
     from flobc.orchestration.netdir import GENESIS_FILE
     from flobc.orchestration.processes import started as running
@@ -75,7 +82,9 @@ def run_processes(
         except NotReached:
             raise TimeoutError(f"{label}: not {rounds} versions after {timeout_s:.0f}s") from None
         cpu = _cpu_per_round(net, cpu0, time.monotonic() - wall0, watcher.records[-1].version - 1)
-        profile = round_profile(next(iter(net.validators.values())), watcher.records[-1].version)
+        url, last_version = next(iter(net.validators.values())), watcher.records[-1].version
+        profile = round_profile(url, last_version)
+        path = critical_path(url, range(2, last_version + 1), read_logs(netdir / "run"))
     wall = time.monotonic() - started
     logs = _log_times(netdir / "run")
     t0 = _chain_times(watcher)
@@ -116,6 +125,8 @@ def run_processes(
             "cpu_per_round_s": cpu,
             "round_profile": profile,
             "round_profile_median_s": profile_medians(profile),
+            "critical_path": path,
+            "critical_path_median_s": path_medians(path),
             "loadavg_at_start": list(load_start),
             "loadavg_at_end": list(os.getloadavg()),
         },
@@ -149,7 +160,8 @@ def _chain_times(watcher: object) -> list[float]:
 
 def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
     """Per trainer: [base version, local training seconds] per upload; per validator:
-    [ballots, seconds] of each vote transaction (its batch's scoring)."""
+    [updates scored, seconds] of each scoring: a vote batch's (what it scored then) and
+    each batch scored ahead of its commit."""
     trained: dict[str, list[Any]] = {}
     voted: dict[str, list[Any]] = {}
     for log in sorted(rundir.glob("*.log")):
@@ -159,7 +171,9 @@ def _log_times(rundir: Path) -> dict[str, dict[str, list[Any]]]:
                 [int(v), float(s)] for v, s in _TRAINED.findall(text)
             ]
         elif log.stem.startswith("validator-"):
-            voted[log.stem.split("-")[1]] = [[int(n), float(s)] for n, s in _VOTED.findall(text)]
+            batches = [[int(k or n), float(s)] for n, s, k in _VOTED.findall(text)]
+            batches += [[int(n), float(s)] for n, s in _AHEAD.findall(text)]
+            voted[log.stem.split("-")[1]] = batches
     return {"trained": trained, "voted": voted}
 
 

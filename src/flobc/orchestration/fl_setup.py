@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from flobc.algorithms.sync import scheme_class
 from flobc.chain.genesis import ConsensusParams
 from flobc.node_apps.fl.genesis import fl_app_state
 from flobc.node_apps.fl.settings import FLRunConfig, load_config
@@ -18,13 +21,40 @@ from flobc.node_apps.fl.subnets import (
 from flobc.orchestration.netdir import NodeEntry, create_network, list_nodes
 
 #: Consensus timing for FL networks on one machine: blocks every 200 ms while idle so
-#: that block time (which drives round deadlines) advances smoothly.
+#: that block time (which drives round deadlines) advances smoothly; :func:`fl_consensus`
+#: widens that interval when the run's deadlines allow it.
 FL_CONSENSUS = ConsensusParams(
     timeout_propose_ms=1000,
     timeout_prevote_ms=500,
     timeout_precommit_ms=500,
     empty_block_interval_ms=200,
 )
+#: Widest interval between empty blocks (ms), the chain's default.
+EMPTY_BLOCK_MAX_MS = 1000
+#: The interval is at most this fraction of the shortest round deadline (1/20: a deadline
+#: is seen at most 5 % of its period late).
+DEADLINE_SHARE = 20
+
+
+def fl_consensus(cfg: FLRunConfig) -> ConsensusParams:
+    """:data:`FL_CONSENSUS` with the widest empty-block interval ``cfg``'s deadlines allow:
+    a 20th of its shortest round period (adaptive minimum and ``max_round_s`` included),
+    between 200 ms and :data:`EMPTY_BLOCK_MAX_MS`; 200 ms where trainers follow the open
+    round (SSP). Why: an empty block is proposed whenever the mempool stays empty for the
+    interval, i.e. while trainers train, and the block carrying the first update must then
+    wait for it to commit; on 2 loaded cores that was most rounds of ``flobc bench round``
+    (docs/results/benchmark-processes/breakdown-2026-12-03.md)."""
+    s = cfg.sync.settings()
+    floor = FL_CONSENSUS.empty_block_interval_ms
+    if scheme_class(s.scheme).trainers_follow_round:
+        return FL_CONSENSUS
+    shortest = min(
+        s.period_ms,
+        s.adaptive_min_ms if s.adaptive else s.period_ms,
+        s.max_round_ms or s.period_ms,
+    )
+    interval = max(floor, min(EMPTY_BLOCK_MAX_MS, shortest // DEADLINE_SHARE))
+    return msgspec.structs.replace(FL_CONSENSUS, empty_block_interval_ms=interval)
 
 
 def fl_network_args(
@@ -51,7 +81,7 @@ def fl_network_args(
 
     return {
         "app_state": app_state,
-        "consensus": FL_CONSENSUS,
+        "consensus": fl_consensus(cfg),
         "node_extra": extra,
         "validator_blobs": [initial],
     }

@@ -19,7 +19,7 @@ from flobc.node.http_errors import error_middleware
 from flobc.node.http_runtime import RUNTIME_KEY
 from flobc.node_apps.fl import api as fl_api
 from flobc.node_apps.fl.attacks import trainer_attack
-from flobc.node_apps.fl.workers import FLClient
+from flobc.node_apps.fl.fl_client import FLClient
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 

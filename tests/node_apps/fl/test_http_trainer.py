@@ -13,8 +13,9 @@ from flobc.app.fl.state import FLState
 from flobc.chain.types import SignedTx
 from flobc.encoding import sha256
 from flobc.ml.weights import weights_hash
+from flobc.node_apps.fl.fl_client import FLClient
 from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector
-from flobc.node_apps.fl.workers import FLClient, HttpTrainer, version_waiter
+from flobc.node_apps.fl.workers import HttpTrainer, version_waiter
 from flobc.sim.fl_fixtures import tiny_config
 from flobc.sim.fl_network import SimFLNetwork
 
@@ -128,3 +129,47 @@ async def test_only_a_scheme_that_acts_on_the_round_makes_the_trainer_read_it(
     assert waiter.wakes == (1 if follows else 0)
     waiter.on_event("version")
     assert waiter.wakes == (2 if follows else 1)
+
+
+class _PushedWaiter:
+    """A connected event stream whose every wait is answered at once, logged."""
+
+    connected = True
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def wait(self, fallback_s: float) -> bool:
+        self.log.append("wait")
+        return True
+
+
+@pytest.mark.parametrize("pushed", [True, False])
+async def test_a_pushed_trainer_waits_for_news_after_an_upload_before_reading(
+    pushed: bool,
+) -> None:
+    """With its event stream up, a trainer that just uploaded reads the ledger again only
+    after a wake (the read right after an upload found the same version every round);
+    without a stream it reads at once, as polling must."""
+    net = SimFLNetwork(tiny_config())
+    assert net.run_until_version(VERSIONS, 60_000)
+    log: list[str] = []
+    client = LedgerReplay(net)
+    read, upload = client.json, client.upload
+
+    async def json(path: str) -> Any:
+        log.append("read")
+        return await read(path)
+
+    async def logged_upload(tx: SignedTx, blob: bytes) -> tuple[int, dict[str, Any]]:
+        log.append("upload")
+        return await upload(tx, blob)
+
+    client.json = json  # type: ignore[method-assign]
+    client.upload = logged_upload  # type: ignore[method-assign]
+    core = TrainerCore(net.cfg, 0, net.trainer_keys[0], net.ledger.genesis.chain_id)
+    waiter = _PushedWaiter(log) if pushed else None
+    with pytest.raises(_Done):
+        await HttpTrainer(core, client, 1.0, waiter).loop(poll_s=0)  # type: ignore[arg-type]
+    between = ["upload", "wait", "read"] if pushed else ["upload", "read"]
+    assert log == ["read", *between, "upload"]

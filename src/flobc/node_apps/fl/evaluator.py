@@ -132,6 +132,11 @@ class Evaluator:
         self._reference: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
         self._last_step: dict[tuple[str, str], np.ndarray] = {}
         self._dp_reference: dict[tuple[str, float, float, int], tuple[np.ndarray, float]] = {}
+        #: honest vote bodies per base and task, for the bases the other caches keep: a
+        #: task scored ahead (its update still pending, see ``workers``) is not scored again
+        self._bodies: dict[str, dict[EvaluationTask, VoteBody]] = {}
+        #: tasks the last :meth:`evaluate_many` call scored (the others it remembered)
+        self.last_scored = 0
 
     # ------------------------------------------------------------------ scoring
 
@@ -307,7 +312,27 @@ class Evaluator:
         self, tasks: list[EvaluationTask], blob: Callable[[str], bytes]
     ) -> list[VoteBody]:
         """:meth:`evaluate` of each task, with every candidate's forward pass in one batch:
-        the same vote bodies, bit for bit, as one call per task."""
+        the same vote bodies, bit for bit, as one call per task. A task met before (the
+        same update, base, share and claims) is answered from memory: a vote body is a
+        function of its task and this validator's data."""
+        known = {t: b for t in tasks if (b := self._bodies.get(t.base, {}).get(t)) is not None}
+        todo = list(dict.fromkeys(t for t in tasks if t not in known))
+        self.last_scored = len(todo)
+        for task, body in zip(todo, self._evaluate_new(todo, blob), strict=True):
+            known[task] = body
+            if task.base not in self._bodies:
+                _keep(self._bodies, task.base, {})
+            self._bodies.get(task.base, {})[task] = body
+        return [known[t] for t in tasks]
+
+    def knows(self, task: EvaluationTask) -> bool:
+        """Whether ``task``'s vote body is remembered (scored ahead): then scoring it reads
+        no blob."""
+        return task in self._bodies.get(task.base, {})
+
+    def _evaluate_new(
+        self, tasks: list[EvaluationTask], blob: Callable[[str], bytes]
+    ) -> list[VoteBody]:
         loaded = []
         candidates: list[np.ndarray] = []
         for task in tasks:
@@ -391,17 +416,20 @@ class Evaluator:
         """Each task's vote bodies, in order: the same bodies, bit for bit, whether the
         tasks are scored together, in chunks or one at a time."""
         blobs: dict[str, bytes | None] = {}
-        ready = []
+        ready, missing = [], set()
         for task in tasks:
-            for h in task.blobs:
-                if h not in blobs:
-                    blobs[h] = blob(h)
-            if all(blobs[h] is not None for h in task.blobs):
-                ready.append(task)
+            if not self.knows(task):  # a remembered task was scored with its blobs here
+                for h in task.blobs:
+                    if h not in blobs:
+                        blobs[h] = blob(h)
+                if any(blobs[h] is None for h in task.blobs):
+                    missing.add(task.update_id)
+                    continue
+            ready.append(task)
         bodies = iter(self.evaluate_many(ready, blobs.__getitem__))  # type: ignore[arg-type]
         out = []
         for task in tasks:
-            if any(blobs[h] is None for h in task.blobs):
+            if task.update_id in missing:
                 out.append(Scored(task.update_id, None))
             else:
                 out.append(Scored(task.update_id, tuple(self._forged(next(bodies)))))

@@ -1,10 +1,12 @@
 """FL work off the consensus path, for real processes over HTTP.
 
 * :func:`attach_evaluator` — in a validator process: every committed update is scored in
-  a worker thread (never on the event loop, so consensus never waits on ML) as soon as
-  its block commits, and the validator's signed vote goes back through its own mempool;
-  a released version is prepared (its base outputs, reference step) in that thread while
-  trainers train.
+  a worker thread (never on the event loop, so consensus never waits on ML), ahead of its
+  commit when it is pending here while a block is decided
+  (:func:`~flobc.node_apps.fl.pending.tasks_ahead`), and the validator's signed vote goes
+  back through its own mempool (ballots scored while other updates are pending here wait
+  to go with theirs: :mod:`~flobc.node_apps.fl.ballot_hold`); a released version is
+  prepared (its base outputs, reference step) in that thread while trainers train.
 * :func:`run_trainer` — a trainer process: pull the latest model, train, upload the update,
   following the synchronisation scheme (:mod:`flobc.algorithms.sync`), with failover
   across validators.
@@ -23,7 +25,6 @@ import time
 from typing import Any
 
 import aiohttp
-import numpy as np
 
 from flobc.app.abci import BlockResult
 from flobc.app.fl.composite import fl_app
@@ -35,10 +36,12 @@ from flobc.node.api import TxSubmission
 from flobc.node.events import VersionWaiter
 from flobc.node.http_runtime import HttpRuntime
 from flobc.node.validator import ValidatorNode
-from flobc.node_apps.fl.attacks import LedgerView, TrainerAttack, visible_updates
+from flobc.node_apps.fl.ballot_hold import BallotHold
 from flobc.node_apps.fl.evaluator import Evaluator, release_since
+from flobc.node_apps.fl.fl_client import FLClient
+from flobc.node_apps.fl.pending import tasks_ahead, updates_pending
 from flobc.node_apps.fl.settings import FLRunConfig
-from flobc.node_apps.fl.trainer_core import TrainerCore, as_vector, follows_round, scheme_policy
+from flobc.node_apps.fl.trainer_core import TrainerCore, follows_round, scheme_policy
 from flobc.roles import evaluator as evaluator_role
 from flobc.roles.effects import (
     BuildUpdate,
@@ -70,6 +73,8 @@ from flobc.roles.effects import (
 )
 from flobc.roles.trainer import Trainer
 
+#: Evaluation-loop input: updates are pending at this validator; score them ahead.
+AHEAD = "ahead"
 #: Seconds a waiting trainer re-reads the round anyway while its event stream is up.
 PUSH_FALLBACK_S = 2.0
 #: Seconds between two wakes by ``block`` events, for schemes that follow the round.
@@ -94,8 +99,10 @@ def attach_evaluator(
     # the ledger spells a voter by its index in the (sub)network's validator set
     me = str(node.me) if subnet is None else str(index)
     role = evaluator_role.Evaluator(me, MAX_BALLOTS)
-    queue: asyncio.Queue[EvaluatorInput] = asyncio.Queue()
+    # None: flush held ballots; AHEAD: score the updates pending here
+    queue: asyncio.Queue[EvaluatorInput | str | None] = asyncio.Queue()
     released = [0]  # versions seen; the latest is prepared when the loop starts
+    hold = BallotHold()
 
     def on_commit(block: Block, result: BlockResult, now_ms: int) -> list[Any]:
         ids = tuple(
@@ -108,10 +115,42 @@ def attach_evaluator(
         release = _released(node.app, subnet, released)
         if release is not None:
             queue.put_nowait(release)
+        pending = updates_pending(node, kind)
+        if hold.held and hold.due(pending, time.monotonic()):
+            queue.put_nowait(None)
+        if pending:
+            queue.put_nowait(AHEAD)
         return []
+
+    async def submit(
+        bodies: tuple[Any, ...], k: int, held: int, seconds: float, now: int = 0
+    ) -> None:
+        """Send one vote tx; its log line counts the ballots of the batch just done
+        (``held`` others were scored earlier), that batch's ``seconds`` and how many of its
+        updates it scored then (``now``: the others were scored ahead)."""
+        tx = vote_tx(node.chain_id, key, bodies, time.time_ns() // 1000, subnet)
+        if k == 0:
+            check = await runtime.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
+            outcome = "ok" if check.ok else check.message
+        else:  # an equivocating validator's second ballots go to a peer
+            outcome = await _send_to_peer(runtime, tx)
+        last = bodies[-1]
+        log.info(
+            "voted on %s: %d ballot(s) in one tx, score %.4f (base %.4f) in %.2fs (%d scored): "
+            "%s%s",
+            last.update_id.hex()[:12],
+            len(bodies) - held,
+            last.score,
+            last.base_score,
+            seconds,
+            now,
+            outcome,
+            f", with {held} held ballot(s)" if held else "",
+        )
 
     node.commit_listeners.append(on_commit)
     started = [time.perf_counter()]  # when scoring of the batch began, for the log line
+    scored = [0]  # of the batch's tasks, how many were scored then (not ahead), for the log
 
     async def run(rt: HttpRuntime[ValidatorNode], eff: EvaluatorEffect) -> list[EvaluatorEffect]:
         if isinstance(eff, ReadTasks):
@@ -127,13 +166,16 @@ def attach_evaluator(
             if isinstance(eff, Prepare):
                 hashes = [h for h in (eff.base, eff.previous) if h]
             else:
-                hashes = sorted({h for task in eff.tasks for h in task.blobs})
+                fresh = [t for t in eff.tasks if not evaluator.knows(t)]  # not scored ahead
+                hashes = sorted({h for task in fresh for h in task.blobs})
             blobs = await rt.call(
                 lambda n, now: ({h: n.blobs.get(bytes.fromhex(h)) for h in hashes}, [])
             )
             started[0] = time.perf_counter()
             if isinstance(eff, Evaluate):
-                return role.handle(await rt.run_in_worker(evaluator.perform, eff, blobs.get))
+                evaluated = await rt.run_in_worker(evaluator.perform, eff, blobs.get)
+                scored[0] = evaluator.last_scored
+                return role.handle(evaluated)
             await rt.run_in_worker(evaluator.prepare, eff, blobs.get)
             log.info(
                 "prepared version %d (%d local steps) in %.2fs",
@@ -143,23 +185,45 @@ def attach_evaluator(
             )
             return []
         assert isinstance(eff, SubmitVotes)
-        tx = vote_tx(node.chain_id, key, eff.bodies, time.time_ns() // 1000, subnet)
-        if eff.k == 0:
-            check = await rt.call(lambda n, now: n.submit_tx(tx.encoded(), [], now))
-            outcome = "ok" if check.ok else check.message
-        else:  # an equivocating validator's second ballots go to a peer
-            outcome = await _send_to_peer(rt, tx)
-        first = eff.bodies[0]
-        log.info(
-            "voted on %s: %d ballot(s) in one tx, score %.4f (base %.4f) in %.2fs: %s",
-            first.update_id.hex()[:12],
-            len(eff.bodies),
-            first.score,
-            first.base_score,
-            time.perf_counter() - started[0],
-            outcome,
-        )
+        seconds = time.perf_counter() - started[0]
+        if eff.k != 0:  # a Byzantine validator's conflicting ballots are never held
+            await submit(eff.bodies, eff.k, 0, seconds, scored[0])
+            return []
+        pending = await rt.call(lambda n, now: (updates_pending(n, kind), []))
+        txs = hold.offer(eff.bodies, pending, time.monotonic())
+        if not txs:
+            last = eff.bodies[-1]
+            log.info(
+                "voted on %s: %d ballot(s), score %.4f (base %.4f) in %.2fs (%d scored): held "
+                "while updates are pending here",
+                last.update_id.hex()[:12],
+                len(eff.bodies),
+                last.score,
+                last.base_score,
+                seconds,
+                scored[0],
+            )
+        new = {b.update_id for b in eff.bodies}
+        for k, bodies in enumerate(txs):  # held ballots first: this batch's are in the last
+            last = k == len(txs) - 1
+            held = sum(b.update_id not in new for b in bodies)
+            await submit(bodies, 0, held, *((seconds, scored[0]) if last else (0.0, 0)))
         return []
+
+    async def score_ahead(rt: HttpRuntime[ValidatorNode]) -> None:
+        """Score the updates pending in this validator's mempool (the next block's) while
+        that block is decided: the ``Evaluate`` of their commit then finds the bodies
+        computed (:meth:`Evaluator.evaluate_many` remembers them). Only the timing moves:
+        a task guessed differently from the ledger's is simply scored again."""
+        tasks, blobs = await rt.call(
+            lambda n, now: (tasks_ahead(n, kind, where, skip=evaluator.knows), [])
+        )
+        if tasks:
+            t0 = time.perf_counter()
+            await rt.run_in_worker(evaluator.evaluate_many, tasks, blobs.__getitem__)
+            log.info(
+                "scored %d pending update(s) ahead in %.2fs", len(tasks), time.perf_counter() - t0
+            )
 
     async def evaluation_loop(rt: HttpRuntime[ValidatorNode]) -> None:
         pending = await rt.call(
@@ -179,6 +243,15 @@ def attach_evaluator(
             effects += role.handle(UpdatesCommitted(ids)) if ids else []
             while effects:
                 effects = [*effects[1:], *(await run(rt, effects[0]))]
+            if any(e is AHEAD for e in events):
+                await score_ahead(rt)
+            if hold.held and any(e is None for e in events):  # a commit found them due
+                waiting = await rt.call(lambda n, now: (updates_pending(n, kind), []))
+                if hold.due(waiting, time.monotonic()):
+                    n_held = len(hold.held)
+                    for bodies in hold.flush():
+                        await submit(bodies, 0, len(bodies), 0.0)
+                    log.debug("sent %d held ballot(s)", n_held)
 
     runtime.background.append(evaluation_loop)
 
@@ -206,85 +279,6 @@ async def _send_to_peer(rt: HttpRuntime[ValidatorNode], tx: SignedTx) -> str:
         except (TimeoutError, aiohttp.ClientError) as exc:
             return f"peer {url} unreachable: {exc}"
     return "no peer"
-
-
-class FLClient:
-    """The trainer's view of the validators' wire API, with failover in a fixed order."""
-
-    def __init__(self, urls: list[str], session: aiohttp.ClientSession, subnet: str | None = None):
-        self.urls = urls
-        self.session = session
-        self.current = 0
-        #: every read names this model subnetwork (None: the only one)
-        self.subnet = subnet
-
-    async def _get(self, path: str) -> aiohttp.ClientResponse:
-        if self.subnet is not None:
-            path += ("&" if "?" in path else "?") + f"subnet={self.subnet}"
-        for k in range(len(self.urls)):
-            url = self.urls[(self.current + k) % len(self.urls)]
-            try:
-                resp = await self.session.get(url + path)
-            except (TimeoutError, aiohttp.ClientError):
-                continue
-            self.current = (self.current + k) % len(self.urls)
-            return resp
-        raise ConnectionError("no validator is reachable")
-
-    async def json(self, path: str) -> Any:
-        async with await self._get(path) as resp:
-            resp.raise_for_status()
-            return await resp.json()
-
-    async def weights(self, version: int, expected_hash: str) -> np.ndarray:
-        from flobc.ml.weights import from_safetensors, weights_hash
-
-        async with await self._get(f"/v1/models/{version}/weights") as resp:
-            resp.raise_for_status()
-            vec, _spec = from_safetensors(await resp.read())
-        if weights_hash(vec).hex() != expected_hash:
-            raise ValueError(f"weights of version {version} do not match hash {expected_hash}")
-        return vec
-
-    async def delta(self, update_id: str) -> np.ndarray | None:
-        """An update's Δ (``GET /v1/updates/{id}/delta``), None if the node lacks it."""
-        async with await self._get(f"/v1/updates/{update_id}/delta") as resp:
-            if resp.status == 404:
-                return None
-            resp.raise_for_status()
-            data = await resp.read()
-            return as_vector(data)
-
-    async def ledger_view(self, attack: TrainerAttack | None, version: int) -> LedgerView | None:
-        """What the ledger shows an attacker building on ``version`` (None if it asks for
-        nothing); the same view the simulator builds in-process."""
-        if attack is None or not (attack.wants_peers or attack.wants_previous):
-            return None
-        peers = []
-        if attack.wants_peers:
-            doc = await self.json("/v1/round?updates=1")
-            for j, uid in visible_updates(doc, version):
-                d = await self.delta(uid)
-                if d is not None:
-                    peers.append((j, d))
-        previous = None
-        if attack.wants_previous and version > 0:
-            prev = await self.json(f"/v1/models/{version - 1}")
-            previous = await self.weights(version - 1, prev["hash"])
-        return LedgerView(tuple(peers), previous)
-
-    async def upload(self, tx: SignedTx, blob: bytes) -> tuple[int, dict[str, Any]]:
-        from flobc.encoding import encode
-
-        body = encode(TxSubmission(tx.encoded(), [blob]))
-        for k in range(len(self.urls)):
-            url = self.urls[(self.current + k) % len(self.urls)]
-            try:
-                async with self.session.post(url + "/v1/updates", data=body) as resp:
-                    return resp.status, await resp.json()
-            except (TimeoutError, aiohttp.ClientError):
-                continue
-        raise ConnectionError("no validator is reachable")
 
 
 async def run_trainer(
@@ -348,7 +342,13 @@ class HttpTrainer:
         self.follow_round = follows_round(core.cfg)
 
     async def loop(self, poll_s: float) -> None:
+        waited = True  # the ledger is read first, and again after every wait
         while self.role.stopped is None:
+            if not waited and self._pushed():
+                # A cycle that ended in an upload: the ledger can only hold news a
+                # version event announces (kept if it came meanwhile), so wait for one.
+                await self._wait(poll_s)
+            waited = False
             try:
                 latest = await self.client.json("/v1/models/latest")
                 if self.follow_round:
@@ -356,13 +356,20 @@ class HttpTrainer:
             except (ConnectionError, aiohttp.ClientError) as exc:
                 log.warning("waiting for a validator: %s", exc)
                 await asyncio.sleep(1.0)
+                waited = True
                 continue
             read = LedgerRead(latest["version"], latest["hash"], self._extended)
             effects = self.role.handle(read)
             while effects:
                 if isinstance(effects[0], Wait):
                     await self._wait(poll_s)
+                    waited = True
                 effects = [*effects[1:], *(await self._run(effects[0]))]
+
+    def _pushed(self) -> bool:
+        """Whether new versions reach this trainer by push alone: its event stream is up
+        and its scheme does not act on the open round (SSP re-reads it)."""
+        return self.waiter is not None and self.waiter.connected and not self.follow_round
 
     async def _round_extended(self) -> bool:
         return (await self.client.json("/v1/round")).get("extension_until_ms") is not None
