@@ -100,6 +100,16 @@ def timeout(step: Step, round_: int) -> TimeoutFired:
 # ---------------------------------------------------------------- outputs
 
 
+# Reusable prefixes (validator 0's point of view unless a row says otherwise).
+PROPOSED_B = [proposal(0, B)]
+PREVOTED_B = [*PROPOSED_B, verdict(0, B)]
+LOCKED_A = [proposal(0, A), verdict(0, A), prevote(1, 0, A), prevote(2, 0, A), prevote(3, 0, A)]
+#: f+1 = 2 peers already in round 1 (validators 1 and 3 precommit nil there; they can
+#: still prevote, and the proposer of round 1, validator 2, has sent nothing yet).
+TO_ROUND_1 = [precommit(1, 1, None), precommit(3, 1, None)]
+PREVOTED_NIL = [timeout(PROPOSE, 0)]
+
+
 def my_prevote(me: int, round_: int, value: Block | None) -> SignVote:
     return SignVote(Vote(int(VoteType.PREVOTE), H, round_, value.hash if value else NIL, NOW, me))
 

@@ -16,7 +16,11 @@ from tendermint_rows import (
     NOW,
     PRECOMMIT,
     PREVOTE,
+    PREVOTED_B,
+    PREVOTED_NIL,
     PROPOSE,
+    PROPOSED_B,
+    TO_ROUND_1,
     A,
     B,
     H,
@@ -41,14 +45,6 @@ from flobc.consensus.messages import (
     RequestProposal,
 )
 
-# Reusable prefixes (validator 0's point of view unless a row says otherwise).
-PROPOSED_B = [proposal(0, B)]
-PREVOTED_B = [*PROPOSED_B, verdict(0, B)]
-LOCKED_A = [proposal(0, A), verdict(0, A), prevote(1, 0, A), prevote(2, 0, A), prevote(3, 0, A)]
-#: f+1 = 2 peers already in round 1 (validators 1 and 3 precommit nil there; they can
-#: still prevote, and the proposer of round 1, validator 2, has sent nothing yet).
-TO_ROUND_1 = [precommit(1, 1, None), precommit(3, 1, None)]
-PREVOTED_NIL = [timeout(PROPOSE, 0)]
 ROWS = [
     # ---- L34-35
     Row(

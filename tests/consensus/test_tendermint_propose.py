@@ -12,13 +12,17 @@ from __future__ import annotations
 import pytest
 from tendermint_rows import (
     CHAIN,
+    LOCKED_A,
     NOW,
     PARAMS,
     PRECOMMIT,
     PREV_TIME,
     PREVOTE,
+    PREVOTED_NIL,
     PROPOSE,
+    PROPOSED_B,
     START,
+    TO_ROUND_1,
     VSET,
     A,
     B,
@@ -26,12 +30,10 @@ from tendermint_rows import (
     Row,
     State,
     my_prevote,
-    precommit,
     prevote,
     proposal,
     run_row,
     schedule,
-    timeout,
     validate,
     verdict,
 )
@@ -47,14 +49,6 @@ from flobc.consensus.messages import (
 )
 from flobc.consensus.tendermint import Tendermint
 
-# Reusable prefixes (validator 0's point of view unless a row says otherwise).
-PROPOSED_B = [proposal(0, B)]
-PREVOTED_B = [*PROPOSED_B, verdict(0, B)]
-LOCKED_A = [proposal(0, A), verdict(0, A), prevote(1, 0, A), prevote(2, 0, A), prevote(3, 0, A)]
-#: f+1 = 2 peers already in round 1 (validators 1 and 3 precommit nil there; they can
-#: still prevote, and the proposer of round 1, validator 2, has sent nothing yet).
-TO_ROUND_1 = [precommit(1, 1, None), precommit(3, 1, None)]
-PREVOTED_NIL = [timeout(PROPOSE, 0)]
 ROWS = [
     # ---- L11-21: StartRound, proposer choice, validValue re-proposal
     Row(
