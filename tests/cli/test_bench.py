@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flobc.cli.bench import (
+from flobc.bench.consensus import (
     local_network,
     measure_latency,
     measure_propagation,
@@ -39,3 +39,19 @@ def test_throughput_load_single_and_batched(tmp_path: Path, batch: int) -> None:
     assert out["throughput_node_cpu_ms_per_tx"] > 0
     # a request per transaction, or fewer with batches (the window holds up to 60)
     assert (out["requests_s"] >= out["throughput_tx_s"] * 0.5) == (batch == 1)
+
+
+def test_a_network_that_misbehaves_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from flobc.bench.consensus import BenchError
+    from flobc.cli import bench as cli_bench
+
+    def stalled(n: int, wall_s: float, tx_every_ms: int) -> dict[str, float]:
+        raise BenchError("validators did not start: v0 exited 1")
+
+    monkeypatch.setattr(cli_bench, "measure_sim", stalled)
+    out = CliRunner().invoke(cli_bench.bench, ["consensus", "--sizes", "2", "--only", "sim"])
+    assert out.exit_code == 1
+    assert out.output.strip().endswith("Error: validators did not start: v0 exited 1")
+    assert "Traceback" not in out.output

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from flobc.app.kvstore import kv_tx
+from flobc.bench.consensus import BENCH_PARAMS
 from flobc.chain.genesis import ConsensusParams
-from flobc.cli.bench import BENCH_PARAMS
 from flobc.cli.main import cli
 from flobc.crypto import KeyPair
 from flobc.node.client import ClientError, ValidatorClient
