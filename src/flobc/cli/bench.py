@@ -17,11 +17,13 @@ A benchmark, not a test: it reports, it asserts nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import statistics
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,20 @@ def _fmt(s: dict[str, Any], key: str, digits: int = 1) -> str:
     if v["min"] == v["max"]:
         return med
     return f"{med} ({v['min']:.{digits}f}-{v['max']:.{digits}f})"
+
+
+def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """A benchmark network that misbehaves (:class:`BenchError`) ends the command with a
+    one-line error, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except BenchError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return run
 
 
 @click.group()
@@ -103,6 +119,7 @@ def bench() -> None:
     help="Where the temporary networks live (e.g. /dev/shm to leave out disk syncs).",
 )
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+@_one_line_errors
 def consensus(
     sizes: str,
     duration: float,
@@ -124,31 +141,6 @@ def consensus(
 ) -> None:
     """Commit latency, throughput, propagation of an update-sized transaction (real
     processes on loopback) and simulator speed."""
-    try:
-        _consensus(**locals())
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _consensus(
-    sizes: str,
-    duration: float,
-    warmup: float,
-    runs: int,
-    samples: int,
-    poll_ms: float,
-    submitters: int,
-    batch: int,
-    total_txs: int,
-    inflight: int,
-    empty_block_ms: int,
-    sim_tx_ms: int,
-    blob_mb: float,
-    blob_samples: int,
-    only: tuple[str, ...],
-    base_dir: Path | None,
-    json_out: Path | None,
-) -> None:
     from rich.console import Console
     from rich.table import Table
 
