@@ -101,29 +101,56 @@ def critical_path(
         up_commit = committed(last_up)
         vote_commit = committed(max(decided))
         release = committed(doc["height"])
-        # each validator's vote tx that carried the last ballots: its last one sent
-        # after the last update committed and before that update was decided
-        last_votes = [
-            max((t, s) for t, s in sent if up_commit <= t <= vote_commit + 0.005)
-            for sent in logs["votes"].values()
-            if any(up_commit <= t <= vote_commit + 0.005 for t, _ in sent)
-        ]
-        next_starts = [t - s for t, s in logs["uploads"].get(v, [])]
-        row = {
-            "version": v,
-            "round_s": release - committed(prev["height"]),
-            "training_s": max(t for t, _ in acks) - min(t - s for t, s in acks),
-            "upload_to_commit_s": up_commit - max(t for t, _ in acks),
-            "decided_to_release_s": release - vote_commit,
-        }
-        if last_votes:
-            row["commit_to_scoring_s"] = max(t - s for t, s in last_votes) - up_commit
-            row["scoring_s"] = max(s for _, s in last_votes)
-            row["vote_to_commit_s"] = vote_commit - max(t for t, _ in last_votes)
-        if next_starts:
-            row["release_to_training_s"] = min(next_starts) - release
-        out.append({k: round(x, 4) for k, x in row.items()})
+        out.append(
+            round_steps(
+                v,
+                release - committed(prev["height"]),
+                acks,
+                up_commit,
+                vote_commit,
+                release,
+                logs["votes"],
+                logs["uploads"].get(v, []),
+            )
+        )
     return out
+
+
+def round_steps(
+    version: int,
+    round_s: float,
+    acks: list[tuple[float, float]],
+    up_commit: float,
+    vote_commit: float,
+    release: float,
+    votes: dict[str, list[tuple[float, float]]],
+    next_uploads: list[tuple[float, float]],
+) -> dict[str, float]:
+    """One version's steps (module docstring), rounded to 0.1 ms, from its round's
+    uploads ``acks`` and the commit times of the last update, the last decision and the
+    release; ``votes`` and ``next_uploads`` are :func:`read_logs`' entries."""
+    # each validator's vote tx that carried the last ballots: its last one sent after the
+    # last update committed and before that update was decided
+    last_votes = [
+        max((t, s) for t, s in sent if up_commit <= t <= vote_commit + 0.005)
+        for sent in votes.values()
+        if any(up_commit <= t <= vote_commit + 0.005 for t, _ in sent)
+    ]
+    next_starts = [t - s for t, s in next_uploads]
+    row = {
+        "version": version,
+        "round_s": round_s,
+        "training_s": max(t for t, _ in acks) - min(t - s for t, s in acks),
+        "upload_to_commit_s": up_commit - max(t for t, _ in acks),
+        "decided_to_release_s": release - vote_commit,
+    }
+    if last_votes:
+        row["commit_to_scoring_s"] = max(t - s for t, s in last_votes) - up_commit
+        row["scoring_s"] = max(s for _, s in last_votes)
+        row["vote_to_commit_s"] = vote_commit - max(t for t, _ in last_votes)
+    if next_starts:
+        row["release_to_training_s"] = min(next_starts) - release
+    return {k: round(x, 4) for k, x in row.items()}
 
 
 def path_medians(rows: list[dict[str, float]]) -> dict[str, float | None]:

@@ -20,7 +20,7 @@ from flobc.app.fl.txs import UPDATE, VOTE, UpdateBody, VotesBody
 from flobc.chain.store.sqlite import SQLiteBlockStore
 from flobc.chain.types import SignedTx
 from flobc.encoding import decode, sha256
-from flobc.orchestration.critical_path import path_medians, read_logs
+from flobc.orchestration.critical_path import path_medians, read_logs, round_steps
 
 
 def commit_s(commit) -> float:
@@ -57,29 +57,19 @@ def rounds(netdir: Path) -> list[dict[str, float]]:
         if v < 2 or b - 1 not in vote_height or b not in up_height:
             continue
         release, prev = commits[vote_height[b]], commits[vote_height[b - 1]]
-        up_commit = commits[up_height[b]]
         acks = logs["uploads"].get(b, [])
-        last_votes = [
-            max((t, s) for t, s in sent if up_commit <= t <= release + 0.005)
-            for sent in logs["votes"].values()
-            if any(up_commit <= t <= release + 0.005 for t, _ in sent)
-        ]
-        starts = [t - s for t, s in logs["uploads"].get(v, [])]
-        row = {
-            "version": v,
-            "blocks": vote_height[b] - vote_height[b - 1],
-            "round_s": release - prev,
-            "training_s": max(t for t, _ in acks) - min(t - s for t, s in acks),
-            "upload_to_commit_s": up_commit - max(t for t, _ in acks),
-            "decided_to_release_s": 0.0,
-        }
-        if last_votes:
-            row["commit_to_scoring_s"] = max(t - s for t, s in last_votes) - up_commit
-            row["scoring_s"] = max(s for _, s in last_votes)
-            row["vote_to_commit_s"] = release - max(t for t, _ in last_votes)
-        if starts:
-            row["release_to_training_s"] = min(starts) - release
-        out.append({k: round(x, 4) for k, x in row.items()})
+        # the release is executed in the block with the last vote: decided == released
+        row = round_steps(
+            v,
+            release - prev,
+            acks,
+            commits[up_height[b]],
+            release,
+            release,
+            logs["votes"],
+            logs["uploads"].get(v, []),
+        )
+        out.append(row | {"blocks": vote_height[b] - vote_height[b - 1]})
     return out
 
 
