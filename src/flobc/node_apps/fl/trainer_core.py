@@ -321,17 +321,6 @@ class TrainerCore:
         epochs = t.epochs if steps is None else None
         return FitJob(self.learner, data.x, data.y, start, seed, steps=steps, epochs=epochs)
 
-    def _fit(
-        self,
-        data: DataSplit,
-        index: int,
-        start: np.ndarray,
-        version: int,
-        steps: int | None,
-        rnd: int,
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        return run_fit(self._job(data, index, start, version, steps, rnd))
-
     def train(
         self,
         base: np.ndarray,
@@ -355,9 +344,8 @@ class TrainerCore:
             if self.privacy.params.mechanism == Mechanism.DPSGD:
                 self.learner.set_weights(base if start is None else start)
                 return self._train_dpsgd(steps or t.steps, self._seed(self.index, version, rnd))
-        return self._fit(
-            self.data, self.index, base if start is None else start, version, steps, rnd
-        )
+        start = base if start is None else start
+        return run_fit(self._job(self.data, self.index, start, version, steps, rnd))
 
     def _seed(self, index: int, version: int, rnd: int) -> int:
         return int.from_bytes(
@@ -399,7 +387,7 @@ class TrainerCore:
             self._peer_data[j] = trainer_data(self.cfg, j)
         prev = self._replayed.get(j)
         start = base if not continued or prev is None else prev
-        local, _ = self._fit(self._peer_data[j], j, start, version, steps, rnd)
+        local, _ = run_fit(self._job(self._peer_data[j], j, start, version, steps, rnd))
         self._replayed[j] = local
         self._remember(key, local)
         return _diff(base, local)
