@@ -12,7 +12,7 @@ every transaction behind it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from flobc.chain.types import SignedTx
 
@@ -59,6 +59,12 @@ class Mempool:
             out.append(raw)
             size += len(raw)
         return out
+
+    def pending(self) -> Iterator[tuple[bytes, SignedTx]]:
+        """Every transaction in arrival order, as (hash, decoded): what admission already
+        decoded, for readers that need no block-sized slice."""
+        for h, (_, tx) in self._txs.items():
+            yield h, tx
 
     def recheck(self, refusal: Callable[[SignedTx], str | None]) -> dict[bytes, str]:
         """Drop transactions the new committed state no longer admits (``refusal`` says

@@ -28,6 +28,15 @@ def tx(nonce: int, value: str = "v") -> tuple[bytes, bytes, SignedTx]:
     return tx_hash(raw), raw, t
 
 
+def test_pending_lists_every_transaction_decoded_in_arrival_order() -> None:
+    pool = Mempool()
+    txs = [tx(n) for n in (3, 1, 2)]
+    for h, raw, t in txs:
+        assert pool.add(h, raw, t)
+    pool.remove([txs[1][0]])
+    assert list(pool.pending()) == [(txs[0][0], txs[0][2]), (txs[2][0], txs[2][2])]
+
+
 def test_recheck_drops_only_what_is_refused_and_says_why() -> None:
     pool = Mempool()
     txs = [tx(n) for n in range(1, 5)]

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flobc.app.fl.txs import UpdateBody
-from flobc.chain.types import SignedTx
-from flobc.encoding import decode, sha256
+from flobc.encoding import decode
 from flobc.node.validator import ValidatorNode
 from flobc.roles.effects import EvaluationTask
 
@@ -20,8 +19,7 @@ from flobc.roles.effects import EvaluationTask
 def updates_pending(node: ValidatorNode, kind: str) -> bool:
     """Whether ``node``'s mempool (the block being decided included) holds an update of
     transaction kind ``kind``."""
-    pool = node.mempool
-    return any(decode(raw, SignedTx).kind == kind for raw in pool.reap(len(pool), 1 << 62))
+    return any(tx.kind == kind for _, tx in node.mempool.pending())
 
 
 def tasks_ahead(
@@ -34,12 +32,7 @@ def tasks_ahead(
     in ``node``'s mempool, as the ``evaluation`` query builds them from the committed
     state, and the blobs they read; updates whose blobs are not all here, and tasks
     ``skip`` names (already scored), are left out."""
-    pool = node.mempool
-    pending = [
-        (sha256(raw), tx)
-        for raw in pool.reap(len(pool), 1 << 62)
-        if (tx := decode(raw, SignedTx)).kind == kind
-    ]
+    pending = [(h, tx) for h, tx in node.mempool.pending() if tx.kind == kind]
     if not pending:
         return [], {}
     app = node.app
